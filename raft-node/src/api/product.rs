@@ -1,0 +1,137 @@
+//! Product bodies: what the catalog shows, what an admin upserts or patches.
+
+use serde::{Deserialize, Serialize};
+
+use super::price::{as_decimal, as_optional_decimal, Cents};
+
+/// Longest product name accepted.
+pub const MAX_PRODUCT_NAME_LEN: usize = 64;
+const MAX_TEXT_LEN: usize = 256;
+
+/// A product as readers see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProductView {
+    pub name: String,
+    pub title: String,
+    pub topic: String,
+    #[serde(with = "as_decimal")]
+    pub price: Cents,
+    /// Units in stock (the earlier protocol's name).
+    pub quantity: u64,
+    /// Log index of the product's last change.
+    pub version: u64,
+}
+
+/// An admin's full description of a product (`POST /admin/products`, the catalog file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSpec {
+    pub name: String,
+    #[serde(default)]
+    pub title: String,
+    pub topic: String,
+    #[serde(with = "as_decimal")]
+    pub price: Cents,
+    pub quantity: u64,
+}
+
+impl ProductSpec {
+    /// Checks the fields a decoder cannot: name charset and lengths.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_product_name(&self.name)?;
+        if self.title.len() > MAX_TEXT_LEN {
+            return Err(format!("title is longer than {MAX_TEXT_LEN} bytes"));
+        }
+        if self.topic.is_empty() || self.topic.len() > MAX_TEXT_LEN {
+            return Err(format!("topic must be 1 to {MAX_TEXT_LEN} bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// A partial update (`PATCH /admin/products/{name}`): price and/or stock.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    #[serde(default, with = "as_optional_decimal", skip_serializing_if = "Option::is_none")]
+    pub price: Option<Cents>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u64>,
+}
+
+/// `POST /admin/restock`: add `amount` units to `name`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RestockRequest {
+    pub name: String,
+    pub amount: u64,
+}
+
+/// `GET /products`: one page of the catalog, ordered by name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProductList {
+    pub products: Vec<ProductView>,
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// `GET /search?topic=T`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SearchResult {
+    pub topic: String,
+    pub products: Vec<ProductView>,
+}
+
+/// Names are keys: 1–64 characters of `[A-Za-z0-9 _.-]`.
+pub fn validate_product_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_PRODUCT_NAME_LEN {
+        return Err(format!(
+            "product name must be 1 to {MAX_PRODUCT_NAME_LEN} characters"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "product name may only hold letters, digits, space, '_', '.', '-' (found {bad:?})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_json_shows_price_as_decimal_and_stock_as_quantity() {
+        let p = ProductView {
+            name: "Tux".into(),
+            title: "Tux the penguin".into(),
+            topic: "toys".into(),
+            price: 2599,
+            quantity: 100,
+            version: 7,
+        };
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["price"], serde_json::json!(25.99));
+        assert_eq!(json["quantity"], 100);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_product_name("RPCs for Noobs").is_ok());
+        assert!(validate_product_name("").is_err());
+        assert!(validate_product_name("a/b").is_err());
+        assert!(validate_product_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn patch_rejects_unknown_fields() {
+        assert!(serde_json::from_str::<ProductPatch>(r#"{"stock": 3}"#).is_err());
+        let p: ProductPatch = serde_json::from_str(r#"{"price": 1.5}"#).unwrap();
+        assert_eq!(p.price, Some(150));
+    }
+}

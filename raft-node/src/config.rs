@@ -1,0 +1,323 @@
+//! `cluster.toml`: the cluster's shape and every tunable, with defaults and a `validate()`
+//! whose errors name the offending field. Shared by node, frontend and client.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable that overrides `[security] token`.
+pub const TOKEN_ENV: &str = "BAZAAR_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid `{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One replica's addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub id: u64,
+    /// JSON API for frontends and clients, `host:port`.
+    pub api: String,
+    /// Peer RPC and admin, `host:port`.
+    pub raft: String,
+}
+
+/// Raft timings and log retention.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_every_entries: u64,
+    /// Log entries kept behind a snapshot before they are purged.
+    pub keep_entries_after_snapshot: u64,
+    /// A write that has not committed after this long answers 503.
+    pub write_deadline_ms: u64,
+    /// A linearizable read that has no read index after this long answers 503.
+    pub read_deadline_ms: u64,
+    /// A request id is remembered for this many log entries after the one that used it.
+    pub dedupe_retention_entries: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_every_entries: 5000,
+            keep_entries_after_snapshot: 1000,
+            write_deadline_ms: 2000,
+            read_deadline_ms: 2000,
+            dedupe_retention_entries: 1_000_000,
+        }
+    }
+}
+
+/// The leader's low-stock restock timer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestockPolicy {
+    /// Seconds between checks; 0 turns the timer off.
+    pub interval_secs: u64,
+    /// Products at or below this many units are restocked...
+    pub threshold: u64,
+    /// ...back up to this many units.
+    pub amount: u64,
+}
+
+impl Default for RestockPolicy {
+    fn default() -> Self {
+        Self {
+            interval_secs: 10,
+            threshold: 10,
+            amount: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Bearer token for peer RPC and admin routes; `BAZAAR_TOKEN` overrides it.
+    pub token: String,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            token: "bazaar-local-dev-token".into(),
+        }
+    }
+}
+
+/// The stateless gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontendSettings {
+    pub listen: String,
+    pub cache_enabled: bool,
+    pub cache_capacity: usize,
+    pub cache_ttl_secs: u64,
+    /// With the change feed down longer than this, the cache is bypassed.
+    pub staleness_bound_ms: u64,
+    /// A request that has found no leader after this long answers 503.
+    pub request_deadline_ms: u64,
+}
+
+impl Default for FrontendSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            cache_enabled: true,
+            cache_capacity: 10_000,
+            cache_ttl_secs: 300,
+            staleness_bound_ms: 1000,
+            request_deadline_ms: 5000,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Node `i` keeps its RocksDB under `<data_dir>/node<i>`.
+    pub data_dir: PathBuf,
+    /// The catalog written through the log at bootstrap.
+    pub catalog: PathBuf,
+    pub nodes: Vec<NodeConfig>,
+    pub raft: RaftSettings,
+    pub restock: RestockPolicy,
+    pub security: SecuritySettings,
+    pub frontend: FrontendSettings,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            catalog: PathBuf::from("catalog.toml"),
+            nodes: (1..=3)
+                .map(|i| NodeConfig {
+                    id: i,
+                    api: format!("127.0.0.1:700{i}"),
+                    raft: format!("127.0.0.1:710{i}"),
+                })
+                .collect(),
+            raft: RaftSettings::default(),
+            restock: RestockPolicy::default(),
+            security: SecuritySettings::default(),
+            frontend: FrontendSettings::default(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Reads, applies the environment override, resolves relative paths against the file's
+    /// folder, and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: ClusterConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(dir) = path.parent() {
+            if config.catalog.is_relative() {
+                config.catalog = dir.join(&config.catalog);
+            }
+        }
+        config.apply_env();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `BAZAAR_TOKEN` overrides the file's token.
+    pub fn apply_env(&mut self) {
+        if let Ok(token) = std::env::var(TOKEN_ENV) {
+            if !token.is_empty() {
+                self.security.token = token;
+            }
+        }
+    }
+
+    pub fn node(&self, id: u64) -> Option<&NodeConfig> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Where node `id` keeps its data.
+    pub fn node_data_dir(&self, id: u64) -> PathBuf {
+        self.data_dir.join(format!("node{id}"))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.nodes.is_empty() {
+            return Err(invalid("nodes", "at least one node is required"));
+        }
+        let mut ids = HashSet::new();
+        let mut addrs = HashSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.id == 0 {
+                return Err(invalid(format!("nodes[{i}].id"), "ids start at 1"));
+            }
+            if !ids.insert(node.id) {
+                return Err(invalid(format!("nodes[{i}].id"), format!("id {} is used twice", node.id)));
+            }
+            for (field, addr) in [("api", &node.api), ("raft", &node.raft)] {
+                check_host_port(&format!("nodes[{i}].{field}"), addr)?;
+                if !addrs.insert(addr.clone()) {
+                    return Err(invalid(format!("nodes[{i}].{field}"), format!("address {addr} is used twice")));
+                }
+            }
+        }
+        let r = &self.raft;
+        if r.heartbeat_interval_ms == 0 {
+            return Err(invalid("raft.heartbeat_interval_ms", "must be above 0"));
+        }
+        if r.election_timeout_min_ms <= r.heartbeat_interval_ms {
+            return Err(invalid("raft.election_timeout_min_ms", "must be above raft.heartbeat_interval_ms"));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(invalid("raft.election_timeout_max_ms", "must be above raft.election_timeout_min_ms"));
+        }
+        if r.snapshot_every_entries == 0 {
+            return Err(invalid("raft.snapshot_every_entries", "must be above 0"));
+        }
+        if r.write_deadline_ms == 0 {
+            return Err(invalid("raft.write_deadline_ms", "must be above 0"));
+        }
+        if r.read_deadline_ms == 0 {
+            return Err(invalid("raft.read_deadline_ms", "must be above 0"));
+        }
+        if r.dedupe_retention_entries < 1000 {
+            return Err(invalid("raft.dedupe_retention_entries", "must be at least 1000"));
+        }
+        if self.restock.amount <= self.restock.threshold && self.restock.interval_secs > 0 {
+            return Err(invalid("restock.amount", "must be above restock.threshold"));
+        }
+        if self.security.token.len() < 8 {
+            return Err(invalid("security.token", "must be at least 8 characters"));
+        }
+        let f = &self.frontend;
+        check_host_port("frontend.listen", &f.listen)?;
+        if f.cache_capacity == 0 {
+            return Err(invalid("frontend.cache_capacity", "must be above 0"));
+        }
+        if f.request_deadline_ms == 0 {
+            return Err(invalid("frontend.request_deadline_ms", "must be above 0"));
+        }
+        if f.staleness_bound_ms == 0 {
+            return Err(invalid("frontend.staleness_bound_ms", "must be above 0"));
+        }
+        Ok(())
+    }
+}
+
+fn check_host_port(field: &str, addr: &str) -> Result<(), ConfigError> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    // Host names (containers) are allowed: `name:port`.
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(invalid(field, format!("{addr:?} is not host:port"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_local_cluster() {
+        let c = ClusterConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.node(2).unwrap().api, "127.0.0.1:7002");
+        assert_eq!(c.frontend.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut c = ClusterConfig::default();
+        c.nodes[1].id = 1;
+        assert!(c.validate().unwrap_err().to_string().contains("nodes[1].id"));
+        let mut c = ClusterConfig::default();
+        c.raft.election_timeout_max_ms = 10;
+        assert!(c.validate().unwrap_err().to_string().contains("raft.election_timeout_max_ms"));
+        let mut c = ClusterConfig::default();
+        c.nodes[0].api = "nowhere".into();
+        assert!(c.validate().unwrap_err().to_string().contains("nodes[0].api"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(toml::from_str::<ClusterConfig>("colour = 1").is_err());
+    }
+}
