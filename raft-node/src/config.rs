@@ -185,10 +185,11 @@ impl ClusterConfig {
             path: path.to_owned(),
             source,
         })?;
-        let mut config: ClusterConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut config: ClusterConfig =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
         if let Some(dir) = path.parent() {
             if config.catalog.is_relative() {
                 config.catalog = dir.join(&config.catalog);
@@ -228,12 +229,18 @@ impl ClusterConfig {
                 return Err(invalid(format!("nodes[{i}].id"), "ids start at 1"));
             }
             if !ids.insert(node.id) {
-                return Err(invalid(format!("nodes[{i}].id"), format!("id {} is used twice", node.id)));
+                return Err(invalid(
+                    format!("nodes[{i}].id"),
+                    format!("id {} is used twice", node.id),
+                ));
             }
             for (field, addr) in [("api", &node.api), ("raft", &node.raft)] {
                 check_host_port(&format!("nodes[{i}].{field}"), addr)?;
                 if !addrs.insert(addr.clone()) {
-                    return Err(invalid(format!("nodes[{i}].{field}"), format!("address {addr} is used twice")));
+                    return Err(invalid(
+                        format!("nodes[{i}].{field}"),
+                        format!("address {addr} is used twice"),
+                    ));
                 }
             }
         }
@@ -242,10 +249,16 @@ impl ClusterConfig {
             return Err(invalid("raft.heartbeat_interval_ms", "must be above 0"));
         }
         if r.election_timeout_min_ms <= r.heartbeat_interval_ms {
-            return Err(invalid("raft.election_timeout_min_ms", "must be above raft.heartbeat_interval_ms"));
+            return Err(invalid(
+                "raft.election_timeout_min_ms",
+                "must be above raft.heartbeat_interval_ms",
+            ));
         }
         if r.election_timeout_max_ms <= r.election_timeout_min_ms {
-            return Err(invalid("raft.election_timeout_max_ms", "must be above raft.election_timeout_min_ms"));
+            return Err(invalid(
+                "raft.election_timeout_max_ms",
+                "must be above raft.election_timeout_min_ms",
+            ));
         }
         if r.snapshot_every_entries == 0 {
             return Err(invalid("raft.snapshot_every_entries", "must be above 0"));
@@ -257,7 +270,10 @@ impl ClusterConfig {
             return Err(invalid("raft.read_deadline_ms", "must be above 0"));
         }
         if r.dedupe_retention_entries < 1000 {
-            return Err(invalid("raft.dedupe_retention_entries", "must be at least 1000"));
+            return Err(invalid(
+                "raft.dedupe_retention_entries",
+                "must be at least 1000",
+            ));
         }
         if self.restock.amount <= self.restock.threshold && self.restock.interval_secs > 0 {
             return Err(invalid("restock.amount", "must be above restock.threshold"));
@@ -307,13 +323,25 @@ mod tests {
     fn errors_name_the_field() {
         let mut c = ClusterConfig::default();
         c.nodes[1].id = 1;
-        assert!(c.validate().unwrap_err().to_string().contains("nodes[1].id"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("nodes[1].id"));
         let mut c = ClusterConfig::default();
         c.raft.election_timeout_max_ms = 10;
-        assert!(c.validate().unwrap_err().to_string().contains("raft.election_timeout_max_ms"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("raft.election_timeout_max_ms"));
         let mut c = ClusterConfig::default();
         c.nodes[0].api = "nowhere".into();
-        assert!(c.validate().unwrap_err().to_string().contains("nodes[0].api"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("nodes[0].api"));
     }
 
     #[test]

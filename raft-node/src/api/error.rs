@@ -98,7 +98,10 @@ impl ApiError {
         match leader {
             Some(hint) => Self {
                 kind: ErrorKind::NotLeader,
-                message: format!("not the leader; the leader is node {} at {}", hint.id, hint.api),
+                message: format!(
+                    "not the leader; the leader is node {} at {}",
+                    hint.id, hint.api
+                ),
                 leader: Some(hint),
             },
             None => Self::unavailable("no leader is known yet; retry shortly"),
@@ -134,7 +137,10 @@ mod tests {
 
     #[test]
     fn not_leader_round_trips_through_the_envelope() {
-        let err = ApiError::not_leader(Some(LeaderHint { id: 2, api: "127.0.0.1:7002".into() }));
+        let err = ApiError::not_leader(Some(LeaderHint {
+            id: 2,
+            api: "127.0.0.1:7002".into(),
+        }));
         let json = serde_json::to_string(&err.to_envelope()).unwrap();
         assert!(json.contains("\"code\":421"), "{json}");
         let back = ApiError::from_envelope(serde_json::from_str(&json).unwrap());

@@ -55,7 +55,9 @@ pub mod as_optional_decimal {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cents>, D::Error> {
         match Option::<f64>::deserialize(d)? {
-            Some(value) => parse_price(value).map(Some).map_err(serde::de::Error::custom),
+            Some(value) => parse_price(value)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
             None => Ok(None),
         }
     }
@@ -82,6 +84,9 @@ mod tests {
 
     #[test]
     fn shows_cents_as_a_decimal() {
-        assert_eq!(serde_json::to_string(&cents_to_decimal(2599)).unwrap(), "25.99");
+        assert_eq!(
+            serde_json::to_string(&cents_to_decimal(2599)).unwrap(),
+            "25.99"
+        );
     }
 }

@@ -53,7 +53,11 @@ impl ProductSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
-    #[serde(default, with = "as_optional_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "as_optional_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub price: Option<Cents>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u64>,

@@ -20,7 +20,11 @@ pub enum WatchMessage {
     Change(ChangeEvent),
     /// The node no longer holds changes back to the requested index: drop everything
     /// cached and resume from `index`.
-    Reset { index: u64 },
+    Reset {
+        index: u64,
+    },
     /// Nothing changed; the node has applied up to `index`.
-    Heartbeat { index: u64 },
+    Heartbeat {
+        index: u64,
+    },
 }

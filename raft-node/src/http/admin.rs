@@ -1,0 +1,164 @@
+//! Admin routes (bearer token): catalog changes through the log, and membership changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use openraft::error::{ClientWriteError, RaftError};
+use serde::Deserialize;
+
+use super::error::HttpError;
+use super::reads::path;
+use super::respond::{json_body, ok};
+use super::state::AppState;
+use crate::api::{
+    validate_product_name, ApiError, ErrorKind, LeaderHint, MembershipChange, ProductPatch,
+    ProductSpec, RestockRequest,
+};
+use crate::shop::{Command, CommandResult, ProductRecord, ProductRejection};
+use crate::types::{NodeAddr, NodeId};
+
+pub async fn upsert_product(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let spec: ProductSpec = json_body(body)?;
+    spec.validate().map_err(ApiError::bad_request)?;
+    let result = s
+        .proposer
+        .propose(Command::UpsertProduct(ProductRecord::from_spec(&spec)))
+        .await?;
+    product_answer(&spec.name, result)
+}
+
+pub async fn update_product(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let name = path(name)?;
+    validate_product_name(&name).map_err(ApiError::bad_request)?;
+    let patch: ProductPatch = json_body(body)?;
+    if patch.price.is_none() && patch.quantity.is_none() {
+        return Err(ApiError::bad_request("give `price` and/or `quantity`").into());
+    }
+    let result = s
+        .proposer
+        .propose(Command::UpdateProduct {
+            name: name.clone(),
+            price: patch.price,
+            stock: patch.quantity,
+        })
+        .await?;
+    product_answer(&name, result)
+}
+
+pub async fn restock(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let req: RestockRequest = json_body(body)?;
+    validate_product_name(&req.name).map_err(ApiError::bad_request)?;
+    if req.amount == 0 {
+        return Err(ApiError::bad_request("amount must be above 0").into());
+    }
+    let result = s
+        .proposer
+        .propose(Command::Restock {
+            name: req.name.clone(),
+            amount: req.amount,
+        })
+        .await?;
+    product_answer(&req.name, result)
+}
+
+fn product_answer(name: &str, result: CommandResult) -> Result<Response, HttpError> {
+    match result {
+        CommandResult::Product(Ok(p)) => Ok(ok(p.view(), p.version)),
+        CommandResult::Product(Err(ProductRejection::UnknownProduct)) => {
+            Err(ApiError::not_found(format!("unknown product {name:?}")).into())
+        }
+        CommandResult::Product(Err(ProductRejection::StockOverflow)) => {
+            Err(ApiError::bad_request("stock would overflow").into())
+        }
+        other => {
+            tracing::error!(result = ?other, "product change produced an unexpected result");
+            Err(ApiError::new(ErrorKind::Internal, "unexpected result").into())
+        }
+    }
+}
+
+fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> HttpError {
+    HttpError(match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::not_leader(
+            f.leader_id
+                .zip(f.leader_node)
+                .map(|(id, n)| LeaderHint { id, api: n.api }),
+        ),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            ApiError::conflict(c.to_string())
+        }
+        RaftError::Fatal(f) => ApiError::unavailable(f.to_string()),
+    })
+}
+
+/// Adds a node as a learner and waits until it has caught up.
+pub async fn add_learner(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let change: MembershipChange = json_body(body)?;
+    if change.id == 0 {
+        return Err(ApiError::bad_request("node ids start at 1").into());
+    }
+    let node = NodeAddr {
+        api: change.api,
+        raft: change.raft,
+    };
+    let resp = s
+        .raft
+        .add_learner(change.id, node, true)
+        .await
+        .map_err(membership_error)?;
+    Ok(ok(membership_view(&s), resp.log_id.index))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voters {
+    voters: BTreeSet<NodeId>,
+}
+
+/// Replaces the voter set (joint consensus); nodes dropped from it stay as learners.
+pub async fn change_voters(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let v: Voters = json_body(body)?;
+    if v.voters.is_empty() {
+        return Err(ApiError::bad_request("voters must not be empty").into());
+    }
+    let resp = s
+        .raft
+        .change_membership(v.voters, true)
+        .await
+        .map_err(membership_error)?;
+    Ok(ok(membership_view(&s), resp.log_id.index))
+}
+
+fn membership_view(s: &AppState) -> BTreeMap<String, serde_json::Value> {
+    let m = s.raft.metrics();
+    let m = m.borrow();
+    let membership = m.membership_config.membership();
+    let voters: Vec<NodeId> = membership.voter_ids().collect();
+    let nodes: BTreeMap<String, String> = membership
+        .nodes()
+        .map(|(id, n)| (id.to_string(), n.api.clone()))
+        .collect();
+    BTreeMap::from([
+        ("voters".to_string(), serde_json::json!(voters)),
+        ("nodes".to_string(), serde_json::json!(nodes)),
+    ])
+}

@@ -1,0 +1,223 @@
+//! openraft's network: one shared, pooled HTTP client (a keep-alive pool per peer); `new_client`
+//! never dials. Connection failures map to `Unreachable` so openraft backs off.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::paths;
+use crate::codec::{decode, encode};
+use crate::read_index::ReadIndexError;
+use crate::types::{NodeAddr, NodeId, TypeConfig};
+
+/// Shared by every peer connection openraft asks for.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    http: reqwest::Client,
+    token: Arc<str>,
+    my_id: NodeId,
+}
+
+impl PeerNetwork {
+    pub fn new(my_id: NodeId, token: &str) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_millis(500))
+            .build()?;
+        Ok(Self {
+            http,
+            token: Arc::from(token),
+            my_id,
+        })
+    }
+
+    fn client(&self, target: NodeId, node: &NodeAddr) -> PeerClient {
+        PeerClient {
+            target,
+            base: format!("http://{}", node.raft),
+            net: self.clone(),
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerClient {
+        self.client(target, node)
+    }
+}
+
+/// A handle on one peer: an address and the shared pool.
+pub struct PeerClient {
+    target: NodeId,
+    base: String,
+    net: PeerNetwork,
+}
+
+/// Why a peer call failed, before it is mapped to openraft's error types.
+enum CallError {
+    Unreachable(reqwest::Error),
+    Timeout,
+    Network(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct PeerFailure(String);
+
+impl PeerClient {
+    /// POSTs a bincode body; the peer answers with a bincode `Result<Resp, E>`.
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Result<Resp, E>, CallError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let body = encode(req).map_err(|e| CallError::Network(e.to_string()))?;
+        let sent = self
+            .net
+            .http
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&*self.net.token)
+            .timeout(ttl)
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return Err(CallError::Timeout),
+            Err(e) if e.is_connect() => return Err(CallError::Unreachable(e)),
+            Err(e) => return Err(CallError::Network(e.to_string())),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(CallError::Network(format!("peer answered {status}")));
+        }
+        let bytes = resp.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                CallError::Timeout
+            } else {
+                CallError::Network(e.to_string())
+            }
+        })?;
+        decode(&bytes).map_err(|e| CallError::Network(e.to_string()))
+    }
+
+    async fn raft_call<Req, Resp, E>(
+        &self,
+        path: &str,
+        action: RPCTypes,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: Error + DeserializeOwned,
+    {
+        let ttl = option.hard_ttl();
+        match self
+            .call::<Req, Resp, RaftError<NodeId, E>>(path, req, ttl)
+            .await
+        {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
+            Err(CallError::Timeout) => Err(RPCError::Timeout(Timeout {
+                action,
+                id: self.net.my_id,
+                target: self.target,
+                timeout: ttl,
+            })),
+            Err(CallError::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(CallError::Network(msg)) => {
+                Err(RPCError::Network(NetworkError::new(&PeerFailure(msg))))
+            }
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        self.raft_call(paths::APPEND, RPCTypes::AppendEntries, &rpc, &option)
+            .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, NodeAddr, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.raft_call(paths::SNAPSHOT, RPCTypes::InstallSnapshot, &rpc, &option)
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        self.raft_call(paths::VOTE, RPCTypes::Vote, &rpc, &option)
+            .await
+    }
+}
+
+/// Asks the leader for a read index on behalf of this (follower) node.
+#[derive(Clone)]
+pub struct ReadIndexClient {
+    net: PeerNetwork,
+}
+
+impl ReadIndexClient {
+    pub fn new(net: PeerNetwork) -> Self {
+        Self { net }
+    }
+
+    pub async fn read_index(
+        &self,
+        leader: NodeId,
+        node: &NodeAddr,
+        ttl: Duration,
+    ) -> Result<u64, ReadIndexError> {
+        let client = self.net.client(leader, node);
+        match client
+            .call::<(), u64, ReadIndexError>(paths::READ_INDEX, &(), ttl)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(CallError::Timeout) => Err(ReadIndexError::Unavailable(format!(
+                "leader {leader} did not answer in time"
+            ))),
+            Err(CallError::Unreachable(e)) => Err(ReadIndexError::Unavailable(format!(
+                "leader {leader} unreachable: {e}"
+            ))),
+            Err(CallError::Network(msg)) => Err(ReadIndexError::Unavailable(format!(
+                "leader {leader}: {msg}"
+            ))),
+        }
+    }
+}

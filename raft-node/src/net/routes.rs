@@ -1,0 +1,77 @@
+//! The `raft` listener: openraft's RPCs from peers and read-index requests from followers,
+//! all behind the bearer token, with a body limit large enough for AppendEntries batches
+//! and snapshot chunks.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Serialize;
+
+use super::paths;
+use crate::codec::{decode, encode};
+use crate::http::auth::require_token;
+use crate::read_index::ReadIndexer;
+use crate::types::{NodeId, Raft, TypeConfig};
+
+/// Above openraft's 3 MiB snapshot chunk and a full AppendEntries batch.
+const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+struct RaftRpc {
+    raft: Raft,
+    reads: ReadIndexer,
+}
+
+pub fn raft_router(raft: Raft, reads: ReadIndexer, token: Arc<str>) -> Router {
+    Router::new()
+        .route(paths::APPEND, post(append))
+        .route(paths::VOTE, post(vote))
+        .route(paths::SNAPSHOT, post(snapshot))
+        .route(paths::READ_INDEX, post(read_index))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT))
+        .with_state(RaftRpc { raft, reads })
+}
+
+fn bincode_answer<T: Serialize>(value: &T) -> Response {
+    match encode(value) {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn bad_body(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("undecodable body: {e}")).into_response()
+}
+
+async fn append(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<AppendEntriesRequest<TypeConfig>>(&body) {
+        Ok(req) => bincode_answer(&s.raft.append_entries(req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn vote(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<VoteRequest<NodeId>>(&body) {
+        Ok(req) => bincode_answer(&s.raft.vote(req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn snapshot(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
+        Ok(req) => bincode_answer(&s.raft.install_snapshot(req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn read_index(State(s): State<RaftRpc>) -> Response {
+    bincode_answer(&s.reads.leader_read_index().await)
+}

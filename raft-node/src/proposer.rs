@@ -1,0 +1,184 @@
+//! Group commit in front of openraft 0.9's `client_write`: commands that arrive while one
+//! proposal is in flight are packed into the next log entry (`Command::Batch`), so the
+//! leader pays one fsync and one replication round per batch, not per order.
+
+use std::time::Duration;
+
+use openraft::error::ClientWriteError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::LeaderHint;
+use crate::shop::{Command, CommandResult};
+use crate::types::{NodeId, Raft};
+
+/// Most commands packed into one log entry.
+const MAX_BATCH: usize = 2048;
+/// Queue length before callers wait for room.
+const QUEUE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("this node is not the leader")]
+    NotLeader(Option<LeaderHint>),
+    /// The write may or may not have happened; retrying with the same request id is safe.
+    #[error("write not confirmed: {0}")]
+    Unavailable(String),
+}
+
+struct Proposal {
+    command: Command,
+    reply: oneshot::Sender<Result<CommandResult, WriteError>>,
+}
+
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Proposal>,
+    deadline: Duration,
+}
+
+impl Proposer {
+    /// `deadline`: how long a write may wait for commit; `quorum_lost_after`: a leader that
+    /// has not heard from a quorum for this long refuses writes at once instead of queueing.
+    pub fn spawn(
+        raft: Raft,
+        my_id: NodeId,
+        deadline: Duration,
+        quorum_lost_after: Duration,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(batch_loop(rx, raft, my_id, deadline, quorum_lost_after));
+        Self { tx, deadline }
+    }
+
+    /// Proposes `command` and waits for its applied result, at most the write deadline.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let shutting_down = || WriteError::Unavailable("node is shutting down".into());
+        let wait = async {
+            self.tx
+                .send(Proposal { command, reply })
+                .await
+                .map_err(|_| shutting_down())?;
+            rx.await.map_err(|_| shutting_down())?
+        };
+        match tokio::time::timeout(self.deadline, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(WriteError::Unavailable(format!(
+                "not committed within {} ms",
+                self.deadline.as_millis()
+            ))),
+        }
+    }
+}
+
+fn leader_hint(raft: &Raft) -> (Option<NodeId>, Option<LeaderHint>, Option<u64>) {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let hint = m.current_leader.and_then(|id| {
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| LeaderHint {
+                id,
+                api: n.api.clone(),
+            })
+    });
+    (m.current_leader, hint, m.millis_since_quorum_ack)
+}
+
+async fn batch_loop(
+    mut rx: mpsc::Receiver<Proposal>,
+    raft: Raft,
+    my_id: NodeId,
+    deadline: Duration,
+    quorum_lost_after: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut proposals = vec![first];
+        while proposals.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => proposals.push(p),
+                Err(_) => break,
+            }
+        }
+        let (leader, hint, quorum_ack_ms) = leader_hint(&raft);
+        if leader != Some(my_id) {
+            reply_all(proposals, Err(WriteError::NotLeader(hint)));
+            continue;
+        }
+        if quorum_ack_ms.is_some_and(|ms| u128::from(ms) > quorum_lost_after.as_millis()) {
+            reply_all(
+                proposals,
+                Err(WriteError::Unavailable(
+                    "the leader has lost contact with a quorum".into(),
+                )),
+            );
+            continue;
+        }
+        let (mut commands, replies): (Vec<_>, Vec<_>) =
+            proposals.into_iter().map(|p| (p.command, p.reply)).unzip();
+        let command = if commands.len() == 1 {
+            commands.remove(0)
+        } else {
+            Command::Batch(commands)
+        };
+        let outcome = commit(&raft, command, deadline).await;
+        match outcome {
+            Ok(CommandResult::Batch(results)) if replies.len() > 1 => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Ok(result) if replies.len() == 1 => {
+                for reply in replies {
+                    let _ = reply.send(Ok(result.clone()));
+                }
+            }
+            Ok(other) => {
+                tracing::error!(result = ?other, "batch result does not match the batch");
+                for reply in replies {
+                    let _ = reply.send(Err(WriteError::Unavailable(
+                        "internal batch mismatch".into(),
+                    )));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn reply_all(proposals: Vec<Proposal>, result: Result<CommandResult, WriteError>) {
+    for p in proposals {
+        let _ = p.reply.send(result.clone());
+    }
+}
+
+/// One proposal in flight: append, replicate, commit, apply; or give up after `deadline`.
+async fn commit(
+    raft: &Raft,
+    command: Command,
+    deadline: Duration,
+) -> Result<CommandResult, WriteError> {
+    let rx = raft
+        .client_write_ff(command)
+        .await
+        .map_err(|e| WriteError::Unavailable(e.to_string()))?;
+    match tokio::time::timeout(deadline, rx).await {
+        Err(_) => Err(WriteError::Unavailable(format!(
+            "not committed within {} ms",
+            deadline.as_millis()
+        ))),
+        Ok(Err(_)) => Err(WriteError::Unavailable("raft dropped the proposal".into())),
+        Ok(Ok(Ok(response))) => Ok(response.data),
+        Ok(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => Err(WriteError::NotLeader(
+            f.leader_id
+                .zip(f.leader_node)
+                .map(|(id, n)| LeaderHint { id, api: n.api }),
+        )),
+        Ok(Ok(Err(e))) => Err(WriteError::Unavailable(e.to_string())),
+    }
+}

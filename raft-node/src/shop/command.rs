@@ -1,0 +1,138 @@
+//! Log entry payloads and their results. Failure outcomes (unknown product, insufficient
+//! stock, ...) are results, not errors: every replica computes the same ones.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{Cents, OrderView, ProductSpec, ProductView};
+
+/// A command in the replicated log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    PlaceOrder {
+        request_id: String,
+        product: String,
+        quantity: u64,
+    },
+    UpsertProduct(ProductRecord),
+    UpdateProduct {
+        name: String,
+        price: Option<Cents>,
+        stock: Option<u64>,
+    },
+    Restock {
+        name: String,
+        amount: u64,
+    },
+    /// Proposed by the leader's timer: every product at or below `threshold` goes to `amount`.
+    RestockLow {
+        threshold: u64,
+        amount: u64,
+    },
+    /// The initial catalog; applied only if no catalog was seeded before.
+    SeedCatalog(Vec<ProductRecord>),
+    /// Commands packed into one entry by the proposal batcher; applied in order.
+    Batch(Vec<Command>),
+}
+
+/// A product as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRecord {
+    pub name: String,
+    pub title: String,
+    pub topic: String,
+    pub price: Cents,
+    pub stock: u64,
+    /// Log index of the last change.
+    pub version: u64,
+}
+
+impl ProductRecord {
+    pub fn from_spec(spec: &ProductSpec) -> Self {
+        Self {
+            name: spec.name.clone(),
+            title: spec.title.clone(),
+            topic: spec.topic.clone(),
+            price: spec.price,
+            stock: spec.quantity,
+            version: 0,
+        }
+    }
+
+    pub fn view(&self) -> ProductView {
+        ProductView {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            topic: self.topic.clone(),
+            price: self.price,
+            quantity: self.stock,
+            version: self.version,
+        }
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub number: u64,
+    pub product: String,
+    pub quantity: u64,
+    pub unit_price: Cents,
+    pub total: Cents,
+    pub index: u64,
+    pub request_id: String,
+}
+
+impl OrderRecord {
+    pub fn view(&self) -> OrderView {
+        OrderView {
+            number: self.number,
+            order_number: self.number,
+            name: self.product.clone(),
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            total: self.total,
+            index: self.index,
+        }
+    }
+}
+
+/// Why an order was not placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderRejection {
+    UnknownProduct,
+    InsufficientStock {
+        available: u64,
+    },
+    BadQuantity,
+    /// The request id was first used for a different product or quantity.
+    KeyReused,
+}
+
+/// Why an admin change to a product was not made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProductRejection {
+    UnknownProduct,
+    StockOverflow,
+}
+
+/// What the dedupe table remembers of a request id: enough to answer a retry exactly as
+/// the first attempt was answered, and to spot a reused key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupeRecord {
+    pub index: u64,
+    pub product: String,
+    pub quantity: u64,
+    pub outcome: Result<OrderRecord, OrderRejection>,
+}
+
+/// The result of applying one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Order(Result<OrderRecord, OrderRejection>),
+    Product(Result<ProductRecord, ProductRejection>),
+    Restocked(Vec<String>),
+    Seeded(bool),
+    Batch(Vec<CommandResult>),
+    /// Entries without a command (blank and membership entries).
+    Nothing,
+}

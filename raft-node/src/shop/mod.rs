@@ -1,0 +1,13 @@
+//! The shop's replicated state machine logic: commands, their deterministic results, and the
+//! in-memory view of the catalog. Storage-agnostic: RocksDB plugs in through [`ApplySink`].
+
+mod command;
+mod digest;
+mod state;
+
+pub use command::{
+    Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
+    ProductRejection,
+};
+pub use digest::StateDigest;
+pub use state::{ApplySink, Changes, ShopState};

@@ -1,0 +1,522 @@
+//! The in-memory part of the shop (catalog, order counter, digest) and the deterministic
+//! apply function. Orders and the dedupe table live in storage, reached through [`ApplySink`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::command::{
+    Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
+    ProductRejection,
+};
+use super::digest::StateDigest;
+use crate::api::MAX_ORDER_QUANTITY;
+
+/// Dedupe entries older than the retention are dropped every this many log indexes.
+const DEDUPE_PURGE_EVERY: u64 = 1024;
+
+/// Where apply sends what does not stay in memory. Implemented over a RocksDB write batch.
+pub trait ApplySink {
+    type Error;
+    /// The remembered outcome of `request_id`, including ones written earlier in this batch.
+    fn dedupe(&mut self, request_id: &str) -> Result<Option<DedupeRecord>, Self::Error>;
+    fn put_dedupe(&mut self, request_id: &str, record: &DedupeRecord) -> Result<(), Self::Error>;
+    /// Forget request ids first used at or below `index`.
+    fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Self::Error>;
+    fn put_product(&mut self, product: &ProductRecord) -> Result<(), Self::Error>;
+    fn put_order(&mut self, order: &OrderRecord) -> Result<(), Self::Error>;
+}
+
+/// Which cached keys an apply invalidated.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub products: BTreeSet<String>,
+    pub topics: BTreeSet<String>,
+}
+
+impl Changes {
+    fn touch(&mut self, product: &ProductRecord) {
+        self.products.insert(product.name.clone());
+        self.topics.insert(product.topic.clone());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.topics.is_empty()
+    }
+}
+
+/// The replicated state that is small enough to keep in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopState {
+    pub products: BTreeMap<String, ProductRecord>,
+    /// The number the next order gets; orders are numbered 1, 2, 3, ...
+    pub next_order: u64,
+    pub seeded: bool,
+    pub digest: StateDigest,
+    /// A request id is remembered for this many log indexes.
+    pub dedupe_retention: u64,
+}
+
+impl ShopState {
+    pub fn new(dedupe_retention: u64) -> Self {
+        Self {
+            products: BTreeMap::new(),
+            next_order: 1,
+            seeded: false,
+            digest: StateDigest::default(),
+            dedupe_retention,
+        }
+    }
+
+    pub fn orders_created(&self) -> u64 {
+        self.next_order - 1
+    }
+
+    /// Applies the command of the entry at `index`. Deterministic: the same state, index and
+    /// command give the same result and writes on every replica.
+    pub fn apply<S: ApplySink>(
+        &mut self,
+        index: u64,
+        command: &Command,
+        sink: &mut S,
+        changes: &mut Changes,
+    ) -> Result<CommandResult, S::Error> {
+        let result = self.apply_one(index, command, sink, changes)?;
+        if index.is_multiple_of(DEDUPE_PURGE_EVERY) && index > self.dedupe_retention {
+            sink.purge_dedupe_up_to(index - self.dedupe_retention)?;
+        }
+        self.digest.absorb(&index.to_be_bytes());
+        // Results are plain data; bincode cannot fail on them.
+        if let Ok(bytes) = bincode::serialize(&result) {
+            self.digest.absorb(&bytes);
+        }
+        Ok(result)
+    }
+
+    fn apply_one<S: ApplySink>(
+        &mut self,
+        index: u64,
+        command: &Command,
+        sink: &mut S,
+        changes: &mut Changes,
+    ) -> Result<CommandResult, S::Error> {
+        Ok(match command {
+            Command::PlaceOrder {
+                request_id,
+                product,
+                quantity,
+            } => CommandResult::Order(
+                self.place_order(index, request_id, product, *quantity, sink, changes)?,
+            ),
+            Command::UpsertProduct(record) => {
+                let mut record = record.clone();
+                record.version = index;
+                if let Some(old) = self.products.get(&record.name) {
+                    changes.touch(old);
+                }
+                changes.touch(&record);
+                sink.put_product(&record)?;
+                self.products.insert(record.name.clone(), record.clone());
+                CommandResult::Product(Ok(record))
+            }
+            Command::UpdateProduct { name, price, stock } => {
+                CommandResult::Product(self.modify(index, name, sink, changes, |p| {
+                    if let Some(price) = price {
+                        p.price = *price;
+                    }
+                    if let Some(stock) = stock {
+                        p.stock = *stock;
+                    }
+                    Ok(())
+                })?)
+            }
+            Command::Restock { name, amount } => {
+                CommandResult::Product(self.modify(index, name, sink, changes, |p| {
+                    p.stock = p
+                        .stock
+                        .checked_add(*amount)
+                        .ok_or(ProductRejection::StockOverflow)?;
+                    Ok(())
+                })?)
+            }
+            Command::RestockLow { threshold, amount } => {
+                let mut restocked = Vec::new();
+                for p in self.products.values_mut() {
+                    if p.stock <= *threshold && p.stock < *amount {
+                        p.stock = *amount;
+                        p.version = index;
+                        sink.put_product(p)?;
+                        changes.touch(p);
+                        restocked.push(p.name.clone());
+                    }
+                }
+                CommandResult::Restocked(restocked)
+            }
+            Command::SeedCatalog(records) => {
+                if self.seeded {
+                    CommandResult::Seeded(false)
+                } else {
+                    for record in records {
+                        let mut record = record.clone();
+                        record.version = index;
+                        sink.put_product(&record)?;
+                        changes.touch(&record);
+                        self.products.insert(record.name.clone(), record);
+                    }
+                    self.seeded = true;
+                    CommandResult::Seeded(true)
+                }
+            }
+            Command::Batch(commands) => {
+                let mut results = Vec::with_capacity(commands.len());
+                for c in commands {
+                    results.push(self.apply_one(index, c, sink, changes)?);
+                }
+                CommandResult::Batch(results)
+            }
+        })
+    }
+
+    fn place_order<S: ApplySink>(
+        &mut self,
+        index: u64,
+        request_id: &str,
+        product: &str,
+        quantity: u64,
+        sink: &mut S,
+        changes: &mut Changes,
+    ) -> Result<Result<OrderRecord, OrderRejection>, S::Error> {
+        if let Some(first) = sink.dedupe(request_id)? {
+            return Ok(if first.product == product && first.quantity == quantity {
+                first.outcome
+            } else {
+                Err(OrderRejection::KeyReused)
+            });
+        }
+        let outcome = match self.products.get_mut(product) {
+            _ if quantity == 0 || quantity > MAX_ORDER_QUANTITY => Err(OrderRejection::BadQuantity),
+            None => Err(OrderRejection::UnknownProduct),
+            Some(p) if p.stock < quantity => {
+                Err(OrderRejection::InsufficientStock { available: p.stock })
+            }
+            Some(p) => {
+                p.stock -= quantity;
+                p.version = index;
+                let order = OrderRecord {
+                    number: self.next_order,
+                    product: product.to_owned(),
+                    quantity,
+                    unit_price: p.price,
+                    total: p.price.saturating_mul(quantity),
+                    index,
+                    request_id: request_id.to_owned(),
+                };
+                self.next_order += 1;
+                sink.put_product(p)?;
+                sink.put_order(&order)?;
+                changes.touch(p);
+                Ok(order)
+            }
+        };
+        sink.put_dedupe(
+            request_id,
+            &DedupeRecord {
+                index,
+                product: product.to_owned(),
+                quantity,
+                outcome: outcome.clone(),
+            },
+        )?;
+        Ok(outcome)
+    }
+
+    fn modify<S: ApplySink>(
+        &mut self,
+        index: u64,
+        name: &str,
+        sink: &mut S,
+        changes: &mut Changes,
+        change: impl FnOnce(&mut ProductRecord) -> Result<(), ProductRejection>,
+    ) -> Result<Result<ProductRecord, ProductRejection>, S::Error> {
+        let Some(p) = self.products.get_mut(name) else {
+            return Ok(Err(ProductRejection::UnknownProduct));
+        };
+        let mut updated = p.clone();
+        if let Err(rejection) = change(&mut updated) {
+            return Ok(Err(rejection));
+        }
+        updated.version = index;
+        sink.put_product(&updated)?;
+        changes.touch(&updated);
+        *p = updated.clone();
+        Ok(Ok(updated))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct MemorySink {
+        dedupe: HashMap<String, DedupeRecord>,
+        orders: Vec<OrderRecord>,
+        products: Vec<ProductRecord>,
+        purged_up_to: Option<u64>,
+    }
+
+    impl ApplySink for MemorySink {
+        type Error = Infallible;
+        fn dedupe(&mut self, id: &str) -> Result<Option<DedupeRecord>, Infallible> {
+            Ok(self.dedupe.get(id).cloned())
+        }
+        fn put_dedupe(&mut self, id: &str, r: &DedupeRecord) -> Result<(), Infallible> {
+            self.dedupe.insert(id.to_owned(), r.clone());
+            Ok(())
+        }
+        fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Infallible> {
+            self.dedupe.retain(|_, r| r.index > index);
+            self.purged_up_to = Some(index);
+            Ok(())
+        }
+        fn put_product(&mut self, p: &ProductRecord) -> Result<(), Infallible> {
+            self.products.push(p.clone());
+            Ok(())
+        }
+        fn put_order(&mut self, o: &OrderRecord) -> Result<(), Infallible> {
+            self.orders.push(o.clone());
+            Ok(())
+        }
+    }
+
+    fn tux(stock: u64) -> ProductRecord {
+        ProductRecord {
+            name: "Tux".into(),
+            title: "Tux".into(),
+            topic: "toys".into(),
+            price: 2599,
+            stock,
+            version: 0,
+        }
+    }
+
+    fn order(id: &str, qty: u64) -> Command {
+        Command::PlaceOrder {
+            request_id: id.into(),
+            product: "Tux".into(),
+            quantity: qty,
+        }
+    }
+
+    fn seeded(stock: u64) -> (ShopState, MemorySink) {
+        let mut s = ShopState::new(5000);
+        let mut sink = MemorySink::default();
+        let r = s
+            .apply(
+                1,
+                &Command::SeedCatalog(vec![tux(stock)]),
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert_eq!(r, CommandResult::Seeded(true));
+        (s, sink)
+    }
+
+    #[test]
+    fn orders_are_numbered_densely_and_decrement_stock() {
+        let (mut s, mut sink) = seeded(10);
+        let mut changes = Changes::default();
+        let a = s.apply(2, &order("a", 3), &mut sink, &mut changes).unwrap();
+        let b = s.apply(3, &order("b", 2), &mut sink, &mut changes).unwrap();
+        let (CommandResult::Order(Ok(a)), CommandResult::Order(Ok(b))) = (a, b) else {
+            panic!("orders failed");
+        };
+        assert_eq!((a.number, b.number), (1, 2));
+        assert_eq!(a.total, 3 * 2599);
+        assert_eq!(s.products["Tux"].stock, 5);
+        assert_eq!(s.products["Tux"].version, 3);
+        assert!(changes.products.contains("Tux") && changes.topics.contains("toys"));
+    }
+
+    #[test]
+    fn never_oversells() {
+        let (mut s, mut sink) = seeded(2);
+        let r = s
+            .apply(2, &order("a", 3), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(
+            r,
+            CommandResult::Order(Err(OrderRejection::InsufficientStock { available: 2 }))
+        );
+        assert_eq!(s.products["Tux"].stock, 2);
+        assert!(sink.orders.is_empty());
+    }
+
+    #[test]
+    fn a_retry_returns_the_first_result_and_creates_nothing() {
+        let (mut s, mut sink) = seeded(10);
+        let first = s
+            .apply(2, &order("k", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        let retry = s
+            .apply(3, &order("k", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(first, retry);
+        assert_eq!(sink.orders.len(), 1);
+        assert_eq!(s.products["Tux"].stock, 9);
+        let reused = s
+            .apply(4, &order("k", 2), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(reused, CommandResult::Order(Err(OrderRejection::KeyReused)));
+    }
+
+    #[test]
+    fn batches_apply_in_order_with_their_own_results() {
+        let (mut s, mut sink) = seeded(3);
+        let batch = Command::Batch(vec![order("a", 2), order("b", 2), order("a", 2)]);
+        let r = s
+            .apply(2, &batch, &mut sink, &mut Changes::default())
+            .unwrap();
+        let CommandResult::Batch(results) = r else {
+            panic!("not a batch result")
+        };
+        assert!(matches!(results[0], CommandResult::Order(Ok(_))));
+        assert!(matches!(
+            results[1],
+            CommandResult::Order(Err(OrderRejection::InsufficientStock { available: 1 }))
+        ));
+        assert_eq!(
+            results[2], results[0],
+            "a duplicate inside one batch is deduplicated"
+        );
+    }
+
+    #[test]
+    fn bad_quantity_and_unknown_product_are_results() {
+        let (mut s, mut sink) = seeded(3);
+        let zero = s
+            .apply(2, &order("z", 0), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(zero, CommandResult::Order(Err(OrderRejection::BadQuantity)));
+        let unknown = Command::PlaceOrder {
+            request_id: "u".into(),
+            product: "Nope".into(),
+            quantity: 1,
+        };
+        let r = s
+            .apply(3, &unknown, &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(r, CommandResult::Order(Err(OrderRejection::UnknownProduct)));
+    }
+
+    #[test]
+    fn restock_low_only_touches_low_products_and_seed_happens_once() {
+        let (mut s, mut sink) = seeded(5);
+        let r = s
+            .apply(
+                2,
+                &Command::RestockLow {
+                    threshold: 10,
+                    amount: 100,
+                },
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert_eq!(r, CommandResult::Restocked(vec!["Tux".into()]));
+        assert_eq!(s.products["Tux"].stock, 100);
+        let again = s
+            .apply(
+                3,
+                &Command::RestockLow {
+                    threshold: 10,
+                    amount: 100,
+                },
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert_eq!(again, CommandResult::Restocked(vec![]));
+        let reseed = s
+            .apply(
+                4,
+                &Command::SeedCatalog(vec![tux(1)]),
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert_eq!(reseed, CommandResult::Seeded(false));
+        assert_eq!(s.products["Tux"].stock, 100);
+    }
+
+    #[test]
+    fn restock_overflow_is_rejected_and_updates_set_fields() {
+        let (mut s, mut sink) = seeded(5);
+        let r = s
+            .apply(
+                2,
+                &Command::Restock {
+                    name: "Tux".into(),
+                    amount: u64::MAX,
+                },
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            r,
+            CommandResult::Product(Err(ProductRejection::StockOverflow))
+        );
+        let r = s
+            .apply(
+                3,
+                &Command::UpdateProduct {
+                    name: "Tux".into(),
+                    price: Some(100),
+                    stock: None,
+                },
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        let CommandResult::Product(Ok(p)) = r else {
+            panic!("update failed")
+        };
+        assert_eq!((p.price, p.stock, p.version), (100, 5, 3));
+    }
+
+    #[test]
+    fn dedupe_entries_expire_after_the_retention() {
+        let mut s = ShopState::new(1000);
+        let mut sink = MemorySink::default();
+        s.apply(
+            1,
+            &Command::SeedCatalog(vec![tux(100)]),
+            &mut sink,
+            &mut Changes::default(),
+        )
+        .unwrap();
+        s.apply(2, &order("old", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        s.apply(2048, &order("new", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(sink.purged_up_to, Some(1048));
+        assert!(!sink.dedupe.contains_key("old"));
+        assert!(sink.dedupe.contains_key("new"));
+    }
+
+    #[test]
+    fn equal_histories_give_equal_digests() {
+        let (mut a, mut sa) = seeded(10);
+        let (mut b, mut sb) = seeded(10);
+        a.apply(2, &order("x", 1), &mut sa, &mut Changes::default())
+            .unwrap();
+        b.apply(2, &order("x", 1), &mut sb, &mut Changes::default())
+            .unwrap();
+        assert_eq!(a.digest, b.digest);
+        b.apply(3, &order("y", 1), &mut sb, &mut Changes::default())
+            .unwrap();
+        assert_ne!(a.digest, b.digest);
+    }
+}

@@ -1,0 +1,38 @@
+//! Storage-layer errors, and their conversion into openraft's `StorageError`.
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use crate::codec::CodecError;
+use crate::types::{NodeId, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("codec: {0}")]
+    Codec(#[from] CodecError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage task failed: {0}")]
+    Join(String),
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps this error for openraft, naming what was being done.
+    pub fn raft(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> StorageError {
+        StorageIOError::new(subject, verb, AnyError::new(&self)).into()
+    }
+}
+
+/// Runs a RocksDB job on the blocking pool so it never stalls an async worker thread.
+pub async fn blocking<T, F>(job: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+}

@@ -1,0 +1,373 @@
+//! Whole-system test harness: real `raft-node` processes on ephemeral loopback ports, each
+//! with its own data dir in a temp folder, killed with SIGKILL. Everything waits on
+//! conditions with deadlines; nothing sleeps a fixed time to "let things settle".
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use raft_node::api::{ClusterInfo, Envelope, NodeRole, OrderView, IDEMPOTENCY_HEADER};
+use raft_node::config::{ClusterConfig, NodeConfig};
+use serde_json::Value;
+
+/// Generous: these machines are shared and two cores run three nodes plus the test.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+pub const POLL: Duration = Duration::from_millis(20);
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// Path of a binary built by `cargo build --release --bins` (scripts/test.sh does that).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --release --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `DEADLINE`.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Sends `signal` (KILL, STOP, CONT) to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// What became of one order attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Acked(OrderView),
+    /// A definite answer that is not an order (4xx).
+    Rejected(u16, Value),
+    /// No definite answer: it may or may not have happened.
+    Indeterminate(String),
+}
+
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub config: ClusterConfig,
+    config_path: PathBuf,
+    procs: BTreeMap<u64, Child>,
+    pub http: reqwest::Client,
+}
+
+impl TestCluster {
+    pub async fn start(n: usize) -> Self {
+        Self::start_with(n, |_| {}).await
+    }
+
+    /// Starts `n` nodes with `tweak` applied to the config; waits for a leader and the
+    /// seeded catalog.
+    pub async fn start_with(n: usize, tweak: impl FnOnce(&mut ClusterConfig)) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bazaar-test-")
+            .tempdir()
+            .expect("temp dir");
+        let mut config = ClusterConfig {
+            data_dir: dir.path().join("data"),
+            catalog: repo_root().join("catalog.toml"),
+            nodes: (1..=n as u64)
+                .map(|id| NodeConfig {
+                    id,
+                    api: format!("127.0.0.1:{}", free_port()),
+                    raft: format!("127.0.0.1:{}", free_port()),
+                })
+                .collect(),
+            ..ClusterConfig::default()
+        };
+        config.security.token = TOKEN.into();
+        // The restock timer would change stock behind the tests' backs.
+        config.restock.interval_secs = 0;
+        config.frontend.listen = format!("127.0.0.1:{}", free_port());
+        tweak(&mut config);
+        config.validate().expect("test config is valid");
+        let config_path = dir.path().join("cluster.toml");
+        std::fs::write(
+            &config_path,
+            toml::to_string(&config).expect("config serialises"),
+        )
+        .expect("write cluster.toml");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        let mut cluster = Self {
+            dir,
+            config,
+            config_path,
+            procs: BTreeMap::new(),
+            http,
+        };
+        for id in 1..=n as u64 {
+            cluster.spawn(id);
+        }
+        let leader = cluster.leader().await;
+        cluster.wait_seeded(leader).await;
+        cluster
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.config.nodes.iter().map(|n| n.id).collect()
+    }
+
+    pub fn live_ids(&self) -> Vec<u64> {
+        self.procs.keys().copied().collect()
+    }
+
+    pub fn api_url(&self, id: u64) -> String {
+        let node = self.config.node(id).expect("known node");
+        format!("http://{}", node.api)
+    }
+
+    pub fn raft_url(&self, id: u64) -> String {
+        let node = self.config.node(id).expect("known node");
+        format!("http://{}", node.raft)
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node{id}.log")))
+            .expect("node log file");
+        let child = Command::new(binary("raft-node"))
+            .args([
+                "--config",
+                &self.config_path.to_string_lossy(),
+                "--id",
+                &id.to_string(),
+            ])
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn raft-node");
+        self.procs.insert(id, child);
+    }
+
+    pub fn pid(&self, id: u64) -> u32 {
+        self.procs
+            .get(&id)
+            .map(|c| c.id())
+            .expect("node is running")
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.procs.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed node again on the same data dir.
+    pub fn restart(&mut self, id: u64) {
+        assert!(!self.procs.contains_key(&id), "node {id} is still running");
+        self.spawn(id);
+    }
+
+    pub fn node_log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node{id}.log"))).unwrap_or_default()
+    }
+
+    pub async fn cluster_info(&self, id: u64) -> Option<ClusterInfo> {
+        let resp = self
+            .http
+            .get(format!("{}/cluster", self.api_url(id)))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        resp.json::<Envelope<ClusterInfo>>()
+            .await
+            .ok()
+            .map(|e| e.data)
+    }
+
+    /// The leader that a live node reports about itself.
+    pub async fn leader(&self) -> u64 {
+        wait_for("a leader", || async {
+            for id in self.live_ids() {
+                if let Some(info) = self.cluster_info(id).await {
+                    if info.role == NodeRole::Leader {
+                        return Some(id);
+                    }
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    async fn wait_seeded(&self, leader: u64) {
+        let url = format!("{}/products/Tux", self.api_url(leader));
+        wait_for("the seeded catalog", || async {
+            let resp = self.http.get(&url).send().await.ok()?;
+            resp.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until every live node has applied the same index with the same digest.
+    pub async fn wait_converged(&self) -> ClusterInfo {
+        wait_for("replicas to converge", || async {
+            let mut infos = Vec::new();
+            for id in self.live_ids() {
+                infos.push(self.cluster_info(id).await?);
+            }
+            let first = infos.first()?.clone();
+            infos
+                .iter()
+                .all(|i| {
+                    i.applied_index == first.applied_index && i.state_digest == first.state_digest
+                })
+                .then_some(first)
+        })
+        .await
+    }
+
+    /// One attempt at node `id`.
+    pub async fn order_at(
+        &self,
+        id: u64,
+        name: &str,
+        quantity: u64,
+        key: &str,
+    ) -> Result<(u16, Value), String> {
+        let resp = self
+            .http
+            .post(format!("{}/orders", self.api_url(id)))
+            .header(IDEMPOTENCY_HEADER, key)
+            .json(&serde_json::json!({"name": name, "quantity": quantity}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// Places an order the way a careful client would: follow not-leader hints, try other
+    /// live nodes on failures, keep the same key throughout, give up after `patience`.
+    pub async fn place_order(
+        &self,
+        name: &str,
+        quantity: u64,
+        key: &str,
+        patience: Duration,
+    ) -> Attempt {
+        let start = Instant::now();
+        let ids = self.ids();
+        let mut target = ids[0];
+        let mut last = String::from("never tried");
+        let mut turn = 0usize;
+        while start.elapsed() < patience {
+            match self.order_at(target, name, quantity, key).await {
+                Ok((200, body)) => match serde_json::from_value::<Envelope<OrderView>>(body) {
+                    Ok(env) => return Attempt::Acked(env.data),
+                    Err(e) => return Attempt::Indeterminate(format!("undecodable order: {e}")),
+                },
+                Ok((421, body)) => {
+                    last = "not leader".into();
+                    if let Some(id) = body["error"]["leader"]["id"].as_u64() {
+                        target = id;
+                        continue;
+                    }
+                }
+                Ok((503, body)) => last = format!("503 {body}"),
+                Ok((status, body)) if (400..500).contains(&status) => {
+                    return Attempt::Rejected(status, body)
+                }
+                Ok((status, body)) => last = format!("{status} {body}"),
+                Err(e) => last = e,
+            }
+            turn += 1;
+            target = ids[turn % ids.len()];
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Attempt::Indeterminate(last)
+    }
+
+    pub async fn get_order(&self, id: u64, number: u64) -> Option<OrderView> {
+        let resp = self
+            .http
+            .get(format!("{}/orders/{number}", self.api_url(id)))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json::<Envelope<OrderView>>()
+            .await
+            .ok()
+            .map(|e| e.data)
+    }
+
+    pub async fn stock(&self, id: u64, name: &str) -> Option<u64> {
+        let resp = self
+            .http
+            .get(format!("{}/products/{name}", self.api_url(id)))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = resp.json().await.ok()?;
+        v["data"]["quantity"].as_u64()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.procs) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            for id in self.ids() {
+                eprintln!("---- node {id} log ----\n{}", self.node_log(id));
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The node API's contract from the outside: envelope, status codes, bad input, auth,
+//! not-leader answers, admin changes and idempotent retries.
+
+mod common;
+
+use common::{TestCluster, TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn status_and_body(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+fn assert_error(status: u16, body: &Value, expected: u16, what: &str) {
+    assert_eq!(status, expected, "{what}: {body}");
+    assert_eq!(
+        body["error"]["code"], expected,
+        "{what}: envelope code: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: message: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_4xx_with_the_error_envelope_and_never_a_5xx() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let base = cluster.api_url(leader);
+    let http = &cluster.http;
+    let post = |body: String| {
+        http.post(format!("{base}/orders"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("malformed JSON", "{\"name\": ".into(), 400),
+        ("not an object", "[1,2]".into(), 400),
+        ("missing quantity", json!({"name": "Tux"}).to_string(), 400),
+        ("missing name", json!({"quantity": 1}).to_string(), 400),
+        (
+            "quantity as string",
+            json!({"name": "Tux", "quantity": "2"}).to_string(),
+            400,
+        ),
+        (
+            "quantity zero",
+            json!({"name": "Tux", "quantity": 0}).to_string(),
+            400,
+        ),
+        (
+            "quantity negative",
+            json!({"name": "Tux", "quantity": -3}).to_string(),
+            400,
+        ),
+        (
+            "quantity fractional",
+            json!({"name": "Tux", "quantity": 1.5}).to_string(),
+            400,
+        ),
+        (
+            "quantity above maximum",
+            json!({"name": "Tux", "quantity": 10_001}).to_string(),
+            400,
+        ),
+        (
+            "bad product name",
+            json!({"name": "a/b", "quantity": 1}).to_string(),
+            400,
+        ),
+        (
+            "unknown product",
+            json!({"name": "Unicorn", "quantity": 1}).to_string(),
+            404,
+        ),
+        (
+            "insufficient stock",
+            json!({"name": "Tux", "quantity": 5000}).to_string(),
+            409,
+        ),
+        (
+            "oversized body",
+            format!(
+                "{{\"name\": \"{}\", \"quantity\": 1}}",
+                "x".repeat(70 * 1024)
+            ),
+            413,
+        ),
+    ];
+    for (what, body, expected) in cases {
+        let (status, body) = status_and_body(post(body).await.expect("answer")).await;
+        assert_error(status, &body, expected, what);
+    }
+
+    let gets: Vec<(&str, String, u16)> = vec![
+        ("unknown order", "/orders/999999".into(), 404),
+        ("non-numeric order", "/orders/abc".into(), 400),
+        ("negative order", "/orders/-1".into(), 400),
+        ("unknown product", "/products/Unicorn".into(), 404),
+        ("bad product name", "/products/a%2Fb".into(), 400),
+        ("search without topic", "/search".into(), 400),
+        (
+            "bad consistency",
+            "/products/Tux?consistency=sometimes".into(),
+            400,
+        ),
+        ("unknown query field", "/products?colour=red".into(), 400),
+        ("page too large", "/products?limit=100000".into(), 400),
+        ("unknown route", "/nowhere".into(), 404),
+    ];
+    for (what, path, expected) in gets {
+        let (status, body) = status_and_body(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("answer"),
+        )
+        .await;
+        assert_error(status, &body, expected, what);
+    }
+
+    let long_key = "k".repeat(200);
+    let resp = http
+        .post(format!("{base}/orders"))
+        .header("idempotency-key", long_key)
+        .json(&json!({"name": "Tux", "quantity": 1}))
+        .send()
+        .await
+        .expect("answer");
+    let (status, body) = status_and_body(resp).await;
+    assert_error(status, &body, 400, "idempotency key too long");
+
+    // Stock was never touched by any of the above.
+    assert_eq!(cluster.stock(leader, "Tux").await, Some(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_writes_admin_auth_and_not_leader_answers() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let base = cluster.api_url(leader);
+    let http = &cluster.http;
+
+    // Catalog and search, with the applied index on every read.
+    let resp = http
+        .get(format!("{base}/products"))
+        .send()
+        .await
+        .expect("answer");
+    assert!(resp.headers().contains_key("x-bazaar-index"));
+    let (status, body) = status_and_body(resp).await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["total"].as_u64().unwrap() >= 14, "{body}");
+    let (status, body) = status_and_body(
+        http.get(format!("{base}/search?topic=distributed%20systems"))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["data"]["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"RPCs for Noobs"), "{names:?}");
+    let (_, tux) = status_and_body(
+        http.get(format!("{base}/products/Tux"))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(tux["data"]["price"], json!(25.99));
+    assert_eq!(tux["data"]["quantity"], 100);
+
+    // An order answers 200 with order_number; a retry with the same key returns it again.
+    let order = |key: &'static str, qty: u64| {
+        http.post(format!("{base}/orders"))
+            .header("idempotency-key", key)
+            .json(&json!({"name": "Tux", "quantity": qty}))
+            .send()
+    };
+    let (status, first) = status_and_body(order("key-1", 2).await.expect("answer")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"]["order_number"], first["data"]["number"]);
+    assert_eq!(first["data"]["total"], json!(51.98));
+    let (status, again) = status_and_body(order("key-1", 2).await.expect("answer")).await;
+    assert_eq!((status, &again), (200, &first));
+    let (status, body) = status_and_body(order("key-1", 3).await.expect("answer")).await;
+    assert_error(status, &body, 422, "key reused for a different order");
+    let number = first["data"]["number"].as_u64().unwrap();
+    let (status, fetched) = status_and_body(
+        http.get(format!("{}/orders/{number}", cluster.api_url(follower)))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched["data"]["name"], "Tux");
+    assert_eq!(fetched["data"]["quantity"], 2);
+
+    // A write on a follower names the leader.
+    let resp = http
+        .post(format!("{}/orders", cluster.api_url(follower)))
+        .json(&json!({"name": "Tux", "quantity": 1}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), StatusCode::MISDIRECTED_REQUEST);
+    let hint = resp
+        .headers()
+        .get("x-bazaar-leader")
+        .expect("leader header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(hint.starts_with(&format!("{leader} ")), "{hint}");
+    let (_, body) = status_and_body(resp).await;
+    assert_eq!(body["error"]["leader"]["id"], leader);
+
+    // Admin routes need the token; peer RPC too.
+    let spec = json!({"name": "Yo-yo", "title": "Wooden yo-yo", "topic": "toys", "price": 3.5, "quantity": 7});
+    let (status, body) = status_and_body(
+        http.post(format!("{base}/admin/products"))
+            .json(&spec)
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_error(status, &body, 401, "admin without token");
+    let (status, body) = status_and_body(
+        http.post(format!("{base}/admin/products"))
+            .bearer_auth("wrong-token")
+            .json(&spec)
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_error(status, &body, 401, "admin with a wrong token");
+    let raft = http
+        .post(format!("{}/raft/vote", cluster.raft_url(leader)))
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raft.status(), StatusCode::UNAUTHORIZED);
+
+    let (status, body) = status_and_body(
+        http.post(format!("{base}/admin/products"))
+            .bearer_auth(TOKEN)
+            .json(&spec)
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["quantity"], 7);
+    let (status, body) = status_and_body(
+        http.patch(format!("{base}/admin/products/Yo-yo"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"price": 4.25}))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["price"], json!(4.25));
+    let (status, body) = status_and_body(
+        http.post(format!("{base}/admin/restock"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "Yo-yo", "amount": 3}))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["quantity"], 10);
+    let (status, body) = status_and_body(
+        http.patch(format!("{base}/admin/products/Unicorn"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_error(status, &body, 404, "patch of an unknown product");
+
+    // The new product is visible on a follower, linearizably.
+    assert_eq!(cluster.stock(follower, "Yo-yo").await, Some(10));
+
+    // Status routes.
+    let (status, body) = status_and_body(
+        http.get(format!("{base}/cluster"))
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["leader"], leader);
+    assert_eq!(body["data"]["members"].as_array().unwrap().len(), 3);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("answer")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("bazaar_raft_term"), "{metrics}");
+    assert!(
+        metrics.contains("bazaar_node_requests_total{route=\"/orders\",status=\"2xx\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bazaar_node_request_seconds_bucket{route=\"/products/:name\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_change_feed_streams_changes_and_resets_when_too_old() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let applied = cluster
+        .cluster_info(follower)
+        .await
+        .expect("info")
+        .applied_index;
+    let mut resp = cluster
+        .http
+        .get(format!(
+            "{}/watch?from={applied}",
+            cluster.api_url(follower)
+        ))
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .expect("watch answers");
+    assert_eq!(resp.status(), 200);
+    let key = "feed-1";
+    assert!(matches!(
+        cluster
+            .place_order("Marbles", 1, key, std::time::Duration::from_secs(10))
+            .await,
+        common::Attempt::Acked(_)
+    ));
+    let mut buffer = String::new();
+    let change = loop {
+        let chunk = resp
+            .chunk()
+            .await
+            .expect("stream open")
+            .expect("stream not ended");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(line) = buffer.lines().find(|l| l.contains("\"change\"")) {
+            break serde_json::from_str::<Value>(line).expect("a JSON line");
+        }
+    };
+    assert_eq!(change["products"], json!(["Marbles"]));
+    assert_eq!(change["topics"], json!(["toys"]));
+    assert!(change["index"].as_u64().unwrap() > applied);
+
+    drop(resp);
+    // A restarted node holds no changes from before its start: resuming from 0 is a reset.
+    let mut cluster = cluster;
+    cluster.kill(follower);
+    cluster.restart(follower);
+    common::wait_for("the restarted follower to catch up", || async {
+        cluster
+            .cluster_info(follower)
+            .await
+            .filter(|i| i.applied_index > applied)
+    })
+    .await;
+    let mut resp = cluster
+        .http
+        .get(format!("{}/watch?from=0", cluster.api_url(follower)))
+        .send()
+        .await
+        .expect("watch answers");
+    let first = resp.chunk().await.expect("stream").expect("a line");
+    let line: Value =
+        serde_json::from_slice(first.split(|b| *b == b'\n').next().unwrap()).expect("json");
+    assert_eq!(line["type"], "reset", "{line}");
+}
