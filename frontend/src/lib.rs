@@ -1,1 +1,134 @@
-//! frontend
+//! Bazaar's frontend: a stateless HTTP gateway in front of the replicated store, with a
+//! versioned LRU cache kept coherent by write-through invalidation and the cluster's
+//! change feed, and writes routed to the Raft leader.
+//!
+//! The binary only parses flags and calls [`run`]; tests call the same function.
+
+mod backend;
+mod cache;
+mod error;
+mod feed;
+mod metrics;
+mod nodes;
+mod options;
+mod paths;
+mod reader;
+mod respond;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raft_node::config::ClusterConfig;
+use tokio::net::TcpListener;
+
+pub use error::FrontendError;
+pub use options::{Options, TEST_FILL_DELAY_ENV};
+
+use backend::{Backend, BackendSettings};
+use cache::VersionedCache;
+use feed::{ChangeFeed, FeedState};
+use metrics::Metrics;
+use nodes::NodePool;
+use reader::CachedReader;
+use state::AppState;
+
+/// Slack on top of a node's own deadline before one attempt is given up.
+const ATTEMPT_SLACK: Duration = Duration::from_millis(500);
+
+/// Serves the public API on `listener` until `shutdown` completes. Test-only hooks come
+/// from the environment (see [`Options`]).
+pub async fn run(
+    config: ClusterConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), FrontendError> {
+    run_with(config, Options::from_env()?, listener, shutdown).await
+}
+
+/// [`run`] with explicit options.
+pub async fn run_with(
+    config: ClusterConfig,
+    options: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), FrontendError> {
+    let f = &config.frontend;
+    let capacity = NonZeroUsize::new(f.cache_capacity).ok_or(FrontendError::Config {
+        field: "frontend.cache_capacity",
+        reason: "must be above 0".into(),
+    })?;
+    if config.nodes.is_empty() {
+        return Err(FrontendError::Config {
+            field: "nodes",
+            reason: "at least one node is required".into(),
+        });
+    }
+    let request_deadline = Duration::from_millis(f.request_deadline_ms.max(1));
+    let settings = BackendSettings {
+        request_deadline,
+        read_attempt: (Duration::from_millis(config.raft.read_deadline_ms) + ATTEMPT_SLACK)
+            .min(request_deadline),
+        write_attempt: (Duration::from_millis(config.raft.write_deadline_ms) + ATTEMPT_SLACK)
+            .min(request_deadline),
+    };
+    let staleness_bound = Duration::from_millis(f.staleness_bound_ms.max(1));
+    let metrics = Arc::new(Metrics::default());
+    let backend = Arc::new(Backend::new(
+        NodePool::new(&config.nodes),
+        settings,
+        metrics.clone(),
+    )?);
+    let cache = Arc::new(VersionedCache::new(
+        capacity,
+        Duration::from_secs(f.cache_ttl_secs),
+    ));
+    let feed_state = Arc::new(FeedState::new(staleness_bound, f.cache_enabled));
+    let reader = CachedReader::new(
+        backend.clone(),
+        cache.clone(),
+        feed_state.clone(),
+        metrics.clone(),
+        f.cache_enabled,
+        options.test_fill_delay,
+    );
+    // With the cache off there is nothing to invalidate, so no feed either.
+    let feed_task = f.cache_enabled.then(|| {
+        let feed = ChangeFeed::new(
+            backend.clone(),
+            cache.clone(),
+            feed_state.clone(),
+            metrics.clone(),
+            staleness_bound,
+        );
+        AbortOnDrop(tokio::spawn(feed.run()))
+    });
+    let state = Arc::new(AppState {
+        backend,
+        reader,
+        cache,
+        feed: feed_state,
+        metrics,
+        cache_enabled: f.cache_enabled,
+    });
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, cache = f.cache_enabled, nodes = config.nodes.len(), "frontend listening");
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    drop(feed_task);
+    tracing::info!("frontend stopped");
+    Ok(())
+}
+
+/// Stops the feed task when the server stops, however `run` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

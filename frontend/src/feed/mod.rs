@@ -1,0 +1,198 @@
+//! The change feed follower: streams `GET /watch?from=INDEX` from any node and
+//! invalidates every key a committed change touched, resuming from the last index after
+//! a reconnect and dropping the whole cache when the node sends `reset`.
+
+mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use raft_node::api::{ClusterInfo, Envelope, WatchMessage};
+
+pub use state::{FeedState, FeedView};
+
+use crate::backend::Backend;
+use crate::cache::{CacheKey, VersionedCache};
+use crate::metrics::{bump, Metrics};
+use crate::nodes::NodeEndpoint;
+
+/// Longest feed line accepted; a change lists a handful of keys.
+const MAX_LINE: usize = 1024 * 1024;
+const RETRY_START: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_millis(1000);
+const CLUSTER_TIMEOUT: Duration = Duration::from_millis(1000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("node answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("no message for {0:?}")]
+    Idle(Duration),
+    #[error("the node closed the stream")]
+    Closed,
+    #[error("feed line longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    #[error("unreadable feed line: {0}")]
+    BadLine(serde_json::Error),
+}
+
+pub struct ChangeFeed {
+    backend: Arc<Backend>,
+    cache: Arc<VersionedCache>,
+    state: Arc<FeedState>,
+    metrics: Arc<Metrics>,
+    /// Silence longer than this means the node is gone or paused: reconnect elsewhere.
+    idle_timeout: Duration,
+    /// Last index whose changes reached the cache; `None` before the first connection.
+    resume_from: Option<u64>,
+}
+
+impl ChangeFeed {
+    pub fn new(
+        backend: Arc<Backend>,
+        cache: Arc<VersionedCache>,
+        state: Arc<FeedState>,
+        metrics: Arc<Metrics>,
+        staleness_bound: Duration,
+    ) -> Self {
+        // Heartbeats come every ~250 ms; waiting a little past the staleness bound
+        // keeps short hiccups from forcing a reconnect and replay.
+        let idle_timeout = (staleness_bound + Duration::from_millis(250))
+            .clamp(Duration::from_millis(750), Duration::from_secs(10));
+        Self {
+            backend,
+            cache,
+            state,
+            metrics,
+            idle_timeout,
+            resume_from: None,
+        }
+    }
+
+    /// Follows the feed until the task is aborted.
+    pub async fn run(mut self) {
+        let backend = self.backend.clone();
+        let mut backoff = RETRY_START;
+        loop {
+            for node in backend.pool().read_order() {
+                match self.follow(node).await {
+                    Ok(()) => {}
+                    Err(err) => {
+                        tracing::warn!(node = node.id, error = %err, last_index = self.state.last_index(), "change feed interrupted");
+                    }
+                }
+                if self.state.is_connected() {
+                    // The feed was up: a fresh outage starts with short waits again.
+                    backoff = RETRY_START;
+                }
+                self.state.disconnected();
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+
+    async fn follow(&mut self, node: &NodeEndpoint) -> Result<(), FeedError> {
+        let http = self.backend.http().clone();
+        // The node's applied index now: once the feed has passed it, every change
+        // committed before this connection has reached the cache.
+        let info: Envelope<ClusterInfo> = {
+            let response = http
+                .get(format!("{}/cluster", node.base))
+                .timeout(CLUSTER_TIMEOUT)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                return Err(FeedError::Status(response.status()));
+            }
+            response.json().await?
+        };
+        let target = info.data.applied_index;
+        if let Some(api) = info.data.leader_api.as_deref() {
+            self.backend.pool().set_leader(info.data.leader, api);
+        }
+        let from = *self.resume_from.get_or_insert(target);
+        let response = http
+            .get(format!("{}/watch?from={from}", node.base))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(FeedError::Status(response.status()));
+        }
+        bump(&self.metrics.feed_reconnects);
+        self.state.connected(node.id);
+        tracing::info!(node = node.id, from, target, "change feed connected");
+        let mut stream = response.bytes_stream();
+        let mut buf = BytesMut::new();
+        loop {
+            let chunk = match tokio::time::timeout(self.idle_timeout, stream.next()).await {
+                Err(_) => return Err(FeedError::Idle(self.idle_timeout)),
+                Ok(None) => return Err(FeedError::Closed),
+                Ok(Some(chunk)) => chunk?,
+            };
+            buf.extend_from_slice(&chunk);
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line = buf.split_to(pos + 1);
+                self.handle_line(&line, target)?;
+            }
+            if buf.remaining() > MAX_LINE {
+                return Err(FeedError::LineTooLong);
+            }
+        }
+    }
+
+    fn handle_line(&mut self, line: &[u8], target: u64) -> Result<(), FeedError> {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            return Ok(());
+        }
+        let message: WatchMessage = match serde_json::from_slice(line) {
+            Ok(message) => message,
+            Err(err) => {
+                // A change we cannot read may have touched anything.
+                self.cache.clear(self.state.last_index());
+                return Err(FeedError::BadLine(err));
+            }
+        };
+        let mut last = self.resume_from.unwrap_or(0);
+        let node_index = match message {
+            WatchMessage::Change(event) => {
+                bump(&self.metrics.feed_changes);
+                for name in event.products {
+                    self.invalidate(CacheKey::Product(name), event.index);
+                }
+                for topic in event.topics {
+                    self.invalidate(CacheKey::Topic(topic), event.index);
+                }
+                last = last.max(event.index);
+                event.index
+            }
+            WatchMessage::Reset { index } => {
+                bump(&self.metrics.feed_resets);
+                tracing::warn!(index, "change feed reset: dropping the whole cache");
+                self.cache.clear(index);
+                last = index;
+                index
+            }
+            WatchMessage::Heartbeat { index } => {
+                last = last.max(index);
+                index
+            }
+        };
+        self.resume_from = Some(last);
+        self.state
+            .progress(last, node_index, last >= target, Instant::now());
+        Ok(())
+    }
+
+    fn invalidate(&self, key: CacheKey, index: u64) {
+        bump(&self.metrics.invalidations);
+        if self.cache.invalidate(&key, index) {
+            tracing::debug!(%key, index, "feed invalidated cached entry");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The change feed's health as the request path sees it: whether the cache may answer
+//! (the feed was caught up within the staleness bound) and what `/cluster` reports.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct FeedState {
+    epoch: Instant,
+    /// Milliseconds since `epoch` plus one at which the feed was last caught up; 0: never.
+    caught_up_at: AtomicU64,
+    connected: AtomicBool,
+    /// Last log index whose changes have been applied to the cache.
+    last_index: AtomicU64,
+    /// Newest applied index the serving node reported.
+    node_index: AtomicU64,
+    /// Id of the node serving the feed; 0 when none.
+    node: AtomicU64,
+    staleness_bound: Duration,
+    enabled: bool,
+}
+
+/// The feed as `/cluster` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FeedView {
+    /// `off` (cache disabled), `synced`, `syncing` (connected, replaying), `down`.
+    pub state: &'static str,
+    pub node: Option<u64>,
+    pub last_index: u64,
+    /// How far the serving node's applied index is ahead of what the cache has seen.
+    pub lag_entries: u64,
+    /// Milliseconds since the feed was last caught up; `None` if it never was.
+    pub age_ms: Option<u64>,
+    pub staleness_bound_ms: u64,
+    /// Whether lookups may be answered from the cache right now.
+    pub cache_serving: bool,
+}
+
+impl FeedState {
+    pub fn new(staleness_bound: Duration, enabled: bool) -> Self {
+        Self {
+            epoch: Instant::now(),
+            caught_up_at: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            last_index: AtomicU64::new(0),
+            node_index: AtomicU64::new(0),
+            node: AtomicU64::new(0),
+            staleness_bound,
+            enabled,
+        }
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Age of the last caught-up moment, `None` if never caught up.
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        match self.caught_up_at.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(Duration::from_millis(self.ms(now).saturating_sub(at - 1))),
+        }
+    }
+
+    /// True while every change up to at most `staleness_bound` ago has reached the cache.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        self.age(now).is_some_and(|age| age <= self.staleness_bound)
+    }
+
+    pub fn connected(&self, node: u64) {
+        self.node.store(node, Ordering::Relaxed);
+        self.connected.store(true, Ordering::Release);
+    }
+
+    pub fn disconnected(&self) {
+        self.connected.store(false, Ordering::Release);
+        self.node.store(0, Ordering::Relaxed);
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Records progress; `caught_up` says the cache has seen every change the node had
+    /// applied when the connection was opened (or since).
+    pub fn progress(&self, last_index: u64, node_index: u64, caught_up: bool, now: Instant) {
+        self.last_index.store(last_index, Ordering::Release);
+        self.node_index.fetch_max(node_index, Ordering::Relaxed);
+        if caught_up {
+            self.caught_up_at.store(self.ms(now) + 1, Ordering::Release);
+        }
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.last_index.load(Ordering::Acquire)
+    }
+
+    pub fn view(&self, now: Instant) -> FeedView {
+        let connected = self.is_connected();
+        let fresh = self.is_fresh(now);
+        let state = match (self.enabled, connected, fresh) {
+            (false, _, _) => "off",
+            (true, true, true) => "synced",
+            (true, true, false) => "syncing",
+            (true, false, _) => "down",
+        };
+        let last_index = self.last_index();
+        let node = self.node.load(Ordering::Relaxed);
+        FeedView {
+            state,
+            node: (node != 0).then_some(node),
+            last_index,
+            lag_entries: self
+                .node_index
+                .load(Ordering::Relaxed)
+                .saturating_sub(last_index),
+            age_ms: self.age(now).map(|a| a.as_millis() as u64),
+            staleness_bound_ms: self.staleness_bound.as_millis() as u64,
+            cache_serving: self.enabled && fresh,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_only_within_the_bound_after_catching_up() {
+        let s = FeedState::new(Duration::from_millis(1000), true);
+        let t0 = Instant::now();
+        assert!(!s.is_fresh(t0), "never synced: the cache must not answer");
+        s.connected(2);
+        s.progress(10, 12, false, t0);
+        assert!(!s.is_fresh(t0), "still replaying");
+        assert_eq!(s.view(t0).state, "syncing");
+        s.progress(12, 12, true, t0);
+        assert!(s.is_fresh(t0 + Duration::from_millis(900)));
+        s.disconnected();
+        // A short outage within the bound keeps serving; past it the cache is bypassed.
+        assert!(s.is_fresh(t0 + Duration::from_millis(1000)));
+        assert!(!s.is_fresh(t0 + Duration::from_millis(1100)));
+        assert_eq!(s.view(t0 + Duration::from_millis(1100)).state, "down");
+    }
+}

@@ -1,0 +1,149 @@
+//! Read-through for cacheable lookups: answer from the cache while the change feed is
+//! fresh, otherwise (or on a miss) read from a node, sharing concurrent misses of one
+//! key, and store the answer only if no newer invalidation of that key has been seen.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use raft_node::api::{Envelope, ProductView, SearchResult};
+
+use crate::backend::{Backend, BackendError, NodeReply};
+use crate::cache::{CacheKey, CachedAnswer, FillOutcome, Singleflight, VersionedCache};
+use crate::feed::FeedState;
+use crate::metrics::{bump, Metrics};
+
+type FetchResult = Result<NodeReply, BackendError>;
+
+/// How a cacheable read was answered.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    Hit(CachedAnswer),
+    Miss(NodeReply),
+}
+
+pub struct CachedReader {
+    backend: Arc<Backend>,
+    cache: Arc<VersionedCache>,
+    feed: Arc<FeedState>,
+    metrics: Arc<Metrics>,
+    flights: Singleflight<CacheKey, FetchResult>,
+    enabled: bool,
+    /// Test-only: sleep between a node's answer and storing it, so a test can make an
+    /// invalidation land inside that window (see `Options::test_fill_delay`).
+    test_fill_delay: Option<Duration>,
+}
+
+impl CachedReader {
+    pub fn new(
+        backend: Arc<Backend>,
+        cache: Arc<VersionedCache>,
+        feed: Arc<FeedState>,
+        metrics: Arc<Metrics>,
+        enabled: bool,
+        test_fill_delay: Option<Duration>,
+    ) -> Self {
+        Self {
+            backend,
+            cache,
+            feed,
+            metrics,
+            flights: Singleflight::default(),
+            enabled,
+            test_fill_delay,
+        }
+    }
+
+    /// Whether lookups may be answered from the cache right now.
+    pub fn serving(&self, now: Instant) -> bool {
+        self.enabled && self.feed.is_fresh(now)
+    }
+
+    /// A cacheable read of `key`, fetched from `path` on a miss.
+    pub async fn lookup(&self, key: CacheKey, path: &str) -> Result<ReadOutcome, BackendError> {
+        let now = Instant::now();
+        if !self.serving(now) {
+            // Cache off, or the feed has been down past the staleness bound: whatever
+            // is cached may be stale, so neither answer from it nor fill it.
+            bump(&self.metrics.cache_misses);
+            bump(&self.metrics.cache_bypassed);
+            return self.backend.read(path).await.map(ReadOutcome::Miss);
+        }
+        if let Some(hit) = self.cache.get(&key, now) {
+            bump(&self.metrics.cache_hits);
+            return Ok(ReadOutcome::Hit(hit));
+        }
+        bump(&self.metrics.cache_misses);
+        let (result, shared) = self
+            .flights
+            .run(key.clone(), || self.fetch_and_fill(key.clone(), path))
+            .await;
+        if shared {
+            bump(&self.metrics.singleflight_shared);
+            // The flight may have started before a write this caller already saw was
+            // acknowledged; an answer older than the key's newest invalidation would
+            // break read-your-writes, so read again on our own.
+            if let Ok(reply) = &result {
+                if reply.index.unwrap_or(0) < self.cache.watermark(&key) {
+                    return self.backend.read(path).await.map(ReadOutcome::Miss);
+                }
+            }
+        }
+        result.map(ReadOutcome::Miss)
+    }
+
+    async fn fetch_and_fill(&self, key: CacheKey, path: &str) -> FetchResult {
+        let reply = self.backend.read(path).await?;
+        if reply.status != StatusCode::OK {
+            return Ok(reply);
+        }
+        let Some(answer) = self.answer_of(&key, &reply) else {
+            return Ok(reply);
+        };
+        if let Some(delay) = self.test_fill_delay {
+            bump(&self.metrics.test_fill_delays);
+            tracing::debug!(%key, delay_ms = delay.as_millis() as u64, "test-only fill delay");
+            tokio::time::sleep(delay).await;
+        }
+        let read_index = answer.index;
+        match self.cache.fill(key.clone(), answer, Instant::now()) {
+            FillOutcome::Stored => bump(&self.metrics.fills_stored),
+            FillOutcome::RefusedStale => {
+                bump(&self.metrics.fills_refused);
+                tracing::debug!(%key, read_index, "stale fill refused");
+            }
+            FillOutcome::KeptNewer => {}
+        }
+        Ok(reply)
+    }
+
+    /// The cache entry for a node's answer, learning product topics on the way. `None`
+    /// when the answer cannot be placed in index order (no index header, odd body).
+    fn answer_of(&self, key: &CacheKey, reply: &NodeReply) -> Option<CachedAnswer> {
+        let index = reply.index?;
+        let version = match key {
+            CacheKey::Product(_) => {
+                let env: Envelope<ProductView> = serde_json::from_slice(&reply.body).ok()?;
+                self.cache.learn_topic(&env.data.name, &env.data.topic);
+                env.data.version
+            }
+            CacheKey::Topic(_) => {
+                let env: Envelope<SearchResult> = serde_json::from_slice(&reply.body).ok()?;
+                for product in &env.data.products {
+                    self.cache.learn_topic(&product.name, &product.topic);
+                }
+                env.data
+                    .products
+                    .iter()
+                    .map(|p| p.version)
+                    .max()
+                    .unwrap_or(0)
+            }
+        };
+        Some(CachedAnswer {
+            body: reply.body.clone(),
+            index,
+            version,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Catalog reads: `GET /products`, `GET /products/{name}` and `GET /search?topic=T`.
+//! Lookups and searches go through the cache; `?consistency=...` passes straight through.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use raft_node::api::validate_product_name;
+
+use crate::cache::CacheKey;
+use crate::paths::{encode_segment, query_param, query_suffix, topic_query};
+use crate::reader::ReadOutcome;
+use crate::respond;
+use crate::state::AppState;
+
+/// Only the plain forms are cached: any other query (a consistency level, an unknown
+/// field the node rejects) goes to a node as it is, so the answer is the node's own.
+fn plain_lookup(query: Option<&str>) -> bool {
+    query.unwrap_or("").is_empty()
+}
+
+fn plain_search(query: Option<&str>) -> bool {
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).all(|(k, _)| k == "topic"))
+        && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).count() == 1)
+}
+
+pub async fn list_products(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let path = format!("/products{}", query_suffix(query.as_deref()));
+    passthrough(&state, &path).await
+}
+
+pub async fn get_product(
+    State(state): State<Arc<AppState>>,
+    name: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => return respond::bad_request(rejection.body_text()),
+    };
+    if let Err(message) = validate_product_name(&name) {
+        return respond::bad_request(message);
+    }
+    let path = format!(
+        "/products/{}{}",
+        encode_segment(&name),
+        query_suffix(query.as_deref())
+    );
+    if !plain_lookup(query.as_deref()) {
+        return passthrough(&state, &path).await;
+    }
+    cached(&state, CacheKey::Product(name), &path).await
+}
+
+pub async fn search(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let Some(topic) = query_param(query.as_deref(), "topic") else {
+        return respond::bad_request("missing query parameter `topic` (GET /search?topic=T)");
+    };
+    if !plain_search(query.as_deref()) {
+        let path = format!("/search{}", query_suffix(query.as_deref()));
+        return passthrough(&state, &path).await;
+    }
+    let path = format!("/search?{}", topic_query(&topic));
+    cached(&state, CacheKey::Topic(topic), &path).await
+}
+
+async fn cached(state: &AppState, key: CacheKey, path: &str) -> Response {
+    match state.reader.lookup(key, path).await {
+        Ok(ReadOutcome::Hit(answer)) => respond::cache_hit(answer),
+        Ok(ReadOutcome::Miss(reply)) => respond::node_reply(reply, Some("miss")),
+        Err(err) => respond::unavailable(&err),
+    }
+}
+
+pub async fn passthrough(state: &AppState, path: &str) -> Response {
+    match state.backend.read(path).await {
+        Ok(reply) => respond::node_reply(reply, None),
+        Err(err) => respond::unavailable(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_reads_are_cacheable() {
+        assert!(plain_lookup(None));
+        assert!(plain_lookup(Some("")));
+        assert!(!plain_lookup(Some("consistency=stale")));
+        assert!(plain_search(Some("topic=toys")));
+        assert!(!plain_search(Some("topic=toys&consistency=stale")));
+        assert!(!plain_search(Some("topic=a&topic=b")));
+        assert!(!plain_search(Some("colour=red")));
+    }
+}
