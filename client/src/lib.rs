@@ -1,1 +1,12 @@
-//! client
+//! The `bazaar` client library: a typed API client, the one-shot commands, the load
+//! generator with order verification, and the consistency checker.
+
+pub mod api_client;
+pub mod check;
+pub mod commands;
+pub mod error;
+pub mod load;
+pub mod target;
+
+pub use api_client::ApiClient;
+pub use error::ClientError;

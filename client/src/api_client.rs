@@ -1,0 +1,328 @@
+//! A typed HTTP client for the public Bazaar API (frontend or node): one pooled,
+//! kept-alive connection set per instance, the JSON envelope decoded into
+//! `raft_node::api` types, and one hop to the leader on a not-leader answer.
+
+use std::time::Duration;
+
+use raft_node::api::{
+    ApiError, ClusterInfo, Envelope, ErrorEnvelope, ErrorKind, OrderRequest, OrderView,
+    ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest, SearchResult,
+    IDEMPOTENCY_HEADER,
+};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ClientError;
+
+/// Largest page `GET /products` serves.
+const PAGE_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+/// What one request carries besides method and path.
+#[derive(Default)]
+struct Extra<'a> {
+    query: &'a [(&'a str, String)],
+    body: Option<serde_json::Value>,
+    idempotency_key: Option<&'a str>,
+    admin: bool,
+}
+
+impl ApiClient {
+    /// `base` is `http://host:port`; `timeout` bounds each request end to end.
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ClientError::transport(base, &e))?;
+        Ok(Self {
+            http,
+            base: parse_base(base)?,
+            token: None,
+        })
+    }
+
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    pub async fn product(&self, name: &str) -> Result<ProductView, ClientError> {
+        self.call(Method::GET, &["products", name], Extra::default())
+            .await
+    }
+
+    pub async fn products_page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ProductList, ClientError> {
+        let query = [("offset", offset.to_string()), ("limit", limit.to_string())];
+        let extra = Extra {
+            query: &query,
+            ..Extra::default()
+        };
+        self.call(Method::GET, &["products"], extra).await
+    }
+
+    /// The whole catalog, page by page.
+    pub async fn all_products(&self) -> Result<Vec<ProductView>, ClientError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.products_page(out.len(), PAGE_LIMIT).await?;
+            let got = page.products.len();
+            out.extend(page.products);
+            if got == 0 || out.len() >= page.total {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub async fn search(&self, topic: &str) -> Result<SearchResult, ClientError> {
+        let query = [("topic", topic.to_owned())];
+        let extra = Extra {
+            query: &query,
+            ..Extra::default()
+        };
+        self.call(Method::GET, &["search"], extra).await
+    }
+
+    pub async fn order(
+        &self,
+        req: &OrderRequest,
+        key: Option<&str>,
+    ) -> Result<OrderView, ClientError> {
+        let extra = Extra {
+            body: Some(to_json(req)?),
+            idempotency_key: key,
+            ..Extra::default()
+        };
+        self.call(Method::POST, &["orders"], extra).await
+    }
+
+    pub async fn get_order(&self, number: u64) -> Result<OrderView, ClientError> {
+        self.call(
+            Method::GET,
+            &["orders", &number.to_string()],
+            Extra::default(),
+        )
+        .await
+    }
+
+    pub async fn cluster(&self) -> Result<ClusterInfo, ClientError> {
+        self.call(Method::GET, &["cluster"], Extra::default()).await
+    }
+
+    pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
+        self.call(Method::GET, &["health"], Extra::default()).await
+    }
+
+    /// `GET /metrics` as Prometheus text (the cache figures live there).
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let url = self.url(&["metrics"])?;
+        let resp = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+        if status != 200 {
+            return Err(decode_error(url.as_str(), status, &text));
+        }
+        Ok(text)
+    }
+
+    pub async fn upsert(&self, spec: &ProductSpec) -> Result<ProductView, ClientError> {
+        let extra = Extra {
+            body: Some(to_json(spec)?),
+            admin: true,
+            ..Extra::default()
+        };
+        self.call(Method::POST, &["admin", "products"], extra).await
+    }
+
+    pub async fn update(
+        &self,
+        name: &str,
+        patch: &ProductPatch,
+    ) -> Result<ProductView, ClientError> {
+        let extra = Extra {
+            body: Some(to_json(patch)?),
+            admin: true,
+            ..Extra::default()
+        };
+        self.call(Method::PATCH, &["admin", "products", name], extra)
+            .await
+    }
+
+    pub async fn restock(&self, req: &RestockRequest) -> Result<ProductView, ClientError> {
+        let extra = Extra {
+            body: Some(to_json(req)?),
+            admin: true,
+            ..Extra::default()
+        };
+        self.call(Method::POST, &["admin", "restock"], extra).await
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        url_at(&self.base, segments)
+    }
+
+    /// Sends once; on 421 with a leader hint, sends once more to the leader, since a node
+    /// never forwards writes itself.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        extra: Extra<'_>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(segments)?;
+        match self.send(method.clone(), url, &extra).await {
+            Err(ClientError::Api(ApiError {
+                kind: ErrorKind::NotLeader,
+                leader: Some(hint),
+                ..
+            })) => {
+                let leader = parse_base(&format!("http://{}", hint.api))?;
+                self.send(method, url_at(&leader, segments)?, &extra).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        extra: &Extra<'_>,
+    ) -> Result<T, ClientError> {
+        let mut req = self.http.request(method, url.clone());
+        if !extra.query.is_empty() {
+            req = req.query(extra.query);
+        }
+        if let Some(body) = &extra.body {
+            req = req.json(body);
+        }
+        if let Some(key) = extra.idempotency_key {
+            req = req.header(IDEMPOTENCY_HEADER, key);
+        }
+        if extra.admin {
+            let token = self.token.as_deref().ok_or_else(|| {
+                ClientError::Usage(
+                    "admin commands need a token (--token, BAZAAR_TOKEN or security.token)".into(),
+                )
+            })?;
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice::<Envelope<T>>(&bytes)
+                .map(|env| env.data)
+                .map_err(|_| decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)));
+        }
+        match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+            Ok(env) => Err(ClientError::Api(ApiError::from_envelope(env))),
+            Err(_) => Err(decode_error(
+                url.as_str(),
+                status,
+                &String::from_utf8_lossy(&bytes),
+            )),
+        }
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ClientError> {
+    serde_json::to_value(value)
+        .map_err(|e| ClientError::Usage(format!("cannot encode request: {e}")))
+}
+
+fn decode_error(url: &str, status: u16, body: &str) -> ClientError {
+    let mut body: String = body.chars().take(200).collect();
+    if body.is_empty() {
+        body = "(empty body)".into();
+    }
+    ClientError::Decode {
+        url: url.to_owned(),
+        status,
+        body,
+    }
+}
+
+/// Accepts `http://host:port`, `host:port`, with or without a trailing slash.
+pub fn parse_base(base: &str) -> Result<Url, ClientError> {
+    let with_scheme = if base.contains("://") {
+        base.to_owned()
+    } else {
+        format!("http://{base}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| ClientError::BadUrl {
+        url: base.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(ClientError::BadUrl {
+            url: base.to_owned(),
+            reason: "not an http://host:port address".into(),
+        });
+    }
+    Ok(url)
+}
+
+fn url_at(base: &Url, segments: &[&str]) -> Result<Url, ClientError> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|_| ClientError::BadUrl {
+            url: base.to_string(),
+            reason: "cannot hold a path".into(),
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_spaces_are_escaped_in_the_path() {
+        let base = parse_base("127.0.0.1:8080").expect("valid base");
+        let url = url_at(&base, &["products", "RPCs for Noobs"]).expect("valid url");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8080/products/RPCs%20for%20Noobs"
+        );
+    }
+
+    #[test]
+    fn bad_bases_are_rejected() {
+        assert!(parse_base("http://").is_err());
+        assert!(parse_base("http://127.0.0.1:8080/").is_ok());
+    }
+}

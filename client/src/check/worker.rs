@@ -1,0 +1,169 @@
+//! One checker worker: issues random reads, orders (unique idempotency keys, retried
+//! with the same key) and restocks against its products until the deadline, recording
+//! each operation's invocation, completion and outcome.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raft_node::api::{ErrorKind, OrderRequest, RestockRequest};
+use rand::Rng;
+
+use super::history::{OpKind, OpRecord, Outcome};
+use crate::api_client::ApiClient;
+use crate::error::ClientError;
+
+/// Shared by all workers of a run.
+pub struct WorkerContext {
+    pub products: Vec<String>,
+    pub start: Instant,
+    pub deadline: Instant,
+    /// How long an order keeps being retried with its key before it is indeterminate.
+    pub retry_for: Duration,
+    pub next_id: AtomicU64,
+}
+
+impl WorkerContext {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+}
+
+/// Runs one worker to the deadline and returns its operations.
+pub async fn run_worker(worker: u32, client: ApiClient, ctx: Arc<WorkerContext>) -> Vec<OpRecord> {
+    let mut ops = Vec::new();
+    while Instant::now() < ctx.deadline {
+        let (product, roll, quantity, amount, replay) = {
+            let mut rng = rand::thread_rng();
+            let product = ctx.products[rng.gen_range(0..ctx.products.len())].clone();
+            (
+                product,
+                rng.gen::<f64>(),
+                rng.gen_range(1..=3u64),
+                rng.gen_range(1..=6u64),
+                rng.gen_bool(0.1),
+            )
+        };
+        let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+        let invoke_us = ctx.now_us();
+        let mut record = OpRecord {
+            id,
+            worker,
+            product: product.clone(),
+            kind: OpKind::Read,
+            invoke_us,
+            complete_us: invoke_us,
+            outcome: Outcome::Failed {
+                error: String::new(),
+            },
+            replays: Vec::new(),
+            unexpected: None,
+        };
+        if roll < 0.45 {
+            match client.product(&product).await {
+                Ok(view) => {
+                    record.outcome = Outcome::ReadOk {
+                        stock: view.quantity,
+                    }
+                }
+                Err(e) => fail(&mut record, &e, false),
+            }
+        } else if roll < 0.8 {
+            let key = uuid::Uuid::new_v4().to_string();
+            record.kind = OpKind::Order {
+                quantity,
+                key: key.clone(),
+            };
+            order(&client, &ctx, &mut record, &product, quantity, &key, replay).await;
+        } else {
+            record.kind = OpKind::Restock { amount };
+            let req = RestockRequest {
+                name: product.clone(),
+                amount,
+            };
+            match client.restock(&req).await {
+                Ok(view) => {
+                    record.outcome = Outcome::RestockOk {
+                        stock: view.quantity,
+                    }
+                }
+                // No idempotency key for restocks, so a retry could apply twice: one attempt.
+                Err(e) => fail(&mut record, &e, e.is_indeterminate()),
+            }
+        }
+        record.complete_us = ctx.now_us();
+        ops.push(record);
+    }
+    ops
+}
+
+async fn order(
+    client: &ApiClient,
+    ctx: &WorkerContext,
+    record: &mut OpRecord,
+    product: &str,
+    quantity: u64,
+    key: &str,
+    replay: bool,
+) {
+    let req = OrderRequest {
+        name: product.to_owned(),
+        quantity,
+    };
+    let give_up = Instant::now() + ctx.retry_for;
+    let mut maybe_sent = false;
+    loop {
+        match client.order(&req, Some(key)).await {
+            Ok(view) => {
+                record.outcome = Outcome::OrderOk {
+                    number: view.number,
+                    quantity: view.quantity,
+                    name: view.name,
+                };
+                if replay {
+                    match client.order(&req, Some(key)).await {
+                        Ok(again) => record.replays.push(again.number),
+                        Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
+                            record.unexpected = Some(format!(
+                                "replaying the key of order #{} answered: {e}",
+                                view.number
+                            ));
+                        }
+                        Err(_) => {}
+                    }
+                }
+                return;
+            }
+            Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
+                record.outcome = Outcome::OrderRejected;
+                return;
+            }
+            Err(e) => {
+                maybe_sent |= e.is_indeterminate();
+                if e.is_retryable() && Instant::now() < give_up {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                fail(record, &e, maybe_sent);
+                return;
+            }
+        }
+    }
+}
+
+/// Records a failure; flags answers the API contract rules out for our own products.
+fn fail(record: &mut OpRecord, err: &ClientError, indeterminate: bool) {
+    let error = err.to_string();
+    record.unexpected = match err {
+        ClientError::Api(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::NotLeader) => {
+            None
+        }
+        ClientError::Api(_) | ClientError::Decode { .. } => Some(error.clone()),
+        _ => None,
+    };
+    record.outcome = if indeterminate {
+        Outcome::Indeterminate { error }
+    } else {
+        Outcome::Failed { error }
+    };
+}
