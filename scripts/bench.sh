@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmarks Bazaar beside etcd in the same sitting, on this machine: starts a fresh
+# 3-node cluster and two frontends (cache on / off) on spare ports in a temp dir, then
+# measures with wrk and prints one table with ratios against etcd's reference run.
+#   orders/s (node leader, frontend), linearizable lookups/s (leader node, uncached frontend),
+#   cached lookups/s, single-client order/read latency, failover (kill -9 leader -> next
+#   acknowledged order), and restart-to-serve time of a node holding N orders.
+# usage: scripts/bench.sh [--seconds S] [--connections C] [--restart-orders N] [--no-etcd]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+secs=10 conns=64 restart_orders=100000 etcd=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seconds) secs=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --restart-orders) restart_orders=$2; shift 2 ;;
+    --no-etcd) etcd=0; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (try --help)" ;;
+  esac
+done
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+ensure_deps
+build_release
+
+work=$(mktemp -d -t bazaar-bench.XXXXXX)
+export BAZAAR_DATA_DIR=$work/data
+config=$work/cluster.toml
+token=bench-token-0123456789
+cleanup() {
+  for f in "$BAZAAR_DATA_DIR"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cat >"$config" <<TOML
+data_dir = "$work/data"
+catalog = "$BAZAAR_ROOT/catalog.toml"
+[[nodes]]
+id = 1
+api = "127.0.0.1:17001"
+raft = "127.0.0.1:17101"
+[[nodes]]
+id = 2
+api = "127.0.0.1:17002"
+raft = "127.0.0.1:17102"
+[[nodes]]
+id = 3
+api = "127.0.0.1:17003"
+raft = "127.0.0.1:17103"
+[restock]
+interval_secs = 0
+[security]
+token = "$token"
+[frontend]
+listen = "127.0.0.1:18080"
+TOML
+
+mkdir -p "$BAZAAR_DATA_DIR"
+for id in 1 2 3; do start_node "$config" "$id"; done
+leader=$(wait_leader "$config" 60) || die "no leader"
+api=$(node_api "$config" "$leader")
+wait_http "http://$api/products/Tux" 30 || die "catalog not seeded"
+start_frontend "$config"
+nohup "$BIN_DIR/frontend" --config "$config" --listen 127.0.0.1:18081 --no-cache >>"$BAZAAR_DATA_DIR/frontend-nocache.log" 2>&1 &
+echo $! >"$BAZAAR_DATA_DIR/frontend-nocache.pid"
+wait_http "http://127.0.0.1:18080/health" 30 && wait_http "http://127.0.0.1:18081/health" 30 || die "frontends did not start"
+curl -fsS -o /dev/null -X POST "http://$api/admin/products" -H "Authorization: Bearer $token" \
+  -d '{"name":"Bench","title":"Bench item","topic":"bench","price":1.0,"quantity":1000000000000}'
+
+here="$BAZAAR_ROOT/scripts/bench"
+# run_wrk LABEL URL SCRIPT CONNS KEY: prints a row and sets r_KEY to the req/s
+run_wrk() {
+  local threads=$(( $4 < 2 ? 1 : 2 )) out
+  out=$(wrk -t"$threads" -c"$4" -d"${secs}s" -s "$here/$3" --latency "$2")
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  errs=$(echo "$out" | awk '/Non-2xx/ {print $5}'); errs=${errs:-0}
+  printf '%-44s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "$errs"
+  eval "r_$5=$rps"
+}
+
+echo
+echo "== Bazaar, $secs s per run, $conns connections, leader node $leader =="
+printf '%-44s %10s %10s %10s %8s\n' "run" "req/s" "p50" "p99" "non-2xx"
+run_wrk "orders on the leader node" "http://$api" order.lua "$conns" node_orders
+run_wrk "orders through the frontend" "http://127.0.0.1:18080" order.lua "$conns" fe_orders
+run_wrk "linearizable lookups on the leader node" "http://$api" lookup.lua "$conns" node_reads
+follower=$(node_api "$config" $(( leader % 3 + 1 )))
+run_wrk "linearizable lookups on a follower node" "http://$follower" lookup.lua "$conns" follower_reads
+run_wrk "uncached lookups through a --no-cache frontend" "http://127.0.0.1:18081" lookup.lua "$conns" fe_uncached
+run_wrk "cached lookups through the frontend" "http://127.0.0.1:18080" lookup.lua "$conns" fe_cached
+run_wrk "orders, 1 connection, frontend" "http://127.0.0.1:18080" order.lua 1 one_order
+run_wrk "orders, 1 connection, leader node" "http://$api" order.lua 1 one_order_node
+run_wrk "lookups, 1 connection, leader node" "http://$api" lookup.lua 1 one_read
+
+# Failover: SIGKILL the leader, then time until an order through the frontend is acknowledged.
+old=$leader
+t0=$(date +%s%N)
+kill -KILL "$(cat "$(pid_file "node$old")")"; rm -f "$(pid_file "node$old")"
+until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST http://127.0.0.1:18080/orders -d '{"name":"Bench","quantity":1}')" = 200 ]; do :; done
+t1=$(date +%s%N)
+failover_ms=$(( (t1 - t0) / 1000000 ))
+start_node "$config" "$old"
+wait_http "http://$(node_api "$config" "$old")/health" 30 || die "node $old did not come back"
+
+# Restart: fill the log with orders, kill -9 a follower, time until it serves a linearizable read.
+leader=$(wait_leader "$config" 30)
+api=$(node_api "$config" "$leader")
+have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
+while [ "$have" -lt "$restart_orders" ]; do
+  wrk -t2 -c64 -d5s -s "$here/order.lua" "http://$api" >/dev/null
+  have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
+done
+victim=$(( leader % 3 + 1 ))
+vapi=$(node_api "$config" "$victim")
+wait_http "http://$vapi/products/Bench" 30
+kill -KILL "$(cat "$(pid_file "node$victim")")"; rm -f "$(pid_file "node$victim")"
+t0=$(date +%s%N)
+start_node "$config" "$victim"
+until curl -fsS -m 1 -o /dev/null "http://$vapi/products/Bench" 2>/dev/null; do sleep 0.01; done
+t1=$(date +%s%N)
+restart_ms=$(( (t1 - t0) / 1000000 ))
+
+echo
+printf '%-44s %10s\n' "failover: kill -9 leader -> next order ack" "${failover_ms} ms"
+printf '%-44s %10s\n' "restart with $have orders -> serving" "${restart_ms} ms"
+
+if [ "$etcd" = 1 ] && [ -x "$BAZAAR_ROOT/../shared/bench/etcd-baseline.sh" ]; then
+  echo
+  echo "== etcd reference, same sitting =="
+  e64=$("$BAZAAR_ROOT/../shared/bench/etcd-baseline.sh" "$secs" "$conns")
+  e1=$("$BAZAAR_ROOT/../shared/bench/etcd-baseline.sh" "$secs" 1)
+  echo "$e64"; echo "$e1 (1 connection)"
+  eput=$(echo "$e64" | awk '/puts\/s/ {print $4}')
+  eget=$(echo "$e64" | awk '/reads\/s/ {print $5}')
+  echo
+  echo "== ratios (target) =="
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a" }'; }
+  printf '%-52s %8s  (>= 5x)\n' "frontend orders/s vs etcd puts/s" "$(ratio "$r_fe_orders" "$eput")"
+  printf '%-52s %8s  (>= 5x)\n' "leader-node orders/s vs etcd puts/s" "$(ratio "$r_node_orders" "$eput")"
+  printf '%-52s %8s  (>= 8x)\n' "uncached frontend lookups/s vs etcd reads/s" "$(ratio "$r_fe_uncached" "$eget")"
+  printf '%-52s %8s\n' "leader-node linearizable lookups/s vs etcd reads/s" "$(ratio "$r_node_reads" "$eget")"
+  printf '%-52s %8s  (>= 15x)\n' "cached frontend lookups/s vs etcd reads/s" "$(ratio "$r_fe_cached" "$eget")"
+fi
