@@ -173,10 +173,16 @@ impl ApiClient {
             .await
     }
 
-    pub async fn restock(&self, req: &RestockRequest) -> Result<ProductView, ClientError> {
+    /// Restocks; with a key, a retry of a restock that did happen is not applied again.
+    pub async fn restock(
+        &self,
+        req: &RestockRequest,
+        key: Option<&str>,
+    ) -> Result<ProductView, ClientError> {
         let extra = Extra {
             body: Some(to_json(req)?),
             admin: true,
+            idempotency_key: key,
             ..Extra::default()
         };
         self.call(Method::POST, &["admin", "restock"], extra).await

@@ -15,6 +15,10 @@ use client::target::{resolve, Target};
 use client::ApiClient;
 use raft_node::api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
 
+/// malloc and memcpy are a large share of a request's CPU; mimalloc is faster at both.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bazaar",
@@ -290,7 +294,9 @@ async fn admin(client: &ApiClient, action: AdminAction) -> Result<Output> {
             client.update(&name, &patch).await?
         }
         AdminAction::Restock { name, amount } => {
-            client.restock(&RestockRequest { name, amount }).await?
+            client
+                .restock(&RestockRequest { name, amount }, None)
+                .await?
         }
     };
     Ok(commands::admin_output(&product)?)

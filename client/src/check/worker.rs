@@ -1,5 +1,5 @@
-//! One checker worker: issues random reads, orders (unique idempotency keys, retried
-//! with the same key) and restocks against its products until the deadline, recording
+//! One checker worker: issues random reads, orders and restocks (each with a unique
+//! idempotency key, retried with the same key) against its products until the deadline, recording
 //! each operation's invocation, completion and outcome.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,15 +81,8 @@ pub async fn run_worker(worker: u32, client: ApiClient, ctx: Arc<WorkerContext>)
                 name: product.clone(),
                 amount,
             };
-            match client.restock(&req).await {
-                Ok(view) => {
-                    record.outcome = Outcome::RestockOk {
-                        stock: view.quantity,
-                    }
-                }
-                // No idempotency key for restocks, so a retry could apply twice: one attempt.
-                Err(e) => fail(&mut record, &e, e.is_indeterminate()),
-            }
+            let key = uuid::Uuid::new_v4().to_string();
+            restock(&client, &ctx, &mut record, &req, &key).await;
         }
         record.complete_us = ctx.now_us();
         ops.push(record);
@@ -136,6 +129,38 @@ async fn order(
             }
             Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
                 record.outcome = Outcome::OrderRejected;
+                return;
+            }
+            Err(e) => {
+                maybe_sent |= e.is_indeterminate();
+                if e.is_retryable() && Instant::now() < give_up {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                fail(record, &e, maybe_sent);
+                return;
+            }
+        }
+    }
+}
+
+/// A restock with its own key, retried with that key (the store deduplicates it) until it
+/// has a definite answer or the retry time is up.
+async fn restock(
+    client: &ApiClient,
+    ctx: &WorkerContext,
+    record: &mut OpRecord,
+    req: &RestockRequest,
+    key: &str,
+) {
+    let give_up = Instant::now() + ctx.retry_for;
+    let mut maybe_sent = false;
+    loop {
+        match client.restock(req, Some(key)).await {
+            Ok(view) => {
+                record.outcome = Outcome::RestockOk {
+                    stock: view.quantity,
+                };
                 return;
             }
             Err(e) => {

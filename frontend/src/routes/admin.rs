@@ -8,11 +8,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use raft_node::api::{Envelope, ProductView};
+use raft_node::api::{Envelope, ProductView, IDEMPOTENCY_HEADER};
 
 use crate::backend::WriteRequest;
 use crate::respond;
-use crate::routes::orders::body_rejection;
+use crate::routes::orders::{body_rejection, idempotency_key};
 use crate::state::AppState;
 
 pub async fn admin(
@@ -31,6 +31,14 @@ pub async fn admin(
         if let Some(value) = headers.get(&name) {
             forward.insert(name, value.clone());
         }
+    }
+    // Catalog writes are deduplicated by key like orders, so a retry after a lost answer
+    // (a leader killed or paused mid-request) cannot restock twice.
+    match idempotency_key(&headers) {
+        Ok(key) => {
+            forward.insert(IDEMPOTENCY_HEADER, key);
+        }
+        Err(message) => return respond::bad_request(message),
     }
     if !forward.contains_key(header::CONTENT_TYPE) && !body.is_empty() {
         forward.insert(

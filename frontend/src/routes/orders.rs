@@ -19,8 +19,8 @@ use crate::respond;
 use crate::routes::catalog::passthrough;
 use crate::state::AppState;
 
-/// The client's key, or a fresh one: the same key goes with every retry of this order.
-fn idempotency_key(headers: &HeaderMap) -> Result<HeaderValue, String> {
+/// The client's key, or a fresh one: the same key goes with every retry of this write.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<HeaderValue, String> {
     match headers.get(IDEMPOTENCY_HEADER) {
         None => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
             .map_err(|e| format!("cannot make an idempotency key: {e}")),

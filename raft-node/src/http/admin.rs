@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use openraft::error::{ClientWriteError, RaftError};
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use super::error::HttpError;
 use super::reads::path;
 use super::respond::{json_body, ok};
 use super::state::AppState;
+use super::writes::request_id;
 use crate::api::{
     validate_product_name, ApiError, ErrorKind, LeaderHint, MembershipChange, ProductPatch,
     ProductSpec, RestockRequest,
@@ -22,13 +24,17 @@ use crate::types::{NodeAddr, NodeId};
 
 pub async fn upsert_product(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let spec: ProductSpec = json_body(body)?;
     spec.validate().map_err(ApiError::bad_request)?;
     let result = s
         .proposer
-        .propose(Command::UpsertProduct(ProductRecord::from_spec(&spec)))
+        .propose(Command::UpsertProduct {
+            request_id: request_id(&headers)?,
+            product: ProductRecord::from_spec(&spec),
+        })
         .await?;
     product_answer(&spec.name, result)
 }
@@ -36,6 +42,7 @@ pub async fn upsert_product(
 pub async fn update_product(
     State(s): State<AppState>,
     name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let name = path(name)?;
@@ -47,6 +54,7 @@ pub async fn update_product(
     let result = s
         .proposer
         .propose(Command::UpdateProduct {
+            request_id: request_id(&headers)?,
             name: name.clone(),
             price: patch.price,
             stock: patch.quantity,
@@ -57,6 +65,7 @@ pub async fn update_product(
 
 pub async fn restock(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let req: RestockRequest = json_body(body)?;
@@ -67,6 +76,7 @@ pub async fn restock(
     let result = s
         .proposer
         .propose(Command::Restock {
+            request_id: request_id(&headers)?,
             name: req.name.clone(),
             amount: req.amount,
         })
@@ -83,6 +93,11 @@ fn product_answer(name: &str, result: CommandResult) -> Result<Response, HttpErr
         CommandResult::Product(Err(ProductRejection::StockOverflow)) => {
             Err(ApiError::bad_request("stock would overflow").into())
         }
+        CommandResult::Product(Err(ProductRejection::KeyReused)) => Err(ApiError::new(
+            ErrorKind::UnprocessableEntity,
+            "Idempotency-Key was already used for a different change",
+        )
+        .into()),
         other => {
             tracing::error!(result = ?other, "product change produced an unexpected result");
             Err(ApiError::new(ErrorKind::Internal, "unexpected result").into())

@@ -13,25 +13,48 @@ pub enum Command {
         product: String,
         quantity: u64,
     },
-    UpsertProduct(ProductRecord),
+    UpsertProduct {
+        request_id: String,
+        product: ProductRecord,
+    },
     UpdateProduct {
+        request_id: String,
         name: String,
         price: Option<Cents>,
         stock: Option<u64>,
     },
     Restock {
+        request_id: String,
         name: String,
         amount: u64,
     },
     /// Proposed by the leader's timer: every product at or below `threshold` goes to `amount`.
-    RestockLow {
-        threshold: u64,
-        amount: u64,
-    },
+    RestockLow { threshold: u64, amount: u64 },
     /// The initial catalog; applied only if no catalog was seeded before.
     SeedCatalog(Vec<ProductRecord>),
     /// Commands packed into one entry by the proposal batcher; applied in order.
     Batch(Vec<Command>),
+}
+
+impl Command {
+    /// The client's idempotency key, for the commands a client can retry.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Command::PlaceOrder { request_id, .. }
+            | Command::UpsertProduct { request_id, .. }
+            | Command::UpdateProduct { request_id, .. }
+            | Command::Restock { request_id, .. } => Some(request_id),
+            Command::RestockLow { .. } | Command::SeedCatalog(_) | Command::Batch(_) => None,
+        }
+    }
+
+    /// What a command answers when its key was first used for a different command.
+    pub fn key_reused(&self) -> CommandResult {
+        match self {
+            Command::PlaceOrder { .. } => CommandResult::Order(Err(OrderRejection::KeyReused)),
+            _ => CommandResult::Product(Err(ProductRejection::KeyReused)),
+        }
+    }
 }
 
 /// A product as stored.
@@ -113,16 +136,19 @@ pub enum OrderRejection {
 pub enum ProductRejection {
     UnknownProduct,
     StockOverflow,
+    /// The request id was first used for a different change.
+    KeyReused,
 }
 
 /// What the dedupe table remembers of a request id: enough to answer a retry exactly as
-/// the first attempt was answered, and to spot a reused key.
+/// the first attempt was answered, and to spot a key reused for another command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DedupeRecord {
+    /// Log index of the first use.
     pub index: u64,
-    pub product: String,
-    pub quantity: u64,
-    pub outcome: Result<OrderRecord, OrderRejection>,
+    /// Digest of the first command (key included), to tell a retry from a reuse.
+    pub fingerprint: u64,
+    pub result: CommandResult,
 }
 
 /// The result of applying one command.

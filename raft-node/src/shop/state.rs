@@ -10,6 +10,13 @@ use super::command::{
 use super::digest::StateDigest;
 use crate::api::MAX_ORDER_QUANTITY;
 
+/// Identifies a command in the dedupe table; bincode of plain data cannot fail.
+fn fingerprint(command: &Command) -> u64 {
+    let mut digest = StateDigest::default();
+    digest.absorb(&bincode::serialize(command).unwrap_or_default());
+    digest.0
+}
+
 /// Dedupe entries older than the retention are dropped every this many log indexes.
 const DEDUPE_PURGE_EVERY: u64 = 1024;
 
@@ -90,7 +97,39 @@ impl ShopState {
         Ok(result)
     }
 
+    /// Applies one command; a command whose request id was seen before answers with the
+    /// first result and changes nothing.
     fn apply_one<S: ApplySink>(
+        &mut self,
+        index: u64,
+        command: &Command,
+        sink: &mut S,
+        changes: &mut Changes,
+    ) -> Result<CommandResult, S::Error> {
+        let Some(request_id) = command.request_id() else {
+            return self.execute(index, command, sink, changes);
+        };
+        let fingerprint = fingerprint(command);
+        if let Some(first) = sink.dedupe(request_id)? {
+            return Ok(if first.fingerprint == fingerprint {
+                first.result
+            } else {
+                command.key_reused()
+            });
+        }
+        let result = self.execute(index, command, sink, changes)?;
+        sink.put_dedupe(
+            request_id,
+            &DedupeRecord {
+                index,
+                fingerprint,
+                result: result.clone(),
+            },
+        )?;
+        Ok(result)
+    }
+
+    fn execute<S: ApplySink>(
         &mut self,
         index: u64,
         command: &Command,
@@ -105,8 +144,8 @@ impl ShopState {
             } => CommandResult::Order(
                 self.place_order(index, request_id, product, *quantity, sink, changes)?,
             ),
-            Command::UpsertProduct(record) => {
-                let mut record = record.clone();
+            Command::UpsertProduct { product, .. } => {
+                let mut record = product.clone();
                 record.version = index;
                 if let Some(old) = self.products.get(&record.name) {
                     changes.touch(old);
@@ -116,18 +155,18 @@ impl ShopState {
                 self.products.insert(record.name.clone(), record.clone());
                 CommandResult::Product(Ok(record))
             }
-            Command::UpdateProduct { name, price, stock } => {
-                CommandResult::Product(self.modify(index, name, sink, changes, |p| {
-                    if let Some(price) = price {
-                        p.price = *price;
-                    }
-                    if let Some(stock) = stock {
-                        p.stock = *stock;
-                    }
-                    Ok(())
-                })?)
-            }
-            Command::Restock { name, amount } => {
+            Command::UpdateProduct {
+                name, price, stock, ..
+            } => CommandResult::Product(self.modify(index, name, sink, changes, |p| {
+                if let Some(price) = price {
+                    p.price = *price;
+                }
+                if let Some(stock) = stock {
+                    p.stock = *stock;
+                }
+                Ok(())
+            })?),
+            Command::Restock { name, amount, .. } => {
                 CommandResult::Product(self.modify(index, name, sink, changes, |p| {
                     p.stock = p
                         .stock
@@ -183,13 +222,6 @@ impl ShopState {
         sink: &mut S,
         changes: &mut Changes,
     ) -> Result<Result<OrderRecord, OrderRejection>, S::Error> {
-        if let Some(first) = sink.dedupe(request_id)? {
-            return Ok(if first.product == product && first.quantity == quantity {
-                first.outcome
-            } else {
-                Err(OrderRejection::KeyReused)
-            });
-        }
         let outcome = match self.products.get_mut(product) {
             _ if quantity == 0 || quantity > MAX_ORDER_QUANTITY => Err(OrderRejection::BadQuantity),
             None => Err(OrderRejection::UnknownProduct),
@@ -215,15 +247,6 @@ impl ShopState {
                 Ok(order)
             }
         };
-        sink.put_dedupe(
-            request_id,
-            &DedupeRecord {
-                index,
-                product: product.to_owned(),
-                quantity,
-                outcome: outcome.clone(),
-            },
-        )?;
         Ok(outcome)
     }
 
@@ -457,6 +480,7 @@ mod tests {
             .apply(
                 2,
                 &Command::Restock {
+                    request_id: "r".into(),
                     name: "Tux".into(),
                     amount: u64::MAX,
                 },
@@ -472,6 +496,7 @@ mod tests {
             .apply(
                 3,
                 &Command::UpdateProduct {
+                    request_id: "u".into(),
                     name: "Tux".into(),
                     price: Some(100),
                     stock: None,
@@ -484,6 +509,39 @@ mod tests {
             panic!("update failed")
         };
         assert_eq!((p.price, p.stock, p.version), (100, 5, 3));
+    }
+
+    #[test]
+    fn a_retried_restock_applies_once_and_a_reused_key_is_refused() {
+        let (mut s, mut sink) = seeded(5);
+        let restock = |id: &str, amount| Command::Restock {
+            request_id: id.into(),
+            name: "Tux".into(),
+            amount,
+        };
+        let first = s
+            .apply(2, &restock("k", 3), &mut sink, &mut Changes::default())
+            .unwrap();
+        let retry = s
+            .apply(3, &restock("k", 3), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(first, retry);
+        assert_eq!(s.products["Tux"].stock, 8);
+        let reused = s
+            .apply(4, &restock("k", 4), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(
+            reused,
+            CommandResult::Product(Err(ProductRejection::KeyReused))
+        );
+        assert_eq!(s.products["Tux"].stock, 8);
+        let order_key_reuse = s
+            .apply(5, &order("k", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(
+            order_key_reuse,
+            CommandResult::Order(Err(OrderRejection::KeyReused))
+        );
     }
 
     #[test]
