@@ -44,7 +44,9 @@ pub struct NodeConfig {
     pub raft: String,
 }
 
-/// Raft timings and log retention.
+/// Raft timings and log retention. openraft 0.9 adds a leader lease of
+/// `election_timeout_max_ms` before a follower campaigns, so a dead leader is replaced after
+/// roughly `election_timeout_max_ms + election_timeout_min..max_ms` plus one vote round.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RaftSettings {
@@ -66,9 +68,9 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> Self {
         Self {
-            heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 300,
-            election_timeout_max_ms: 600,
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
             snapshot_every_entries: 5000,
             keep_entries_after_snapshot: 1000,
             write_deadline_ms: 2000,

@@ -1,5 +1,6 @@
-//! What only the leader does: seed the catalog once, and propose `RestockLow` on a timer.
-//! Both go through the log, so every replica applies them identically.
+//! What only the leader does: seed the catalog once, propose `RestockLow` on a timer (both
+//! through the log, so every replica applies them identically), and step down when it has
+//! lost its quorum (openraft 0.9 has no CheckQuorum of its own).
 
 use std::time::{Duration, Instant};
 
@@ -14,12 +15,14 @@ use crate::types::Raft;
 
 const TICK: Duration = Duration::from_millis(250);
 
+/// `quorum_lost_after`: a leader without a quorum ack for this long steps down.
 pub fn spawn(
     raft: Raft,
     proposer: Proposer,
     reader: StateReader,
     catalog: Vec<ProductRecord>,
     policy: RestockPolicy,
+    quorum_lost_after: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -30,9 +33,17 @@ pub fn spawn(
                 _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.changed() => return,
             }
-            let leading = raft.metrics().borrow().state == ServerState::Leader;
+            let (leading, quorum_ack_ms) = {
+                let m = raft.metrics();
+                let m = m.borrow();
+                (m.state == ServerState::Leader, m.millis_since_quorum_ack)
+            };
             if !leading {
                 last_restock = Instant::now();
+                continue;
+            }
+            if quorum_ack_ms.is_some_and(|ms| u128::from(ms) > quorum_lost_after.as_millis()) {
+                step_down(&raft, quorum_ack_ms).await;
                 continue;
             }
             if !reader.with(|s| s.shop.seeded) {
@@ -57,4 +68,18 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// A leader cut off from its quorum stops claiming leadership by campaigning in a new term.
+/// It cannot win without a quorum, and it cannot disrupt the majority's leader: voters that
+/// still hear from their leader refuse it (leader lease) without adopting its term, and so
+/// does any voter whose log is ahead of it.
+async fn step_down(raft: &Raft, quorum_ack_ms: Option<u64>) {
+    tracing::warn!(
+        millis_since_quorum_ack = quorum_ack_ms,
+        "lost contact with a quorum; stepping down"
+    );
+    if let Err(e) = raft.trigger().elect().await {
+        tracing::warn!(cause = %e, "could not step down");
+    }
 }

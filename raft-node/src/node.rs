@@ -59,6 +59,7 @@ pub async fn run(
     if config.node(id).is_none() {
         return Err(NodeError::UnknownNode(id));
     }
+    tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
     let db = open_db(&data_dir.join("db"))?;
     let log = LogStore::new(db.clone());
@@ -71,6 +72,7 @@ pub async fn run(
     .await?;
     let reader = sm.reader();
     let feed: ChangeFeed = sm.feed();
+    tracing::info!(node = id, applied = reader.applied_index(), "storage open");
 
     let r = &config.raft;
     let raft_config = openraft::Config {
@@ -89,6 +91,7 @@ pub async fn run(
     let raft = Raft::new(id, Arc::new(raft_config), net.clone(), log, sm)
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
+    tracing::info!(node = id, "raft started");
     bootstrap_once(&raft, id, &config).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -104,6 +107,7 @@ pub async fn run(
         reader.clone(),
         catalog,
         config.restock.clone(),
+        quorum_lost_after,
         stop_rx.clone(),
     );
 

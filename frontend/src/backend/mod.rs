@@ -19,7 +19,9 @@ use crate::metrics::{bump, Metrics};
 use crate::nodes::{base_url, NodePool};
 
 const BACKOFF_START: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_millis(320);
+/// Short: an election takes about half a second, and a sleeping request adds its whole
+/// backoff to the failover time a client sees.
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// Connecting on loopback or a LAN takes well under this; a dead host must not eat the deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
