@@ -6,25 +6,51 @@
 #
 #   scripts/chaos.sh [--duration SECS]     default 60; CI uses a short run (e.g. 20)
 #   scripts/chaos.sh --duration 600        a longer soak: same checks, more faults
+#   scripts/chaos.sh --docker [--duration SECS] [--via frontend|nodes] [--keep]
+#                                          the same against docker-compose.yml: one
+#                                          container per node, with docker kill/up -d,
+#                                          pause/unpause and network partitions
 #
 # Needs target/release/{raft-node,bazaar} (cargo build --release --bins), curl and
 # python3. The last line is "chaos: N operations, F faults, A anomalies"; exit 0 only
 # with zero anomalies. Every process it starts is stopped on exit; the temp dir (logs,
 # history) is kept and printed when something failed.
+#
+# --docker needs a Docker engine, Compose (docker compose, or docker-compose v1.27+) and
+# the image bazaar:local (built with scripts/build-image.sh when it is missing). It starts
+# its own compose project (bazaar-chaos-<pid>) on free host ports, runs the checker from
+# the host through the published frontend (--via nodes: from a container of its own on
+# the compose network, straight at the three nodes, leaving the frontend out), and
+# removes the project with its volumes on exit (--keep leaves it running). While a node
+# is cut off it also sends it an order directly (docker exec): a minority that
+# acknowledges one counts as an anomaly.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BAZAAR_BIN_DIR:-$ROOT/target/release}
 DURATION=60
+DOCKER=0
+KEEP_PROJECT=0
+VIA=frontend
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
     --duration=*) DURATION=${1#*=}; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --docker) DOCKER=1; shift ;;
+    --keep) KEEP_PROJECT=1; shift ;;
+    --via) VIA=${2:?--via needs frontend or nodes}; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "chaos: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 5 ]] || { echo "chaos: --duration must be >= 5 seconds" >&2; exit 2; }
+if [[ $DOCKER == 1 ]]; then
+  # shellcheck source=scripts/chaos-docker.sh
+  source "$ROOT/scripts/chaos-docker.sh"
+  # It exits by itself, with the verdict; never fall through to the local mode.
+  # shellcheck disable=SC2317
+  exit 1
+fi
 for b in raft-node bazaar; do
   [[ -x $BIN/$b ]] || { echo "chaos: $BIN/$b not built (cargo build --release --bins)" >&2; exit 2; }
 done
@@ -87,7 +113,8 @@ PY
 api() { echo "http://127.0.0.1:${PORTS[$(($1 - 1))]}"; }
 
 start_node() {
-  "$BIN/raft-node" --config "$CFG" --id "$1" >>"$TMP/node$1.log" 2>&1 &
+  # The cluster file names the data dir; an operator's BAZAAR_DATA_DIR must not redirect it.
+  env -u BAZAAR_DATA_DIR "$BIN/raft-node" --config "$CFG" --id "$1" >>"$TMP/node$1.log" 2>&1 &
   PIDS[$1]=$!
 }
 

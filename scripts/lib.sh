@@ -3,10 +3,20 @@
 
 BAZAAR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR="$BAZAAR_ROOT/target/release"
+# Where the cluster scripts keep data, logs and pids. Exported only to the processes the
+# scripts start (see start_node), never to builds or tests.
 : "${BAZAAR_DATA_DIR:=$BAZAAR_ROOT/data}"
-export BAZAAR_DATA_DIR
 
 die() { echo "error: $*" >&2; exit 1; }
+
+# apt_install PKG...: installs the Debian packages given (as root, or with sudo).
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "installing $* ..."
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
 
 # Debian packages the build needs (libclang for RocksDB's bindings, a C++ compiler, curl).
 ensure_deps() {
@@ -16,12 +26,16 @@ ensure_deps() {
   command -v clang >/dev/null || need+=(clang)
   command -v g++ >/dev/null || need+=(g++)
   command -v curl >/dev/null || need+=(curl)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "installing ${need[*]} ..."
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
+  apt_install "${need[@]}"
+}
+
+# What the tests need beyond the build: Chromium and its WebDriver (storefront browser test).
+ensure_test_deps() {
+  ensure_deps
+  local need=()
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
+  apt_install "${need[@]}"
 }
 
 # One cargo profile (release) for everything, so RocksDB's C++ is compiled once.
@@ -55,7 +69,8 @@ start_node() {
   local config=$1 id=$2
   if is_running "node$id"; then echo "node $id already running (pid $(cat "$(pid_file "node$id")"))"; return 0; fi
   mkdir -p "$BAZAAR_DATA_DIR"
-  nohup "$BIN_DIR/raft-node" --config "$config" --id "$id" >>"$BAZAAR_DATA_DIR/node$id.log" 2>&1 &
+  BAZAAR_DATA_DIR=$BAZAAR_DATA_DIR nohup "$BIN_DIR/raft-node" --config "$config" --id "$id" \
+    >>"$BAZAAR_DATA_DIR/node$id.log" 2>&1 &
   echo $! >"$(pid_file "node$id")"
 }
 

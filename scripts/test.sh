@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$BAZAAR_ROOT"
-ensure_deps
+ensure_test_deps
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 # Whole-system tests spawn the real binaries, so build them first.

@@ -179,6 +179,11 @@ impl TestCluster {
                 "--id",
                 &id.to_string(),
             ])
+            .arg("--data-dir")
+            .arg(self.config.node_data_dir(id))
+            // The operator's overrides must not leak from the environment into a test cluster.
+            .env_remove("BAZAAR_DATA_DIR")
+            .env_remove(raft_node::config::TOKEN_ENV)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
