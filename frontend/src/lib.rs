@@ -16,6 +16,7 @@ mod reader;
 mod respond;
 mod routes;
 mod state;
+mod ui;
 
 use std::future::Future;
 use std::num::NonZeroUsize;

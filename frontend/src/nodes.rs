@@ -67,6 +67,11 @@ impl NodePool {
         self.nodes.is_empty()
     }
 
+    /// Every configured node, in configuration order.
+    pub fn endpoints(&self) -> &[NodeEndpoint] {
+        &self.nodes
+    }
+
     /// Every node once, starting at the next round-robin position, live nodes first;
     /// nodes marked down come last (soonest back first) so they are still tried when
     /// nothing else answers.

@@ -4,7 +4,7 @@
 mod admin;
 mod catalog;
 mod orders;
-mod status;
+pub(crate) mod status;
 
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(status::health))
         .route("/cluster", get(status::cluster))
         .route("/metrics", get(status::metrics))
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
