@@ -1,0 +1,490 @@
+//! The cluster in containers (docker-compose.yml, one container per replica): the image
+//! built offline by scripts/build-image.sh, orders placed and read through the published
+//! frontend, the leader cut off with `docker network disconnect`, a new leader on the
+//! majority side taking orders while the old one acknowledges none, then the partition
+//! healed and every replica converging to the same state.
+//!
+//! Needs a Docker engine (`docker info`) and Compose (`docker compose`, or `docker-compose`
+//! v1.27+). Without them it prints a `SKIPPED:` line and returns. It needs the release
+//! binaries (`cargo build --release --workspace --bins`), which it packs into a throwaway
+//! image tag; everything it creates (project, containers, network, volumes, image) is
+//! removed on drop, also when it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Container start-up, elections and convergence on a shared 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(100);
+/// cluster.docker.toml's election timeout is at most 600 ms; the node refuses writes once
+/// it has not heard from a quorum for twice that.
+const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1200);
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).trim().to_string()
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `docker compose` (v2) or `docker-compose` (v1.27+), whichever is installed.
+fn compose_program() -> Option<Vec<String>> {
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if v2 {
+        return Some(vec!["docker".into(), "compose".into()]);
+    }
+    let v1 = Command::new("docker-compose")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    v1.then(|| vec!["docker-compose".into()])
+}
+
+/// One compose project of docker-compose.yml on free host ports; torn down on drop.
+struct Project {
+    compose: Vec<String>,
+    name: String,
+    image: String,
+    env: Vec<(String, String)>,
+    http_port: u16,
+    node_ports: [u16; 3],
+    http: reqwest::Client,
+}
+
+impl Project {
+    fn compose(&self) -> Command {
+        let mut cmd = Command::new(&self.compose[0]);
+        cmd.args(&self.compose[1..])
+            .arg("-f")
+            .arg(common::repo_root().join("docker-compose.yml"))
+            .args(["-p", &self.name])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn compose_ok(&self, args: &[&str]) -> String {
+        let out = run(self.compose().args(args));
+        assert!(
+            out.status.success(),
+            "compose {args:?} failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn container(&self, id: u64) -> String {
+        let cid = self.compose_ok(&["ps", "-q", &format!("node{id}")]);
+        assert!(!cid.is_empty(), "no container for node{id}");
+        cid
+    }
+
+    fn network(&self, container: &str) -> String {
+        let out = run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}\n{{end}}",
+            container,
+        ]));
+        let name = text(&out.stdout).lines().next().unwrap_or("").to_string();
+        assert!(!name.is_empty(), "cannot tell the network of {container}");
+        name
+    }
+
+    fn frontend(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    fn node(&self, id: u64) -> String {
+        format!("http://127.0.0.1:{}", self.node_ports[id as usize - 1])
+    }
+
+    async fn get_json(&self, url: String) -> Option<(u16, Value)> {
+        let resp = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.ok()?))
+    }
+
+    async fn cluster(&self, id: u64) -> Option<Value> {
+        match self.get_json(format!("{}/cluster", self.node(id))).await {
+            Some((200, v)) => Some(v["data"].clone()),
+            _ => None,
+        }
+    }
+
+    /// POST /orders through the frontend with a fixed key; the status and the body.
+    async fn order(&self, name: &str, quantity: u64, key: &str) -> Option<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/orders", self.frontend()))
+            .header("Idempotency-Key", key)
+            .json(&json!({"name": name, "quantity": quantity}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Unpause and reconnect do not matter: down removes containers in any state.
+        let out = run(self
+            .compose()
+            .args(["down", "-v", "--remove-orphans", "-t", "2"]));
+        if !out.status.success() {
+            eprintln!("compose down failed: {}", text(&out.stderr));
+        }
+        let _ = run(Command::new("docker").args(["image", "rm", &self.image]));
+    }
+}
+
+/// Polls `check` until it gives `Some` (for `order`: an HTTP 200), or panics after
+/// `DEADLINE`.
+async fn wait<F, Fut>(what: &str, mut check: F) -> Option<Value>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<(u16, Value)>>,
+{
+    let start = Instant::now();
+    loop {
+        let got = check().await;
+        if let Some((200, v)) = got {
+            return Some(v);
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for {what}; last answer: {got:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls `check` until it gives `Some`, or panics after `DEADLINE`.
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `docker exec CONTAINER bazaar --url http://127.0.0.1:PORT ARGS...`: the node's own
+/// client inside its container, which reaches the node even while it is cut off.
+fn exec_bazaar(container: &str, port: u16, args: &[&str]) -> Output {
+    let url = format!("http://127.0.0.1:{port}");
+    run(Command::new("docker")
+        .args([
+            "exec",
+            container,
+            "bazaar",
+            "--url",
+            &url,
+            "--timeout",
+            "3s",
+        ])
+        .args(args))
+}
+
+fn bin_dir() -> PathBuf {
+    common::binary("raft-node")
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("binary directory")
+}
+
+fn order_number(v: &Value) -> u64 {
+    v["data"]["order_number"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no order_number in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_cluster_survives_a_partitioned_leader() {
+    if !docker_answers() {
+        println!(
+            "SKIPPED: no docker engine (`docker info` failed); the container test did not run"
+        );
+        return;
+    }
+    let Some(compose) = compose_program() else {
+        println!("SKIPPED: no docker compose (neither `docker compose` nor `docker-compose`)");
+        return;
+    };
+    let started = Instant::now();
+    // Binaries must exist before anything is created.
+    for b in ["raft-node", "frontend", "bazaar"] {
+        common::binary(b);
+    }
+    let pid = std::process::id();
+    let image = format!("bazaar:test-{pid}");
+    let build = run(
+        Command::new(common::repo_root().join("scripts/build-image.sh"))
+            .args(["--no-build", "--tag", &image])
+            .env("BAZAAR_BIN_DIR", bin_dir()),
+    );
+    assert!(
+        build.status.success(),
+        "scripts/build-image.sh failed: {}\n{}",
+        text(&build.stdout),
+        text(&build.stderr)
+    );
+    println!("{}", text(&build.stdout));
+
+    let http_port = common::free_port();
+    let node_ports = [
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    ];
+    let name = format!("bazaartest{pid}");
+    let env: Vec<(String, String)> = vec![
+        ("BAZAAR_IMAGE".into(), image.clone()),
+        ("BAZAAR_HTTP_PORT".into(), http_port.to_string()),
+        ("BAZAAR_BIND".into(), "127.0.0.1".into()),
+        ("BAZAAR_NODE1_PORT".into(), node_ports[0].to_string()),
+        ("BAZAAR_NODE2_PORT".into(), node_ports[1].to_string()),
+        ("BAZAAR_NODE3_PORT".into(), node_ports[2].to_string()),
+        ("BAZAAR_RESTART".into(), "no".into()),
+    ];
+    let project = Project {
+        compose,
+        name,
+        image,
+        env,
+        http_port,
+        node_ports,
+        http: reqwest::Client::new(),
+    };
+    let up = run(project.compose().args(["up", "-d"]));
+    assert!(
+        up.status.success(),
+        "compose up failed: {}",
+        text(&up.stderr)
+    );
+
+    // A leader, the seeded catalog and the frontend.
+    let leader = wait_for("a leader", || async {
+        for id in 1..=3 {
+            if let Some(l) = project.cluster(id).await.and_then(|c| c["leader"].as_u64()) {
+                return Some(l);
+            }
+        }
+        None
+    })
+    .await;
+    wait("the catalog through the frontend", || {
+        project.get_json(format!("{}/products/Tux", project.frontend()))
+    })
+    .await;
+    println!(
+        "cluster up in {:?}, leader node {leader}",
+        started.elapsed()
+    );
+
+    // Orders through the published frontend, read back through it.
+    let mut placed = Vec::new();
+    for (product, qty) in [("Tux", 2), ("Dolphin", 1), ("Tux", 1)] {
+        let key = uuid::Uuid::new_v4().to_string();
+        let v = wait(&format!("order {qty} {product}"), || {
+            project.order(product, qty, &key)
+        })
+        .await
+        .expect("acknowledged");
+        placed.push((order_number(&v), product, qty));
+    }
+    for &(number, product, qty) in &placed {
+        let (status, v) = project
+            .get_json(format!("{}/orders/{number}", project.frontend()))
+            .await
+            .expect("frontend answers");
+        assert_eq!(status, 200, "GET /orders/{number}: {v}");
+        assert_eq!(v["data"]["name"], product, "order {number}: {v}");
+        assert_eq!(v["data"]["quantity"], qty, "order {number}: {v}");
+    }
+
+    // Cut the leader off from everything.
+    let old = wait_for("a leader", || async {
+        for id in 1..=3 {
+            if let Some(l) = project.cluster(id).await.and_then(|c| c["leader"].as_u64()) {
+                return Some(l);
+            }
+        }
+        None
+    })
+    .await;
+    let old_cid = project.container(old);
+    let net = project.network(&old_cid);
+    let cut_at = Instant::now();
+    let out = run(Command::new("docker").args(["network", "disconnect", &net, &old_cid]));
+    assert!(out.status.success(), "disconnect: {}", text(&out.stderr));
+    println!("partitioned node {old} (the leader) from {net}");
+
+    // The majority elects another leader, and orders through the frontend go on.
+    let others: Vec<u64> = (1..=3).filter(|&id| id != old).collect();
+    let new = wait_for("a new leader on the majority side", || async {
+        for &id in &others {
+            if let Some(c) = project.cluster(id).await {
+                if let Some(l) = c["leader"].as_u64().filter(|&l| l != old) {
+                    return Some(l);
+                }
+            }
+        }
+        None
+    })
+    .await;
+    println!(
+        "node {new} leads the majority {:?} after the cut",
+        cut_at.elapsed()
+    );
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        let key = uuid::Uuid::new_v4().to_string();
+        let v = wait("an order during the partition", || {
+            project.order("Tux", 1, &key)
+        })
+        .await
+        .expect("acknowledged");
+        during.push(order_number(&v));
+    }
+    println!("orders {during:?} acknowledged through the frontend during the partition");
+
+    // The old leader, asked directly from inside its container, acknowledges nothing.
+    let since = cut_at.elapsed();
+    if since < QUORUM_LOST_AFTER {
+        tokio::time::sleep(QUORUM_LOST_AFTER - since).await;
+    }
+    let port = 7000 + old as u16;
+    for attempt in 1..=3 {
+        let out = exec_bazaar(&old_cid, port, &["order", "Tux", "1"]);
+        let said = format!("{} {}", text(&out.stdout), text(&out.stderr));
+        println!("old leader, direct order #{attempt}: {said}");
+        assert!(
+            !out.status.success(),
+            "node {old}, cut off from the majority, acknowledged an order: {said}"
+        );
+        assert!(
+            said.contains("(503)") || said.contains("(421)") || said.contains("not leader"),
+            "node {old} refused the order, but not with 503/421: {said}"
+        );
+    }
+    let read = exec_bazaar(&old_cid, port, &["lookup", "Tux"]);
+    println!(
+        "old leader, linearizable read: {} {}",
+        text(&read.stdout),
+        text(&read.stderr)
+    );
+    assert!(
+        !read.status.success(),
+        "a cut-off node served a linearizable read"
+    );
+    let status = exec_bazaar(&old_cid, port, &["--json", "status"]);
+    let view: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    let cluster = &view["cluster"];
+    println!(
+        "old leader's own /cluster while cut off: role {}, leader {}, term {}, commit {}",
+        cluster["role"], cluster["leader"], cluster["term"], cluster["commit_index"]
+    );
+
+    // Heal: same alias, so the others find it by name again.
+    let out = run(Command::new("docker").args([
+        "network",
+        "connect",
+        "--alias",
+        &format!("node{old}"),
+        &net,
+        &old_cid,
+    ]));
+    assert!(out.status.success(), "connect: {}", text(&out.stderr));
+    let rejoined = wait_for("the old leader to follow the new one", || async {
+        let c = project.cluster(old).await?;
+        (c["role"] != "leader" && c["leader"].as_u64().is_some()).then_some(c)
+    })
+    .await;
+    println!(
+        "node {old} rejoined as {} of node {} in term {}",
+        rejoined["role"], rejoined["leader"], rejoined["term"]
+    );
+
+    // One more order, then every replica at the same index with the same digest.
+    let last = wait_for("an order after healing", || async {
+        let key = uuid::Uuid::new_v4().to_string();
+        match project.order("Dolphin", 1, &key).await {
+            Some((200, v)) => Some(order_number(&v)),
+            _ => None,
+        }
+    })
+    .await;
+    let converged = wait_for("all replicas to converge", || async {
+        let mut infos = Vec::new();
+        for id in 1..=3 {
+            infos.push(project.cluster(id).await?);
+        }
+        let first = &infos[0];
+        let same = infos.iter().all(|c| {
+            c["applied_index"] == first["applied_index"]
+                && c["state_digest"] == first["state_digest"]
+                && c["orders"] == first["orders"]
+        });
+        (same && first["orders"].as_u64() >= Some(last)).then(|| first.clone())
+    })
+    .await;
+    println!(
+        "converged: applied index {}, digest {}, {} orders",
+        converged["applied_index"], converged["state_digest"], converged["orders"]
+    );
+    // Every acknowledged order is there, read through the frontend.
+    for number in placed
+        .iter()
+        .map(|p| p.0)
+        .chain(during.iter().copied())
+        .chain([last])
+    {
+        let (status, v) = project
+            .get_json(format!("{}/orders/{number}", project.frontend()))
+            .await
+            .expect("frontend answers");
+        assert_eq!(status, 200, "acknowledged order {number} is missing: {v}");
+    }
+    println!("done in {:?}", started.elapsed());
+}
