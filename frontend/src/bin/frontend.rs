@@ -7,6 +7,10 @@ use anyhow::Context;
 use clap::Parser;
 use raft_node::config::ClusterConfig;
 
+/// malloc and memcpy are a large share of a request's CPU; mimalloc is faster at both.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bazaar's stateless HTTP frontend: the shop's public API, with a versioned LRU cache in
 /// front of the Raft-replicated store and writes routed to the leader.
 ///

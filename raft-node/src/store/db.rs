@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, WriteOptions, DB};
 
 use super::error::StoreError;
 
@@ -32,6 +32,9 @@ const ALL_CFS: [&str; 7] = [
     CF_SM_META,
 ];
 
+/// Column families read by key on the hot path.
+const POINT_LOOKUP_CFS: [&str; 2] = [CF_DEDUPE, CF_ORDERS];
+
 /// The column families a snapshot carries (all state machine data).
 pub const SNAPSHOT_CFS: [&str; 4] = [CF_PRODUCTS, CF_ORDERS, CF_DEDUPE, CF_DEDUPE_AGE];
 
@@ -47,9 +50,21 @@ pub fn open_db(path: &Path) -> Result<Arc<Db>, StoreError> {
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // Every append is a synced WAL write. Reusing old WAL files means most of those syncs
+    // hit already-allocated blocks (tens of microseconds) instead of growing a file (ms).
+    opts.set_recycle_log_file_num(4);
     let cfs = ALL_CFS.iter().map(|name| {
         let mut cf_opts = Options::default();
         cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        if POINT_LOOKUP_CFS.contains(name) {
+            // Nearly every dedupe lookup is a miss (a new request id): a bloom filter answers
+            // it without reading each level's blocks, and the memtable one before that.
+            let mut table = BlockBasedOptions::default();
+            table.set_bloom_filter(10.0, false);
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_memtable_prefix_bloom_ratio(0.05);
+            cf_opts.set_memtable_whole_key_filtering(true);
+        }
         ColumnFamilyDescriptor::new(*name, cf_opts)
     });
     let rocks = DB::open_cf_descriptors(&opts, path, cfs)?;
