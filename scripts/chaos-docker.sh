@@ -159,7 +159,18 @@ probe_cut_node() {
   PROBES=$((PROBES + 1))
   if [[ $was_leader == 1 ]]; then
     CUT_LEADERS=$((CUT_LEADERS + 1))
-    [[ $role == leader ]] && CUT_LEADER_STILL_LEADER=$((CUT_LEADER_STILL_LEADER + 1))
+    # A cut-off leader steps down after twice the longest election timeout without a
+    # quorum (~0.6 s, checked every 0.25 s): give it 3 s before calling it an anomaly.
+    local tries=0
+    while [[ $role == leader && $tries -lt 30 ]]; do
+      sleep 0.1; tries=$((tries + 1))
+      status=$(docker exec "${CID[$id]}" bazaar --url "http://127.0.0.1:700$id" --timeout 2s --json status 2>/dev/null || true)
+      role=$(sed -n 's/.*"role":"\([a-z_]*\)".*/\1/p' <<<"$status")
+    done
+    if [[ $role == leader ]]; then
+      CUT_LEADER_STILL_LEADER=$((CUT_LEADER_STILL_LEADER + 1))
+      note "ANOMALY: node $id, a cut-off leader, did not step down within 3 s"
+    fi
   fi
   note "  node $id cut off (was leader: $was_leader): reports role ${role:-?}; direct order: ${out//$'\n'/ }"
 }
@@ -227,7 +238,7 @@ if [[ -z $OPS || -z $ANOMALIES ]]; then
   OPS=${OPS:-0}
   ANOMALIES=1
 fi
-ANOMALIES=$((ANOMALIES + MINORITY_ACKS))
+ANOMALIES=$((ANOMALIES + MINORITY_ACKS + CUT_LEADER_STILL_LEADER))
 if [[ $RC == 0 && $ANOMALIES == 0 ]]; then
   KEEP_TMP=0
 fi

@@ -418,8 +418,12 @@ async fn compose_cluster_survives_a_partitioned_leader() {
         !read.status.success(),
         "a cut-off node served a linearizable read"
     );
-    let status = exec_bazaar(&old_cid, port, &["--json", "status"]);
-    let view: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+    // Cut off from its quorum, the old leader steps down (CheckQuorum).
+    let view: Value = common::wait_blocking("the cut-off leader to step down", || {
+        let status = exec_bazaar(&old_cid, port, &["--json", "status"]);
+        let view: Value = serde_json::from_slice(&status.stdout).ok()?;
+        (view["cluster"]["role"] != "leader").then_some(view)
+    });
     let cluster = &view["cluster"];
     println!(
         "old leader's own /cluster while cut off: role {}, leader {}, term {}, commit {}",

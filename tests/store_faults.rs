@@ -294,3 +294,45 @@ async fn follower_reads_see_every_acknowledged_write() {
         assert_eq!(cluster.stock(follower, "Dolphin").await, Some(100 - i - 1));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_its_quorum_steps_down_and_the_cluster_recovers() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let followers: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    let frozen: Vec<u32> = followers.iter().map(|id| cluster.pid(*id)).collect();
+    for pid in &frozen {
+        common::signal(*pid, "STOP");
+    }
+    let info = wait_for("the cut-off leader to step down", || async {
+        cluster
+            .cluster_info(leader)
+            .await
+            .filter(|i| i.role != raft_node::api::NodeRole::Leader)
+    })
+    .await;
+    assert_ne!(info.leader, Some(leader), "{info:?}");
+    let (status, _) = cluster
+        .order_at(leader, "Tux", 1, "cut-off")
+        .await
+        .expect("the node answers");
+    assert_eq!(status, 503, "a node without a quorum acknowledges nothing");
+
+    for pid in &frozen {
+        common::signal(*pid, "CONT");
+    }
+    let Attempt::Acked(order) = cluster.place_order("Tux", 1, "after-heal", PATIENCE).await else {
+        panic!("no order after the partition healed");
+    };
+    cluster.wait_converged().await;
+    for id in cluster.ids() {
+        assert_eq!(
+            cluster.get_order(id, order.number).await.as_ref(),
+            Some(&order)
+        );
+    }
+}

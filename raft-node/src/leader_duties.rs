@@ -4,20 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use openraft::ServerState;
+use openraft::raft::VoteRequest;
+use openraft::{CommittedLeaderId, LogId, ServerState};
 use tokio::sync::watch;
 
 use crate::config::RestockPolicy;
 use crate::proposer::Proposer;
 use crate::shop::{Command, ProductRecord};
 use crate::store::StateReader;
-use crate::types::Raft;
+use crate::types::{NodeId, Raft, Vote};
 
 const TICK: Duration = Duration::from_millis(250);
 
 /// `quorum_lost_after`: a leader without a quorum ack for this long steps down.
 pub fn spawn(
     raft: Raft,
+    my_id: NodeId,
     proposer: Proposer,
     reader: StateReader,
     catalog: Vec<ProductRecord>,
@@ -43,7 +45,7 @@ pub fn spawn(
                 continue;
             }
             if quorum_ack_ms.is_some_and(|ms| u128::from(ms) > quorum_lost_after.as_millis()) {
-                step_down(&raft, quorum_ack_ms).await;
+                step_down(&raft, my_id, quorum_ack_ms).await;
                 continue;
             }
             if !reader.with(|s| s.shop.seeded) {
@@ -70,16 +72,38 @@ pub fn spawn(
     });
 }
 
-/// A leader cut off from its quorum stops claiming leadership by campaigning in a new term.
-/// It cannot win without a quorum, and it cannot disrupt the majority's leader: voters that
-/// still hear from their leader refuse it (leader lease) without adopting its term, and so
-/// does any voter whose log is ahead of it.
-async fn step_down(raft: &Raft, quorum_ack_ms: Option<u64>) {
-    tracing::warn!(
-        millis_since_quorum_ack = quorum_ack_ms,
-        "lost contact with a quorum; stepping down"
-    );
-    if let Err(e) = raft.trigger().elect().await {
-        tracing::warn!(cause = %e, "could not step down");
+/// A leader cut off from its quorum stops claiming leadership (Raft's CheckQuorum).
+///
+/// openraft 0.9 ignores an election trigger on a leader, so the node hands itself the vote
+/// request a peer would send: a vote for another voter in the next term, with this node's
+/// own last log id. Accepting it is ordinary Raft: the node votes once in that term (the vote
+/// is persisted), adopts the term and becomes a follower. That candidate still has to pass
+/// the log check when it really asks, and nobody else's vote changes. Back in contact, the
+/// node follows whichever leader the majority has.
+async fn step_down(raft: &Raft, my_id: NodeId, quorum_ack_ms: Option<u64>) {
+    let (term, last_index, candidate) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        let candidate = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .find(|id| *id != my_id);
+        (m.current_term, m.last_log_index, candidate)
+    };
+    // A single-voter cluster is its own quorum: there is nothing to step down to.
+    let Some(candidate) = candidate else { return };
+    // A leader's last entry is from its own term: the blank entry it wrote when elected.
+    let last_log_id =
+        last_index.map(|index| LogId::new(CommittedLeaderId::new(term, my_id), index));
+    let request = VoteRequest::new(Vote::new(term + 1, candidate), last_log_id);
+    match raft.vote(request).await {
+        Ok(resp) if resp.vote_granted => tracing::warn!(
+            millis_since_quorum_ack = quorum_ack_ms,
+            term = term + 1,
+            "lost contact with a quorum; stepped down"
+        ),
+        Ok(resp) => tracing::debug!(vote = %resp.vote, "step-down vote not accepted yet"),
+        Err(e) => tracing::warn!(cause = %e, "could not step down"),
     }
 }

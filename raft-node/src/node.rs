@@ -103,6 +103,7 @@ pub async fn run(
     let reads = ReadIndexer::spawn(raft.clone(), id, ReadIndexClient::new(net), read_deadline);
     crate::leader_duties::spawn(
         raft.clone(),
+        id,
         proposer.clone(),
         reader.clone(),
         catalog,

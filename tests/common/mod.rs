@@ -62,6 +62,18 @@ where
     }
 }
 
+/// Blocking twin of [`wait_for`], for tests that drive external commands.
+pub fn wait_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
 /// Sends `signal` (KILL, STOP, CONT) to a process.
 pub fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
