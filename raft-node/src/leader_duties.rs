@@ -16,17 +16,30 @@ use crate::types::{NodeId, Raft, Vote};
 
 const TICK: Duration = Duration::from_millis(250);
 
-/// `quorum_lost_after`: a leader without a quorum ack for this long steps down.
-pub fn spawn(
-    raft: Raft,
-    my_id: NodeId,
-    proposer: Proposer,
-    reader: StateReader,
-    catalog: Vec<ProductRecord>,
-    policy: RestockPolicy,
-    quorum_lost_after: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// What the leader's duty loop needs.
+pub struct LeaderDuties {
+    pub raft: Raft,
+    pub my_id: NodeId,
+    pub proposer: Proposer,
+    pub reader: StateReader,
+    /// Written through the log once, by the first leader.
+    pub catalog: Vec<ProductRecord>,
+    pub policy: RestockPolicy,
+    /// A leader without a quorum ack for this long steps down.
+    pub quorum_lost_after: Duration,
+}
+
+/// Runs the duties on every node; each tick acts only while this node leads.
+pub fn spawn(duties: LeaderDuties, mut shutdown: watch::Receiver<bool>) {
+    let LeaderDuties {
+        raft,
+        my_id,
+        proposer,
+        reader,
+        catalog,
+        policy,
+        quorum_lost_after,
+    } = duties;
     tokio::spawn(async move {
         let interval = Duration::from_secs(policy.interval_secs);
         let mut last_restock = Instant::now();

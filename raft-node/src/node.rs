@@ -16,6 +16,7 @@ use crate::catalog::{load_catalog, CatalogError};
 use crate::config::ClusterConfig;
 use crate::feed::ChangeFeed;
 use crate::http::{api_router, AppState, API_ROUTES};
+use crate::leader_duties::LeaderDuties;
 use crate::metrics::HttpMetrics;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
@@ -102,13 +103,15 @@ pub async fn run(
     let read_deadline = Duration::from_millis(r.read_deadline_ms);
     let reads = ReadIndexer::spawn(raft.clone(), id, ReadIndexClient::new(net), read_deadline);
     crate::leader_duties::spawn(
-        raft.clone(),
-        id,
-        proposer.clone(),
-        reader.clone(),
-        catalog,
-        config.restock.clone(),
-        quorum_lost_after,
+        LeaderDuties {
+            raft: raft.clone(),
+            my_id: id,
+            proposer: proposer.clone(),
+            reader: reader.clone(),
+            catalog,
+            policy: config.restock.clone(),
+            quorum_lost_after,
+        },
         stop_rx.clone(),
     );
 
