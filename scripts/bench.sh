@@ -29,7 +29,7 @@ export BAZAAR_DATA_DIR=$work/data
 config=$work/cluster.toml
 token=bench-token-0123456789
 cleanup() {
-  for f in "$BAZAAR_DATA_DIR"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$BAZAAR_DATA_DIR"/*.pid; do [ -f "$f" ] && sigkill "$(cat "$f")"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -98,8 +98,10 @@ run_wrk "lookups, 1 connection, leader node" "http://$api" lookup.lua 1 one_read
 # Failover: SIGKILL the leader, then time until an order through the frontend is acknowledged.
 old=$leader
 t0=$(date +%s%N)
-kill -KILL "$(cat "$(pid_file "node$old")")"; rm -f "$(pid_file "node$old")"
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST http://127.0.0.1:18080/orders -d '{"name":"Bench","quantity":1}')" = 200 ]; do :; done
+sigkill "$(cat "$(pid_file "node$old")")"; rm -f "$(pid_file "node$old")"
+until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST http://127.0.0.1:18080/orders -d '{"name":"Bench","quantity":1}')" = 200 ]; do
+  [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 30 ] || die "no order acknowledged within 30 s of the leader kill"
+done
 t1=$(date +%s%N)
 failover_ms=$(( (t1 - t0) / 1000000 ))
 start_node "$config" "$old"
@@ -116,10 +118,13 @@ done
 victim=$(( leader % 3 + 1 ))
 vapi=$(node_api "$config" "$victim")
 wait_http "http://$vapi/products/Bench" 30
-kill -KILL "$(cat "$(pid_file "node$victim")")"; rm -f "$(pid_file "node$victim")"
+sigkill "$(cat "$(pid_file "node$victim")")"; rm -f "$(pid_file "node$victim")"
 t0=$(date +%s%N)
 start_node "$config" "$victim"
-until curl -fsS -m 1 -o /dev/null "http://$vapi/products/Bench" 2>/dev/null; do sleep 0.01; done
+until curl -fsS -m 1 -o /dev/null "http://$vapi/products/Bench" 2>/dev/null; do
+  [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 60 ] || die "node $victim did not serve within 60 s; see $BAZAAR_DATA_DIR/node$victim.log"
+  sleep 0.01
+done
 t1=$(date +%s%N)
 restart_ms=$(( (t1 - t0) / 1000000 ))
 

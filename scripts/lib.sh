@@ -50,6 +50,18 @@ cluster_lines() {
 
 pid_file() { echo "$BAZAAR_DATA_DIR/$1.pid"; }
 
+# sigkill PID: SIGKILL, then wait (up to 10 s) until the process is gone or a zombie, so a
+# restart does not race the kernel for the old process's ports.
+sigkill() {
+  local pid=$1 i
+  kill -KILL "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 1000); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+    sleep 0.01
+  done
+}
+
 is_running() {
   local f; f=$(pid_file "$1")
   [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null

@@ -68,10 +68,10 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("node {id} is not in {}", args.config.display()))?
         .clone();
     let data_dir = args.data_dir.unwrap_or_else(|| config.node_data_dir(id));
-    let api = TcpListener::bind(&node.api)
+    let api = bind(&node.api)
         .await
         .with_context(|| format!("cannot listen on api address {}", node.api))?;
-    let raft = TcpListener::bind(&node.raft)
+    let raft = bind(&node.raft)
         .await
         .with_context(|| format!("cannot listen on raft address {}", node.raft))?;
     raft_node::run(
@@ -83,6 +83,23 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Binds, retrying for a few seconds while the address is still held: a node restarted
+/// right after `kill -9` can start before the kernel has released the old process's sockets.
+async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn shutdown_signal() {
