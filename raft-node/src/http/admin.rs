@@ -1,5 +1,7 @@
 //! Admin routes (bearer token): catalog changes through the log, and membership changes.
 
+use std::sync::Arc;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Bytes;
@@ -23,7 +25,7 @@ use crate::shop::{Command, CommandResult, ProductRecord, ProductRejection};
 use crate::types::{NodeAddr, NodeId};
 
 pub async fn upsert_product(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -40,7 +42,7 @@ pub async fn upsert_product(
 }
 
 pub async fn update_product(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -64,7 +66,7 @@ pub async fn update_product(
 }
 
 pub async fn restock(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
@@ -121,7 +123,7 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) ->
 
 /// Adds a node as a learner and waits until it has caught up.
 pub async fn add_learner(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let change: MembershipChange = json_body(body)?;
@@ -148,7 +150,7 @@ pub struct Voters {
 
 /// Replaces the voter set (joint consensus); nodes dropped from it stay as learners.
 pub async fn change_voters(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let v: Voters = json_body(body)?;

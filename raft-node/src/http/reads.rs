@@ -1,6 +1,8 @@
 //! Read routes: products, search, orders. Linearizable on any node unless
 //! `?consistency=stale`.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -51,7 +53,7 @@ pub fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, HttpError> {
 }
 
 pub async fn list_products(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let q = query(q)?;
@@ -83,7 +85,7 @@ pub async fn list_products(
 }
 
 pub async fn get_product(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     name: Result<Path<String>, PathRejection>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
@@ -104,7 +106,7 @@ pub async fn get_product(
 }
 
 pub async fn search(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let q = query(q)?;
@@ -127,7 +129,7 @@ pub async fn search(
 }
 
 pub async fn get_order(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     number: Result<Path<String>, PathRejection>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {

@@ -1,5 +1,7 @@
 //! `/cluster`, `/health` and `/metrics`.
 
+use std::sync::Arc;
+
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -60,18 +62,18 @@ pub fn cluster_info(s: &AppState) -> ClusterInfo {
     }
 }
 
-pub async fn cluster(State(s): State<AppState>) -> Response {
+pub async fn cluster(State(s): State<Arc<AppState>>) -> Response {
     let info = cluster_info(&s);
     let index = info.applied_index;
     ok(info, index)
 }
 
-pub async fn health(State(s): State<AppState>) -> Response {
+pub async fn health(State(s): State<Arc<AppState>>) -> Response {
     let index = s.reader.applied_index();
     ok(serde_json::json!({"status": "ok", "id": s.id}), index)
 }
 
-pub async fn metrics(State(s): State<AppState>) -> Response {
+pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let info = cluster_info(&s);
     let mut out = String::with_capacity(8 * 1024);
     let gauges = [

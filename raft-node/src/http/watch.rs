@@ -1,5 +1,7 @@
 //! `GET /watch?from=INDEX`: the change feed as newline-delimited JSON, resumable by index.
 
+use std::sync::Arc;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -81,7 +83,7 @@ impl Cursor {
 }
 
 pub async fn watch(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     q: Result<Query<WatchQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let q = query(q)?;

@@ -1,5 +1,7 @@
 //! `POST /orders`: validated here, decided by the state machine, deduplicated by request id.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -31,7 +33,7 @@ pub fn request_id(headers: &HeaderMap) -> Result<String, HttpError> {
 }
 
 pub async fn place_order(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
