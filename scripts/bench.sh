@@ -4,7 +4,8 @@
 # measures with wrk and prints one table with ratios against etcd's reference run.
 #   orders/s (node leader, frontend), linearizable lookups/s (leader node, uncached frontend),
 #   cached lookups/s, single-client order/read latency, failover (kill -9 leader -> next
-#   acknowledged order), and restart-to-serve time of a node holding N orders.
+#   acknowledged order), change-feed lag (order on a node -> frontend cache), and
+#   restart-to-serve time of a node holding N orders.
 # usage: scripts/bench.sh [--seconds S] [--connections C] [--restart-orders N] [--no-etcd]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -95,6 +96,9 @@ run_wrk "orders, 1 connection, frontend" "http://127.0.0.1:18080" order.lua 1 on
 run_wrk "orders, 1 connection, leader node" "http://$api" order.lua 1 one_order_node
 run_wrk "lookups, 1 connection, leader node" "http://$api" lookup.lua 1 one_read
 
+# Change feed: an order on a node -> visible in the frontend's cache.
+lag=$(python3 "$here/invalidation_lag.py" 127.0.0.1:18080 "$api" Bench 20)
+
 # Failover: SIGKILL the leader, then time until an order through the frontend is acknowledged.
 old=$leader
 t0=$(date +%s%N)
@@ -129,6 +133,7 @@ t1=$(date +%s%N)
 restart_ms=$(( (t1 - t0) / 1000000 ))
 
 echo
+printf '%-44s %s\n' "order on a node -> frontend cache shows it" "$lag"
 printf '%-44s %10s\n' "failover: kill -9 leader -> next order ack" "${failover_ms} ms"
 printf '%-44s %10s\n' "restart with $have orders -> serving" "${restart_ms} ms"
 
