@@ -193,20 +193,13 @@ where
     }
 }
 
-/// Polls `check` until it gives `Some`, or panics after `DEADLINE`.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` until it gives `Some`, or panics after this test's `DEADLINE`.
+async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(POLL).await;
-    }
+    common::wait_within(what, DEADLINE, POLL, check).await
 }
 
 /// `docker exec CONTAINER bazaar --url http://127.0.0.1:PORT ARGS...`: the node's own

@@ -47,7 +47,21 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `DEADLINE`.
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_within(what, DEADLINE, POLL, check).await
+}
+
+/// Polls `check` every `poll` until it returns Some, or panics with `what` after `deadline`.
+pub async fn wait_within<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    poll: Duration,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -57,8 +71,8 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(POLL).await;
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(poll).await;
     }
 }
 

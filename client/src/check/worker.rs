@@ -103,44 +103,30 @@ async fn order(
         name: product.to_owned(),
         quantity,
     };
-    let give_up = Instant::now() + ctx.retry_for;
-    let mut maybe_sent = false;
-    loop {
-        match client.order(&req, Some(key)).await {
-            Ok(view) => {
-                record.outcome = Outcome::OrderOk {
-                    number: view.number,
-                    quantity: view.quantity,
-                    name: view.name,
-                };
-                if replay {
-                    match client.order(&req, Some(key)).await {
-                        Ok(again) => record.replays.push(again.number),
-                        Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
-                            record.unexpected = Some(format!(
-                                "replaying the key of order #{} answered: {e}",
-                                view.number
-                            ));
-                        }
-                        Err(_) => {}
+    match with_retries(ctx, || client.order(&req, Some(key))).await {
+        Ok(view) => {
+            record.outcome = Outcome::OrderOk {
+                number: view.number,
+                quantity: view.quantity,
+                name: view.name,
+            };
+            if replay {
+                match client.order(&req, Some(key)).await {
+                    Ok(again) => record.replays.push(again.number),
+                    Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
+                        record.unexpected = Some(format!(
+                            "replaying the key of order #{} answered: {e}",
+                            view.number
+                        ));
                     }
+                    Err(_) => {}
                 }
-                return;
-            }
-            Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
-                record.outcome = Outcome::OrderRejected;
-                return;
-            }
-            Err(e) => {
-                maybe_sent |= e.is_indeterminate();
-                if e.is_retryable() && Instant::now() < give_up {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                fail(record, &e, maybe_sent);
-                return;
             }
         }
+        Err((e, _)) if e.api_kind() == Some(ErrorKind::Conflict) => {
+            record.outcome = Outcome::OrderRejected;
+        }
+        Err((e, maybe_sent)) => fail(record, &e, maybe_sent),
     }
 }
 
@@ -153,24 +139,41 @@ async fn restock(
     req: &RestockRequest,
     key: &str,
 ) {
+    match with_retries(ctx, || client.restock(req, Some(key))).await {
+        Ok(view) => {
+            record.outcome = Outcome::RestockOk {
+                stock: view.quantity,
+            }
+        }
+        Err((e, maybe_sent)) => fail(record, &e, maybe_sent),
+    }
+}
+
+/// Repeats a keyed write while its failures are retryable and the retry time lasts. On
+/// failure, also says whether any attempt may have reached the store (indeterminate).
+async fn with_retries<T, F, Fut>(
+    ctx: &WorkerContext,
+    mut attempt: F,
+) -> Result<T, (ClientError, bool)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
     let give_up = Instant::now() + ctx.retry_for;
     let mut maybe_sent = false;
     loop {
-        match client.restock(req, Some(key)).await {
-            Ok(view) => {
-                record.outcome = Outcome::RestockOk {
-                    stock: view.quantity,
-                };
-                return;
-            }
+        match attempt().await {
+            Ok(v) => return Ok(v),
             Err(e) => {
                 maybe_sent |= e.is_indeterminate();
-                if e.is_retryable() && Instant::now() < give_up {
+                if e.is_retryable()
+                    && e.api_kind() != Some(ErrorKind::Conflict)
+                    && Instant::now() < give_up
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-                fail(record, &e, maybe_sent);
-                return;
+                return Err((e, maybe_sent));
             }
         }
     }
