@@ -175,6 +175,14 @@ async fn all_nodes_killed_and_restarted_keep_every_acknowledged_order() {
         assert_orders_on(&cluster, id, &orders).await;
     }
     assert_eq!(cluster.stock(leader, "Fox").await, Some(75));
+    // The dedupe table survived the crash too: retries return the same orders, create none.
+    let keys: Vec<String> = (0..25).map(|i| format!("all-{i}")).collect();
+    let retried = acked(&place_many(&cluster, "Fox", keys, 5, None).await);
+    assert_eq!(
+        retried, orders,
+        "retries after a full restart return the first orders"
+    );
+    assert_eq!(cluster.stock(leader, "Fox").await, Some(75));
     let info = cluster.wait_converged().await;
     assert_eq!(info.orders, 25);
 }
