@@ -21,6 +21,9 @@ fn fingerprint(command: &Command) -> u64 {
 const DEDUPE_PURGE_EVERY: u64 = 1024;
 
 /// Where apply sends what does not stay in memory. Implemented over a RocksDB write batch.
+/// Products are not written here: every changed product is named in [`Changes`], and the
+/// store writes each one once per apply call (a batch of orders touches one product many
+/// times).
 pub trait ApplySink {
     type Error;
     /// The remembered outcome of `request_id`, including ones written earlier in this batch.
@@ -28,7 +31,6 @@ pub trait ApplySink {
     fn put_dedupe(&mut self, request_id: &str, record: &DedupeRecord) -> Result<(), Self::Error>;
     /// Forget request ids first used at or below `index`.
     fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Self::Error>;
-    fn put_product(&mut self, product: &ProductRecord) -> Result<(), Self::Error>;
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), Self::Error>;
 }
 
@@ -151,13 +153,12 @@ impl ShopState {
                     changes.touch(old);
                 }
                 changes.touch(&record);
-                sink.put_product(&record)?;
                 self.products.insert(record.name.clone(), record.clone());
                 CommandResult::Product(Ok(record))
             }
             Command::UpdateProduct {
                 name, price, stock, ..
-            } => CommandResult::Product(self.modify(index, name, sink, changes, |p| {
+            } => CommandResult::Product(self.modify(index, name, changes, |p| {
                 if let Some(price) = price {
                     p.price = *price;
                 }
@@ -165,15 +166,15 @@ impl ShopState {
                     p.stock = *stock;
                 }
                 Ok(())
-            })?),
+            })),
             Command::Restock { name, amount, .. } => {
-                CommandResult::Product(self.modify(index, name, sink, changes, |p| {
+                CommandResult::Product(self.modify(index, name, changes, |p| {
                     p.stock = p
                         .stock
                         .checked_add(*amount)
                         .ok_or(ProductRejection::StockOverflow)?;
                     Ok(())
-                })?)
+                }))
             }
             Command::RestockLow { threshold, amount } => {
                 let mut restocked = Vec::new();
@@ -181,7 +182,6 @@ impl ShopState {
                     if p.stock <= *threshold && p.stock < *amount {
                         p.stock = *amount;
                         p.version = index;
-                        sink.put_product(p)?;
                         changes.touch(p);
                         restocked.push(p.name.clone());
                     }
@@ -195,7 +195,6 @@ impl ShopState {
                     for record in records {
                         let mut record = record.clone();
                         record.version = index;
-                        sink.put_product(&record)?;
                         changes.touch(&record);
                         self.products.insert(record.name.clone(), record);
                     }
@@ -241,7 +240,6 @@ impl ShopState {
                     request_id: request_id.to_owned(),
                 };
                 self.next_order += 1;
-                sink.put_product(p)?;
                 sink.put_order(&order)?;
                 changes.touch(p);
                 Ok(order)
@@ -250,26 +248,22 @@ impl ShopState {
         Ok(outcome)
     }
 
-    fn modify<S: ApplySink>(
+    fn modify(
         &mut self,
         index: u64,
         name: &str,
-        sink: &mut S,
         changes: &mut Changes,
         change: impl FnOnce(&mut ProductRecord) -> Result<(), ProductRejection>,
-    ) -> Result<Result<ProductRecord, ProductRejection>, S::Error> {
+    ) -> Result<ProductRecord, ProductRejection> {
         let Some(p) = self.products.get_mut(name) else {
-            return Ok(Err(ProductRejection::UnknownProduct));
+            return Err(ProductRejection::UnknownProduct);
         };
         let mut updated = p.clone();
-        if let Err(rejection) = change(&mut updated) {
-            return Ok(Err(rejection));
-        }
+        change(&mut updated)?;
         updated.version = index;
-        sink.put_product(&updated)?;
         changes.touch(&updated);
         *p = updated.clone();
-        Ok(Ok(updated))
+        Ok(updated)
     }
 }
 
@@ -284,7 +278,6 @@ mod tests {
     struct MemorySink {
         dedupe: HashMap<String, DedupeRecord>,
         orders: Vec<OrderRecord>,
-        products: Vec<ProductRecord>,
         purged_up_to: Option<u64>,
     }
 
@@ -300,10 +293,6 @@ mod tests {
         fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Infallible> {
             self.dedupe.retain(|_, r| r.index > index);
             self.purged_up_to = Some(index);
-            Ok(())
-        }
-        fn put_product(&mut self, p: &ProductRecord) -> Result<(), Infallible> {
-            self.products.push(p.clone());
             Ok(())
         }
         fn put_order(&mut self, o: &OrderRecord) -> Result<(), Infallible> {

@@ -26,6 +26,21 @@ impl<'a> RocksSink<'a> {
     }
 }
 
+impl RocksSink<'_> {
+    /// Writes the final state of products changed by this apply call, once each.
+    pub fn put_products<'p>(
+        &mut self,
+        products: impl Iterator<Item = &'p ProductRecord>,
+    ) -> Result<(), StoreError> {
+        let cf = self.db.cf(CF_PRODUCTS)?;
+        for product in products {
+            self.batch
+                .put_cf(cf, product.name.as_bytes(), encode(product)?);
+        }
+        Ok(())
+    }
+}
+
 impl ApplySink for RocksSink<'_> {
     type Error = StoreError;
 
@@ -72,15 +87,6 @@ impl ApplySink for RocksSink<'_> {
             self.batch.delete_cf(dedupe, &key[8..]);
             self.batch.delete_cf(age, &key);
         }
-        Ok(())
-    }
-
-    fn put_product(&mut self, product: &ProductRecord) -> Result<(), StoreError> {
-        self.batch.put_cf(
-            self.db.cf(CF_PRODUCTS)?,
-            product.name.as_bytes(),
-            encode(product)?,
-        );
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The shop state machine on RocksDB: each apply call is one atomic write batch carrying its
 //! data and `last_applied`; the catalog is mirrored in memory for fast reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -179,6 +179,7 @@ fn apply_blocking(
     let mut sink = RocksSink::new(db);
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
+    let mut changed_products = BTreeSet::new();
     for entry in entries {
         let index = entry.log_id.index;
         guard.last_applied = Some(entry.log_id);
@@ -191,6 +192,7 @@ fn apply_blocking(
             EntryPayload::Normal(command) => {
                 let mut changes = Changes::default();
                 let result = guard.shop.apply(index, &command, &mut sink, &mut changes)?;
+                changed_products.extend(changes.products.iter().cloned());
                 if !changes.is_empty() {
                     events.push(ChangeEvent {
                         index,
@@ -203,6 +205,11 @@ fn apply_blocking(
         };
         results.push(result);
     }
+    sink.put_products(
+        changed_products
+            .iter()
+            .filter_map(|name| guard.shop.products.get(name)),
+    )?;
     let mut batch = sink.batch;
     batch.put_cf(db.cf(CF_SM_META)?, KEY_META, encode(&guard.meta())?);
     // Not synced: the log is, and every later synced log write flushes this WAL record too.
