@@ -7,93 +7,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Attempt, TestCluster, TOKEN};
+use common::{wait_for, Attempt, Frontend, TestCluster, TOKEN};
 use raft_node::api::{Envelope, OrderView};
 use serde_json::{json, Value};
 
 /// The frontend's test-only fill delay (see `frontend::TEST_FILL_DELAY_ENV`).
 const TEST_FILL_DELAY_ENV: &str = "BAZAAR_FRONTEND_TEST_FILL_DELAY_MS";
-
-/// A running `frontend` process; killed on drop.
-struct Frontend {
-    child: Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl Frontend {
-    fn start(cluster: &TestCluster, args: &[&str], env: &[(&str, &str)]) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let log = cluster.dir.path().join(format!(
-            "frontend{}.log",
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let stderr = std::fs::File::create(&log).expect("frontend log file");
-        let mut command = Command::new(common::binary("frontend"));
-        command
-            .args([
-                "--config",
-                &cluster.config_path().to_string_lossy(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(args)
-            .env("RUST_LOG", "info,frontend=debug")
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn frontend");
-        let stdout = child.stdout.take().expect("frontend stdout");
-        // The binary prints its bound address first; read it off a thread so a frontend
-        // that never prints cannot hang the test, then keep draining the pipe.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(common::DEADLINE)
-            .expect("frontend printed its address");
-        let addr = line
-            .rsplit(' ')
-            .next()
-            .expect("address at the end of the first line")
-            .to_string();
-        Self {
-            child,
-            url: format!("http://{addr}"),
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-}
-
-impl Drop for Frontend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- frontend log ----\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

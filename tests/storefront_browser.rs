@@ -11,13 +11,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
-use common::{TestCluster, DEADLINE};
+use common::{Frontend, TestCluster, DEADLINE};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -92,65 +91,6 @@ impl Drop for ChromeDriver {
         if std::thread::panicking() {
             eprintln!(
                 "---- chromedriver log ----\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-/// The real `frontend` binary on a free port; killed on drop.
-struct Frontend {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Frontend {
-    fn start(cluster: &TestCluster) -> Self {
-        let log = cluster.dir.path().join("frontend.log");
-        let stderr = std::fs::File::create(&log).expect("frontend log file");
-        let mut child = Command::new(common::binary("frontend"))
-            .args([
-                "--config",
-                &cluster.config_path().to_string_lossy(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn frontend");
-        let stdout = child.stdout.take().expect("frontend stdout");
-        // The first line names the bound address; read it off a thread so a frontend that
-        // never prints cannot hang the test, then keep draining the pipe.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .expect("frontend printed its address");
-        let addr = line.rsplit(' ').next().expect("address").to_string();
-        Self {
-            child,
-            url: format!("http://{addr}"),
-            log,
-        }
-    }
-}
-
-impl Drop for Frontend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- frontend log ----\n{}",
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             );
         }
@@ -609,7 +549,7 @@ async fn storefront_works_in_a_browser_through_a_leader_kill() {
     let chromium = require_program("chromium", "chromium");
     let chromedriver = require_program("chromedriver", "chromium-driver");
     let mut cluster = TestCluster::start(3).await;
-    let frontend = Frontend::start(&cluster);
+    let frontend = Frontend::start(&cluster, &[], &[]);
     let driver =
         ChromeDriver::start(&chromedriver, cluster.dir.path().join("chromedriver.log")).await;
     let browser = open_browser(&driver, &chromium)

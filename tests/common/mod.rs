@@ -4,6 +4,12 @@
 
 #![allow(dead_code)]
 
+mod frontend;
+
+// Not every test binary starts a frontend.
+#[allow(unused_imports)]
+pub use frontend::Frontend;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
