@@ -95,14 +95,6 @@ leader() {
   done
 }
 
-wait_until() { # deadline-seconds command...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
-
 has_leader() { [[ -n $(leader) ]]; }
 frontend_up() { curl -sf -m 1 "http://127.0.0.1:${PORTS[0]}/health" >/dev/null; }
 rand() { python3 -c "import random; print(round(random.uniform($1, $2), 2))"; }

@@ -44,6 +44,15 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 5 ]] || { echo "chaos: --duration must be >= 5 seconds" >&2; exit 2; }
+# Shared by both modes (chaos-docker.sh is sourced below).
+wait_until() { # deadline-seconds command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
 if [[ $DOCKER == 1 ]]; then
   # shellcheck source=scripts/chaos-docker.sh
   source "$ROOT/scripts/chaos-docker.sh"
@@ -127,14 +136,6 @@ leader() {
     out=$(curl -s -m 1 "$(api "$id")/cluster" 2>/dev/null) || continue
     out=$(sed -n 's/.*"leader":\([0-9][0-9]*\).*/\1/p' <<<"$out")
     [[ -n $out ]] && { echo "$out"; return; }
-  done
-}
-
-wait_until() { # deadline-seconds command...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
   done
 }
 
