@@ -397,7 +397,7 @@ async fn compose_cluster_survives_a_partitioned_leader() {
             "node {old}, cut off from the majority, acknowledged an order: {said}"
         );
         assert!(
-            said.contains("(503)") || said.contains("(421)") || said.contains("not leader"),
+            said.contains("(503 ") || said.contains("(421 ") || said.contains("not leader"),
             "node {old} refused the order, but not with 503/421: {said}"
         );
     }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bazaar_api::{Envelope, OrderView};
 use common::{wait_for, Attempt, Frontend, TestCluster, TOKEN};
-use raft_node::api::{Envelope, OrderView};
 use serde_json::{json, Value};
 
 /// The frontend's test-only fill delay (see `frontend::TEST_FILL_DELAY_ENV`).

@@ -329,15 +329,35 @@ async fn reads_writes_admin_auth_and_not_leader_answers() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("bazaar_raft_term"), "{metrics}");
+    assert!(metrics.contains("bazaar_node_raft_term "), "{metrics}");
     assert!(
-        metrics.contains("bazaar_node_requests_total{route=\"/orders\",status=\"2xx\"}"),
+        metrics.contains("# TYPE bazaar_node_orders_created counter"),
+        "orders are a counter: {metrics}"
+    );
+    assert!(
+        metrics.contains("bazaar_node_http_requests_total{route=\"/orders\",status=\"200\"}"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("bazaar_node_request_seconds_bucket{route=\"/products/:name\""),
+        metrics.contains(
+            "bazaar_node_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/products/{name}\"}"
+        ),
         "{metrics}"
     );
+    // Every answer carries a request id: the caller's when it sent one.
+    let answer = http
+        .get(format!("{base}/products/Tux"))
+        .header("x-request-id", "test-request-7")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.headers()["x-request-id"], "test-request-7");
+    let answer = http
+        .get(format!("{base}/products/Tux"))
+        .send()
+        .await
+        .expect("answer");
+    assert!(answer.headers().get("x-request-id").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bazaar_api::OrderView;
 use common::{wait_for, Attempt, TestCluster};
 use futures::StreamExt;
-use raft_node::api::OrderView;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -320,7 +320,7 @@ async fn a_leader_cut_off_from_its_quorum_steps_down_and_the_cluster_recovers() 
         cluster
             .cluster_info(leader)
             .await
-            .filter(|i| i.role != raft_node::api::NodeRole::Leader)
+            .filter(|i| i.role != bazaar_api::NodeRole::Leader)
     })
     .await;
     assert_ne!(info.leader, Some(leader), "{info:?}");

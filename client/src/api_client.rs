@@ -1,13 +1,13 @@
 //! A typed HTTP client for the public Bazaar API (frontend or node): one pooled,
 //! kept-alive connection set per instance, the JSON envelope decoded into
-//! `raft_node::api` types, and one hop to the leader on a not-leader answer.
+//! `bazaar_api` types, and one hop to the leader on a not-leader answer.
 
 use std::time::Duration;
 
-use raft_node::api::{
-    ApiError, ClusterInfo, Envelope, ErrorEnvelope, ErrorKind, OrderRequest, OrderView,
-    ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest, SearchResult,
-    IDEMPOTENCY_HEADER,
+use bazaar_api::{
+    ApiError, ClusterAnswer, ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, OrderRequest,
+    OrderView, ProductList, ProductPatch, ProductSpec, ProductView, Reason, RestockRequest,
+    SearchResult, IDEMPOTENCY_HEADER, LEADER_HEADER,
 };
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -122,32 +122,18 @@ impl ApiClient {
         .await
     }
 
-    pub async fn cluster(&self) -> Result<ClusterInfo, ClientError> {
+    /// `GET /cluster`: the node's view, plus the frontend's own state from a frontend.
+    pub async fn cluster_answer(&self) -> Result<ClusterAnswer, ClientError> {
         self.call(Method::GET, &["cluster"], Extra::default()).await
+    }
+
+    /// The answering node's view of the cluster.
+    pub async fn cluster(&self) -> Result<ClusterInfo, ClientError> {
+        self.cluster_answer().await.map(|a| a.cluster)
     }
 
     pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
         self.call(Method::GET, &["health"], Extra::default()).await
-    }
-
-    /// `GET /metrics` as Prometheus text (the cache figures live there).
-    pub async fn metrics(&self) -> Result<String, ClientError> {
-        let url = self.url(&["metrics"])?;
-        let resp = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
-        if status != 200 {
-            return Err(decode_error(url.as_str(), status, &text));
-        }
-        Ok(text)
     }
 
     pub async fn upsert(&self, spec: &ProductSpec) -> Result<ProductView, ClientError> {
@@ -203,7 +189,7 @@ impl ApiClient {
         let url = self.url(segments)?;
         match self.send(method.clone(), url, &extra).await {
             Err(ClientError::Api(ApiError {
-                kind: ErrorKind::NotLeader,
+                reason: Reason::NotLeader,
                 leader: Some(hint),
                 ..
             })) => {
@@ -243,6 +229,11 @@ impl ApiClient {
             .await
             .map_err(|e| ClientError::transport(url.as_str(), &e))?;
         let status = resp.status().as_u16();
+        let leader_header = resp
+            .headers()
+            .get(LEADER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = resp
             .bytes()
             .await
@@ -253,7 +244,13 @@ impl ApiClient {
                 .map_err(|_| decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)));
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(env) => Err(ClientError::Api(ApiError::from_envelope(env))),
+            Ok(env) => {
+                let mut err = ApiError::from_envelope(env);
+                if err.reason == Reason::NotLeader && err.leader.is_none() {
+                    err.leader = LeaderHint::from_answer(&bytes, leader_header.as_deref());
+                }
+                Err(ClientError::Api(err))
+            }
             Err(_) => Err(decode_error(
                 url.as_str(),
                 status,

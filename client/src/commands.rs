@@ -1,7 +1,7 @@
 //! The one-shot commands for people (`lookup`, `search`, `order`, `order-status`,
 //! `status`, `admin ...`): each returns text for humans or a JSON value.
 
-use raft_node::api::{cents_to_decimal, ClusterInfo, OrderView, ProductView};
+use bazaar_api::{cents_to_decimal, ClusterInfo, OrderView, ProductView};
 use serde::Serialize;
 
 use crate::api_client::ApiClient;
@@ -64,7 +64,7 @@ pub async fn order(
     quantity: u64,
     key: Option<&str>,
 ) -> Result<Output, ClientError> {
-    let req = raft_node::api::OrderRequest {
+    let req = bazaar_api::OrderRequest {
         name: name.to_owned(),
         quantity,
     };
@@ -108,29 +108,40 @@ fn cluster_lines(i: &ClusterInfo) -> String {
     )
 }
 
-/// Cluster view plus the cache figures from `/metrics` (lines mentioning "cache").
+/// The answering node's view of the cluster, plus the frontend's cache, feed and routing
+/// when a frontend answered.
 pub async fn status(c: &ApiClient) -> Result<Output, ClientError> {
-    let info = c.cluster().await?;
-    let cache: Vec<String> = match c.metrics().await {
-        Ok(text) => text
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains("cache"))
-            .map(str::to_owned)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let mut human = cluster_lines(&info);
-    if cache.is_empty() {
-        human.push_str("\n  cache: no figures (a node, or metrics unavailable)");
-    } else {
-        human.push_str("\n  cache:");
-        for l in &cache {
-            human.push_str("\n    ");
-            human.push_str(l);
+    let answer = c.cluster_answer().await?;
+    let mut human = cluster_lines(&answer.cluster);
+    match &answer.frontend {
+        None => human.push_str("\n  (answered by a node: no frontend cache)"),
+        Some(f) => {
+            human.push_str(&format!(
+                "\n  frontend: cache {} ({} of {} entries, hit ratio {:.1} %, {} hits, {} misses), writes to {}",
+                if !f.cache_enabled {
+                    "off"
+                } else if f.cache_serving {
+                    "serving"
+                } else {
+                    "not serving (feed behind)"
+                },
+                f.cache_size,
+                f.cache_capacity,
+                f.hit_ratio * 100.0,
+                f.hits,
+                f.misses,
+                f.leader_hint.as_deref().unwrap_or("no known leader"),
+            ));
+            human.push_str(&format!(
+                "\n  change feed: {:?} from node {}, at index {}, {} entries behind",
+                f.feed.state,
+                f.feed.node.map_or("-".into(), |n| n.to_string()),
+                f.feed.last_index,
+                f.feed.lag_entries
+            ));
         }
     }
-    let json = serde_json::json!({ "cluster": info, "cache_metrics": cache });
-    Ok(Output { human, json })
+    output(human, &answer)
 }
 
 /// Admin answers are the product after the change.

@@ -1,7 +1,7 @@
 //! The client's error type: what went wrong talking to a Bazaar node or frontend, and
 //! whether the request may still have taken effect.
 
-use raft_node::api::{ApiError, ErrorKind};
+use bazaar_api::{ApiError, Reason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -51,10 +51,10 @@ impl ClientError {
         }
     }
 
-    /// The API error kind, if the server answered with one.
-    pub fn api_kind(&self) -> Option<ErrorKind> {
+    /// The API error's reason, if the server answered with one.
+    pub fn reason(&self) -> Option<Reason> {
         match self {
-            ClientError::Api(e) => Some(e.kind),
+            ClientError::Api(e) => Some(e.reason),
             _ => None,
         }
     }
@@ -64,7 +64,7 @@ impl ClientError {
     pub fn is_indeterminate(&self) -> bool {
         match self {
             ClientError::Transport { not_sent, .. } => !not_sent,
-            ClientError::Api(e) => matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal),
+            ClientError::Api(e) => e.reason.is_unavailable() || e.reason == Reason::Internal,
             ClientError::Decode { .. } => true,
             ClientError::BadUrl { .. } | ClientError::Usage(_) => false,
         }
@@ -74,7 +74,7 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Transport { .. } => true,
-            ClientError::Api(e) => matches!(e.kind, ErrorKind::Unavailable | ErrorKind::NotLeader),
+            ClientError::Api(e) => e.reason.is_unavailable() || e.reason == Reason::NotLeader,
             _ => false,
         }
     }
@@ -85,17 +85,7 @@ impl ClientError {
             ClientError::Transport { timeout: true, .. } => "timeout",
             ClientError::Transport { not_sent: true, .. } => "connect",
             ClientError::Transport { .. } => "transport",
-            ClientError::Api(e) => match e.kind {
-                ErrorKind::BadRequest => "bad_request",
-                ErrorKind::Unauthorized => "unauthorized",
-                ErrorKind::NotFound => "not_found",
-                ErrorKind::Conflict => "insufficient_stock",
-                ErrorKind::PayloadTooLarge => "too_large",
-                ErrorKind::UnprocessableEntity => "key_reused",
-                ErrorKind::NotLeader => "not_leader",
-                ErrorKind::Unavailable => "unavailable",
-                ErrorKind::Internal => "internal",
-            },
+            ClientError::Api(e) => e.reason.as_str(),
             ClientError::Decode { .. } => "bad_answer",
             ClientError::BadUrl { .. } => "bad_url",
             ClientError::Usage(_) => "usage",
@@ -112,7 +102,7 @@ mod tests {
         let e = ClientError::Api(ApiError::unavailable("no quorum"));
         assert!(e.is_indeterminate());
         assert!(e.is_retryable());
-        let e = ClientError::Api(ApiError::conflict("insufficient stock"));
+        let e = ClientError::Api(ApiError::new(Reason::InsufficientStock, "out of stock"));
         assert!(!e.is_indeterminate());
         assert_eq!(e.label(), "insufficient_stock");
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use raft_node::config::{ClusterConfig, TOKEN_ENV};
+use bazaar_api::config::{ClusterConfig, TOKEN_ENV};
 
 use crate::error::ClientError;
 

@@ -9,7 +9,6 @@ mod cache;
 mod error;
 mod feed;
 mod metrics;
-mod nodes;
 mod options;
 mod paths;
 mod reader;
@@ -18,34 +17,36 @@ mod routes;
 mod state;
 mod ui;
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft_node::config::ClusterConfig;
+use bazaar_api::config::ClusterConfig;
+use bazaar_service::shutdown::drain;
+use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
 use tokio::net::TcpListener;
 
 pub use error::FrontendError;
 pub use options::{Options, TEST_FILL_DELAY_ENV};
 
-use backend::{Backend, BackendSettings};
+use backend::{Backend, BackendSettings, NodePool};
 use cache::VersionedCache;
 use feed::{ChangeFeed, FeedState};
-use metrics::Metrics;
-use nodes::NodePool;
+use metrics::{Gauges, Metrics};
 use reader::CachedReader;
 use state::AppState;
 
 /// Slack on top of a node's own deadline before one attempt is given up.
 const ATTEMPT_SLACK: Duration = Duration::from_millis(500);
+/// How long open requests get to finish once shutdown is asked for.
+const GRACE: Duration = Duration::from_secs(3);
 
-/// Serves the public API on `listener` until `shutdown` completes. Test-only hooks come
+/// Serves the public API on `listener` until `shutdown` is cancelled. Test-only hooks come
 /// from the environment (see [`Options`]).
 pub async fn run(
     config: ClusterConfig,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), FrontendError> {
     run_with(config, Options::from_env()?, listener, shutdown).await
 }
@@ -55,19 +56,13 @@ pub async fn run_with(
     config: ClusterConfig,
     options: Options,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), FrontendError> {
     let f = &config.frontend;
     let capacity = NonZeroUsize::new(f.cache_capacity).ok_or(FrontendError::Config {
         field: "frontend.cache_capacity",
         reason: "must be above 0".into(),
     })?;
-    if config.nodes.is_empty() {
-        return Err(FrontendError::Config {
-            field: "nodes",
-            reason: "at least one node is required".into(),
-        });
-    }
     let request_deadline = Duration::from_millis(f.request_deadline_ms.max(1));
     let settings = BackendSettings {
         request_deadline,
@@ -79,7 +74,7 @@ pub async fn run_with(
     let staleness_bound = Duration::from_millis(f.staleness_bound_ms.max(1));
     let metrics = Arc::new(Metrics::default());
     let backend = Arc::new(Backend::new(
-        NodePool::new(&config.nodes),
+        NodePool::new(&config.nodes, "http")?,
         settings,
         metrics.clone(),
     )?);
@@ -88,6 +83,15 @@ pub async fn run_with(
         Duration::from_secs(f.cache_ttl_secs),
     ));
     let feed_state = Arc::new(FeedState::new(staleness_bound, f.cache_enabled));
+    let mut registry = MetricsBuilder::new("bazaar_frontend");
+    metrics.register(registry.registry());
+    registry.registry().register_collector(Box::new(Gauges {
+        metrics: metrics.clone(),
+        cache: cache.clone(),
+        feed: feed_state.clone(),
+        cache_enabled: f.cache_enabled,
+    }));
+    let registry = registry.build();
     let reader = CachedReader::new(
         backend.clone(),
         cache.clone(),
@@ -96,8 +100,9 @@ pub async fn run_with(
         f.cache_enabled,
         options.test_fill_delay,
     );
+    let tasks = TaskTracker::new();
     // With the cache off there is nothing to invalidate, so no feed either.
-    let feed_task = f.cache_enabled.then(|| {
+    if f.cache_enabled {
         let feed = ChangeFeed::new(
             backend.clone(),
             cache.clone(),
@@ -105,31 +110,28 @@ pub async fn run_with(
             metrics.clone(),
             staleness_bound,
         );
-        AbortOnDrop(tokio::spawn(feed.run()))
-    });
+        tasks.spawn(feed.run(shutdown.clone()));
+    }
     let state = Arc::new(AppState {
         backend,
         reader,
         cache,
         feed: feed_state,
         metrics,
+        registry,
         cache_enabled: f.cache_enabled,
     });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, cache = f.cache_enabled, nodes = config.nodes.len(), "frontend listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    drop(feed_task);
+    bazaar_service::serve::serve(
+        listener,
+        routes::router(state, request_deadline),
+        shutdown.clone(),
+    )
+    .await?;
+    if !drain(&tasks, GRACE).await {
+        tracing::warn!("background tasks still running after the grace period");
+    }
     tracing::info!("frontend stopped");
     Ok(())
-}
-
-/// Stops the feed task when the server stops, however `run` returns.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use raft_node::api::{Envelope, ProductView, SearchResult};
+use axum::http::{HeaderValue, StatusCode};
+use bazaar_api::{Envelope, ProductView, SearchResult};
 
 use crate::backend::{Backend, BackendError, NodeReply};
 use crate::cache::{CacheKey, CachedAnswer, FillOutcome, Singleflight, VersionedCache};
 use crate::feed::FeedState;
-use crate::metrics::{bump, Metrics};
+use crate::metrics::Metrics;
 
 type FetchResult = Result<NodeReply, BackendError>;
 
@@ -59,41 +59,62 @@ impl CachedReader {
         self.enabled && self.feed.is_fresh(now)
     }
 
-    /// A cacheable read of `key`, fetched from `path` on a miss.
-    pub async fn lookup(&self, key: CacheKey, path: &str) -> Result<ReadOutcome, BackendError> {
+    /// A cacheable read of `key`, fetched from `path` on a miss. `request_id` goes with
+    /// the node request this call makes (a shared miss carries the first caller's).
+    pub async fn lookup(
+        &self,
+        key: CacheKey,
+        path: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<ReadOutcome, BackendError> {
         let now = Instant::now();
         if !self.serving(now) {
             // Cache off, or the feed has been down past the staleness bound: whatever
             // is cached may be stale, so neither answer from it nor fill it.
-            bump(&self.metrics.cache_misses);
-            bump(&self.metrics.cache_bypassed);
-            return self.backend.read(path).await.map(ReadOutcome::Miss);
+            self.metrics.cache_misses.inc();
+            self.metrics.cache_bypassed.inc();
+            return self
+                .backend
+                .read(path, request_id)
+                .await
+                .map(ReadOutcome::Miss);
         }
         if let Some(hit) = self.cache.get(&key, now) {
-            bump(&self.metrics.cache_hits);
+            self.metrics.cache_hits.inc();
             return Ok(ReadOutcome::Hit(hit));
         }
-        bump(&self.metrics.cache_misses);
+        self.metrics.cache_misses.inc();
         let (result, shared) = self
             .flights
-            .run(key.clone(), || self.fetch_and_fill(key.clone(), path))
+            .run(key.clone(), || {
+                self.fetch_and_fill(key.clone(), path, request_id.cloned())
+            })
             .await;
         if shared {
-            bump(&self.metrics.singleflight_shared);
+            self.metrics.singleflight_shared.inc();
             // The flight may have started before a write this caller already saw was
             // acknowledged; an answer older than the key's newest invalidation would
             // break read-your-writes, so read again on our own.
             if let Ok(reply) = &result {
                 if reply.index.unwrap_or(0) < self.cache.watermark(&key) {
-                    return self.backend.read(path).await.map(ReadOutcome::Miss);
+                    return self
+                        .backend
+                        .read(path, request_id)
+                        .await
+                        .map(ReadOutcome::Miss);
                 }
             }
         }
         result.map(ReadOutcome::Miss)
     }
 
-    async fn fetch_and_fill(&self, key: CacheKey, path: &str) -> FetchResult {
-        let reply = self.backend.read(path).await?;
+    async fn fetch_and_fill(
+        &self,
+        key: CacheKey,
+        path: &str,
+        request_id: Option<HeaderValue>,
+    ) -> FetchResult {
+        let reply = self.backend.read(path, request_id.as_ref()).await?;
         if reply.status != StatusCode::OK {
             return Ok(reply);
         }
@@ -101,15 +122,17 @@ impl CachedReader {
             return Ok(reply);
         };
         if let Some(delay) = self.test_fill_delay {
-            bump(&self.metrics.test_fill_delays);
+            self.metrics.test_fill_delays.inc();
             tracing::debug!(%key, delay_ms = delay.as_millis() as u64, "test-only fill delay");
             tokio::time::sleep(delay).await;
         }
         let read_index = answer.index;
         match self.cache.fill(key.clone(), answer, Instant::now()) {
-            FillOutcome::Stored => bump(&self.metrics.fills_stored),
+            FillOutcome::Stored => {
+                self.metrics.fills_stored.inc();
+            }
             FillOutcome::RefusedStale => {
-                bump(&self.metrics.fills_refused);
+                self.metrics.fills_refused.inc();
                 tracing::debug!(%key, read_index, "stale fill refused");
             }
             FillOutcome::KeptNewer => {}

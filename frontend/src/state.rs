@@ -1,13 +1,16 @@
 //! What every request handler shares: the backend, the cache and its reader, the feed's
-//! health and the counters.
+//! health and the counters, and this frontend's status as `/cluster` reports it.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use bazaar_api::FrontendStatus;
+use bazaar_service::Metrics as Registry;
+
 use crate::backend::Backend;
 use crate::cache::{CacheKey, VersionedCache};
 use crate::feed::FeedState;
-use crate::metrics::{bump, Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::reader::CachedReader;
 
 pub struct AppState {
@@ -16,6 +19,8 @@ pub struct AppState {
     pub cache: Arc<VersionedCache>,
     pub feed: Arc<FeedState>,
     pub metrics: Arc<Metrics>,
+    /// Every series of this process, for `GET /metrics`.
+    pub registry: Arc<Registry>,
     pub cache_enabled: bool,
 }
 
@@ -25,24 +30,29 @@ impl AppState {
     pub fn invalidate_product(&self, name: &str, topics: &[Option<String>], index: u64) {
         self.cache
             .invalidate(&CacheKey::Product(name.to_string()), index);
-        bump(&self.metrics.invalidations);
+        self.metrics.invalidations.inc();
         for topic in topics.iter().flatten() {
             self.cache
                 .invalidate(&CacheKey::Topic(topic.clone()), index);
-            bump(&self.metrics.invalidations);
+            self.metrics.invalidations.inc();
         }
     }
 
-    pub fn gauges(&self, now: Instant) -> Gauges {
-        let feed = self.feed.view(now);
-        Gauges {
-            cache_entries: self.cache.len(),
-            cache_capacity: self.cache.capacity(),
+    /// This frontend's cache, feed and routing state.
+    pub fn status(&self, now: Instant) -> FrontendStatus {
+        let m = &self.metrics;
+        FrontendStatus {
             cache_enabled: self.cache_enabled,
             cache_serving: self.reader.serving(now),
-            feed_connected: self.feed.is_connected(),
-            feed_last_index: feed.last_index,
-            feed_age_ms: feed.age_ms,
+            cache_size: self.cache.len(),
+            cache_capacity: self.cache.capacity(),
+            hits: m.cache_hits.get(),
+            misses: m.cache_misses.get(),
+            hit_ratio: m.hit_ratio(),
+            fills_refused: m.fills_refused.get(),
+            singleflight_shared: m.singleflight_shared.get(),
+            leader_hint: self.backend.leader_api(),
+            feed: self.feed.view(now),
         }
     }
 }

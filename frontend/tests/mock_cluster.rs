@@ -15,13 +15,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raft_node::api::{
+use bazaar_api::config::{ClusterConfig, NodeConfig};
+use bazaar_api::{
     ApiError, ChangeEvent, ClusterInfo, Envelope, LeaderHint, NodeRole, OrderRequest, OrderView,
-    ProductView, SearchResult, WatchMessage, INDEX_HEADER,
+    ProductView, Reason, SearchResult, WatchMessage, INDEX_HEADER,
 };
-use raft_node::config::{ClusterConfig, NodeConfig};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// State shared by every mock node: one replicated catalog, as Raft would make it look.
 struct Shared {
@@ -121,7 +122,7 @@ async fn product(State(node): State<Node>, Path(name): Path<String>) -> Response
     }
     match found {
         Some(p) => with_index(StatusCode::OK, Envelope::new(p), index),
-        None => api_error(ApiError::not_found(format!("no product {name}"))),
+        None => api_error(ApiError::unknown_product(&name)),
     }
 }
 
@@ -179,10 +180,13 @@ async fn order(
     let (index, view, topic) = {
         let mut products = shared.products.lock().unwrap();
         let Some(p) = products.get_mut(&req.name) else {
-            return api_error(ApiError::not_found("no such product"));
+            return api_error(ApiError::unknown_product(&req.name));
         };
         if p.quantity < req.quantity {
-            return api_error(ApiError::conflict("insufficient stock"));
+            return api_error(ApiError::new(
+                Reason::InsufficientStock,
+                "insufficient stock",
+            ));
         }
         let index = shared.index.fetch_add(1, Ordering::SeqCst) + 1;
         p.quantity -= req.quantity;
@@ -300,7 +304,7 @@ async fn start_mock(n: u64) -> Mock {
         let addr = listener.local_addr().unwrap().to_string();
         shared.addrs.lock().unwrap().insert(id, addr.clone());
         let app = Router::new()
-            .route("/products/:name", get(product))
+            .route("/products/{name}", get(product))
             .route("/search", get(search))
             .route("/orders", post(order))
             .route("/cluster", get(cluster))
@@ -322,7 +326,7 @@ async fn start_mock(n: u64) -> Mock {
 /// A running frontend; dropping it stops the server.
 struct Frontend {
     url: String,
-    _stop: oneshot::Sender<()>,
+    _stop: DropGuard,
 }
 
 async fn start_frontend(
@@ -337,16 +341,17 @@ async fn start_frontend(
     config.frontend.request_deadline_ms = deadline_ms;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
+    let shutdown = stop.clone();
     tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
         frontend::run_with(config, options, listener, shutdown)
             .await
             .unwrap();
     });
-    Frontend { url, _stop: stop }
+    Frontend {
+        url,
+        _stop: stop.drop_guard(),
+    }
 }
 
 fn http() -> reqwest::Client {

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::api::ProductSpec;
 use crate::shop::ProductRecord;
+use bazaar_api::ProductSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

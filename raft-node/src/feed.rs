@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::api::ChangeEvent;
+use bazaar_api::ChangeEvent;
 
 /// How many change events a node keeps for resuming watchers.
 const RETAINED_EVENTS: usize = 100_000;

@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use bazaar_api::config::RestockPolicy;
 use openraft::raft::VoteRequest;
-use openraft::{CommittedLeaderId, LogId, ServerState};
-use tokio::sync::watch;
+use openraft::{CommittedLeaderId, LogId};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::RestockPolicy;
+use crate::leadership::Leadership;
 use crate::proposer::Proposer;
 use crate::shop::{Command, ProductRecord};
 use crate::store::StateReader;
@@ -30,7 +32,7 @@ pub struct LeaderDuties {
 }
 
 /// Runs the duties on every node; each tick acts only while this node leads.
-pub fn spawn(duties: LeaderDuties, mut shutdown: watch::Receiver<bool>) {
+pub fn spawn(duties: LeaderDuties, tasks: &TaskTracker, stop: CancellationToken) {
     let LeaderDuties {
         raft,
         my_id,
@@ -40,28 +42,24 @@ pub fn spawn(duties: LeaderDuties, mut shutdown: watch::Receiver<bool>) {
         policy,
         quorum_lost_after,
     } = duties;
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let interval = Duration::from_secs(policy.interval_secs);
         let mut last_restock = Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = shutdown.changed() => return,
+                _ = stop.cancelled() => return,
             }
-            let (leading, quorum_ack_ms) = {
-                let m = raft.metrics();
-                let m = m.borrow();
-                (m.state == ServerState::Leader, m.millis_since_quorum_ack)
-            };
-            if !leading {
+            let leadership = Leadership::of(&raft);
+            if !leadership.is_leader {
                 last_restock = Instant::now();
                 continue;
             }
-            if quorum_ack_ms.is_some_and(|ms| u128::from(ms) > quorum_lost_after.as_millis()) {
-                step_down(&raft, my_id, quorum_ack_ms).await;
+            if leadership.quorum_lost(quorum_lost_after) {
+                step_down(&raft, my_id, leadership.millis_since_quorum_ack).await;
                 continue;
             }
-            if !reader.with(|s| s.shop.seeded) {
+            if !reader.current().shop.seeded {
                 match proposer
                     .propose(Command::SeedCatalog(catalog.clone()))
                     .await

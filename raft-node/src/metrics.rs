@@ -1,157 +1,171 @@
-//! Request counts and latency histograms by route, rendered as Prometheus text. Lock-free on
-//! the request path: the route table is fixed at start-up and every counter is atomic.
+//! The node's view of itself: `GET /cluster`'s body and the node's own Prometheus series,
+//! both read from openraft and the applied view when asked (nothing is kept twice).
 
-use std::collections::HashMap;
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use bazaar_api::{ClusterInfo, MemberInfo, NodeRole};
+use bazaar_service::metrics::prometheus_client::collector::Collector;
+use bazaar_service::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use bazaar_service::metrics::prometheus_client::metrics::counter::ConstCounter;
+use bazaar_service::metrics::prometheus_client::metrics::gauge::ConstGauge;
+use openraft::ServerState;
 
-/// Histogram bucket upper bounds, in seconds.
-const BUCKETS: [f64; 14] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
-/// Status classes counted separately: 2xx, 3xx, 4xx, 5xx.
-const CLASSES: [&str; 4] = ["2xx", "3xx", "4xx", "5xx"];
+use crate::store::StateReader;
+use crate::types::{NodeId, Raft};
 
-#[derive(Default)]
-struct RouteStats {
-    by_class: [AtomicU64; 4],
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+/// Everything needed to describe this node; cheap to clone.
+#[derive(Clone)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub reader: StateReader,
+    /// Highest commit index openraft has saved on this node.
+    pub committed: Arc<AtomicU64>,
 }
 
-impl RouteStats {
-    fn record(&self, status: u16, seconds: f64) {
-        let class = usize::from(status / 100).saturating_sub(2).min(3);
-        self.by_class[class].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+impl fmt::Debug for NodeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeStatus").field("id", &self.id).finish()
+    }
+}
+
+impl NodeStatus {
+    /// This node's view of the cluster, as `GET /cluster` shows it.
+    pub fn info(&self) -> ClusterInfo {
+        let view = self.reader.current();
+        let applied = view.applied_index();
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| MemberInfo {
+                id: *id,
+                api: n.api.clone(),
+                raft: n.raft.clone(),
+                voter: voters.contains(id),
+            })
+            .collect();
+        let role = match m.state {
+            ServerState::Leader => NodeRole::Leader,
+            ServerState::Follower => NodeRole::Follower,
+            ServerState::Candidate => NodeRole::Candidate,
+            ServerState::Learner => NodeRole::Learner,
+            ServerState::Shutdown => NodeRole::Shutdown,
+        };
+        let leader_api = m
+            .current_leader
+            .and_then(|l| membership.get_node(&l).map(|n| n.api.clone()));
+        ClusterInfo {
+            id: self.id,
+            role,
+            leader: m.current_leader,
+            leader_api,
+            term: m.current_term,
+            commit_index: self.committed.load(Ordering::Relaxed).max(applied),
+            applied_index: applied,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
+            members,
+            orders: view.shop.orders_created(),
+            state_digest: view.shop.digest.hex(),
         }
     }
+
+    fn millis_since_quorum_ack(&self) -> Option<u64> {
+        self.raft.metrics().borrow().millis_since_quorum_ack
+    }
 }
 
-pub struct HttpMetrics {
-    prefix: &'static str,
-    routes: HashMap<&'static str, RouteStats>,
-    other: RouteStats,
+fn gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-impl HttpMetrics {
-    /// `prefix` names the series (`bazaar_node`, `bazaar_frontend`); `routes` are axum paths.
-    pub fn new(prefix: &'static str, routes: &[&'static str]) -> Arc<Self> {
-        Arc::new(Self {
-            prefix,
-            routes: routes.iter().map(|r| (*r, RouteStats::default())).collect(),
-            other: RouteStats::default(),
-        })
-    }
+fn as_gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
 
-    pub fn record(&self, route: Option<&str>, status: u16, seconds: f64) {
-        route
-            .and_then(|r| self.routes.get(r))
-            .unwrap_or(&self.other)
-            .record(status, seconds);
-    }
-
-    pub fn render(&self, out: &mut String) {
-        let p = self.prefix;
-        let _ = writeln!(
-            out,
-            "# HELP {p}_requests_total Requests answered, by route and status class."
-        );
-        let _ = writeln!(out, "# TYPE {p}_requests_total counter");
-        let mut rows: Vec<(&str, &RouteStats)> = self.routes.iter().map(|(r, s)| (*r, s)).collect();
-        rows.sort_by_key(|(r, _)| *r);
-        rows.push(("other", &self.other));
-        for (route, stats) in &rows {
-            for (class, n) in CLASSES.iter().zip(&stats.by_class) {
-                let n = n.load(Ordering::Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "{p}_requests_total{{route=\"{route}\",status=\"{class}\"}} {n}"
-                    );
-                }
-            }
+/// The node's Raft and shop series, computed at scrape time.
+impl Collector for NodeStatus {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let info = self.info();
+        let e = &mut encoder;
+        gauge(e, "raft_term", "Current Raft term.", as_gauge(info.term))?;
+        gauge(
+            e,
+            "raft_is_leader",
+            "1 while this node is the leader.",
+            i64::from(info.role == NodeRole::Leader),
+        )?;
+        gauge(
+            e,
+            "raft_has_leader",
+            "1 while this node knows a leader.",
+            i64::from(info.leader.is_some()),
+        )?;
+        if let Some(leader) = info.leader {
+            gauge(
+                e,
+                "raft_leader_id",
+                "Id of the leader this node knows (absent while none is known).",
+                as_gauge(leader),
+            )?;
         }
-        let _ = writeln!(out, "# HELP {p}_request_seconds Request latency by route.");
-        let _ = writeln!(out, "# TYPE {p}_request_seconds histogram");
-        for (route, stats) in &rows {
-            let count = stats.count.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(&stats.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{p}_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{p}_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
-            );
-            let sum = stats.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{p}_request_seconds_sum{{route=\"{route}\"}} {sum}");
-            let _ = writeln!(
-                out,
-                "{p}_request_seconds_count{{route=\"{route}\"}} {count}"
-            );
+        for (name, help, value) in [
+            (
+                "raft_commit_index",
+                "Highest committed log index known here.",
+                info.commit_index,
+            ),
+            (
+                "raft_applied_index",
+                "Last applied log index.",
+                info.applied_index,
+            ),
+            (
+                "raft_last_log_index",
+                "Last log index on this node.",
+                info.last_log_index,
+            ),
+            (
+                "raft_snapshot_index",
+                "Last log index in the current snapshot.",
+                info.snapshot_index,
+            ),
+            (
+                "raft_purged_index",
+                "Last purged log index.",
+                info.purged_index,
+            ),
+        ] {
+            gauge(e, name, help, as_gauge(value))?;
         }
-    }
-}
-
-/// axum middleware: times every request and files it under its matched route.
-pub async fn track_requests(
-    State(metrics): State<Arc<HttpMetrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    metrics.record(
-        route.as_deref(),
-        resp.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_by_route_and_class_with_cumulative_buckets() {
-        let m = HttpMetrics::new("t", &["/a"]);
-        m.record(Some("/a"), 200, 0.0002);
-        m.record(Some("/a"), 404, 0.002);
-        m.record(Some("/zzz"), 500, 0.2);
-        let mut out = String::new();
-        m.render(&mut out);
-        assert!(
-            out.contains("t_requests_total{route=\"/a\",status=\"2xx\"} 1"),
-            "{out}"
-        );
-        assert!(out.contains("t_requests_total{route=\"/a\",status=\"4xx\"} 1"));
-        assert!(out.contains("t_requests_total{route=\"other\",status=\"5xx\"} 1"));
-        assert!(out.contains("t_request_seconds_bucket{route=\"/a\",le=\"0.00025\"} 1"));
-        assert!(out.contains("t_request_seconds_bucket{route=\"/a\",le=\"0.0025\"} 2"));
-        assert!(out.contains("t_request_seconds_count{route=\"/a\"} 2"));
+        if let Some(ms) = self.millis_since_quorum_ack() {
+            let metric = ConstGauge::new(ms as f64 / 1000.0);
+            metric.encode(e.encode_descriptor(
+                "raft_quorum_ack_age_seconds",
+                "On the leader: time since a quorum last acknowledged it.",
+                None,
+                metric.metric_type(),
+            )?)?;
+        }
+        let orders = ConstCounter::new(info.orders);
+        orders.encode(e.encode_descriptor(
+            "orders_created",
+            "Orders created by the replicated state machine (as applied on this node).",
+            None,
+            orders.metric_type(),
+        )?)?;
+        Ok(())
     }
 }

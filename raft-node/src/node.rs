@@ -1,23 +1,24 @@
 //! Assembling one replica: storage, Raft, batchers, leader duties and both listeners.
-//! `run` takes already-bound listeners and a shutdown future, so tests can bind port 0.
+//! `run` takes already-bound listeners and a cancellation token, so tests can bind port 0
+//! and run several nodes in one process.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_api::config::ClusterConfig;
+use bazaar_service::shutdown::drain;
+use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
 use openraft::error::{InitializeError, RaftError};
 use openraft::SnapshotPolicy;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::catalog::{load_catalog, CatalogError};
-use crate::config::ClusterConfig;
 use crate::feed::ChangeFeed;
-use crate::http::{api_router, AppState, API_ROUTES};
+use crate::http::{api_router, AppState};
 use crate::leader_duties::LeaderDuties;
-use crate::metrics::HttpMetrics;
+use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
@@ -49,20 +50,20 @@ pub struct NodeListeners {
     pub raft: TcpListener,
 }
 
-/// Runs node `id` until `shutdown` resolves. Its data lives in `data_dir`.
+/// Runs node `id` until `shutdown` is cancelled. Its data lives in `data_dir`.
 pub async fn run(
     config: ClusterConfig,
     id: NodeId,
     data_dir: PathBuf,
     listeners: NodeListeners,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), NodeError> {
     if config.node(id).is_none() {
         return Err(NodeError::UnknownNode(id));
     }
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
-    let db = open_db(&data_dir.join("db"))?;
+    let db = open_db(data_dir.join("db")).await?;
     let log = LogStore::new(db.clone());
     let committed = log.committed_index();
     let sm = StateMachine::open(
@@ -95,13 +96,29 @@ pub async fn run(
     tracing::info!(node = id, "raft started");
     bootstrap_once(&raft, id, &config).await?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // Background tasks stop on `stop`, which follows `shutdown` once the listeners are
+    // closed, so a request in flight still has its batcher to answer it.
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
     let write_deadline = Duration::from_millis(r.write_deadline_ms);
     // Twice the longest election timeout without a quorum ack: this leader is cut off.
     let quorum_lost_after = Duration::from_millis(2 * r.election_timeout_max_ms);
-    let proposer = Proposer::spawn(raft.clone(), id, write_deadline, quorum_lost_after);
+    let proposer = Proposer::spawn(
+        raft.clone(),
+        write_deadline,
+        quorum_lost_after,
+        &tasks,
+        stop.clone(),
+    );
     let read_deadline = Duration::from_millis(r.read_deadline_ms);
-    let reads = ReadIndexer::spawn(raft.clone(), id, ReadIndexClient::new(net), read_deadline);
+    let reads = ReadIndexer::spawn(
+        raft.clone(),
+        id,
+        ReadIndexClient::new(net),
+        read_deadline,
+        &tasks,
+        stop.clone(),
+    );
     crate::leader_duties::spawn(
         LeaderDuties {
             raft: raft.clone(),
@@ -112,56 +129,60 @@ pub async fn run(
             policy: config.restock.clone(),
             quorum_lost_after,
         },
-        stop_rx.clone(),
+        &tasks,
+        stop.clone(),
     );
 
-    let token: Arc<str> = Arc::from(config.security.token.as_str());
-    let state = AppState {
+    let status = NodeStatus {
         id,
+        raft: raft.clone(),
+        reader: reader.clone(),
+        committed,
+    };
+    let mut metrics = MetricsBuilder::new("bazaar_node");
+    metrics
+        .registry()
+        .register_collector(Box::new(status.clone()));
+    let metrics = metrics.build();
+    let token: Arc<str> = Arc::from(config.security.token.as_str());
+    let peer_router = raft_router(raft.clone(), reads.clone(), token.clone(), metrics.http());
+    let state = AppState {
+        status,
         raft: raft.clone(),
         reader,
         proposer,
-        reads: reads.clone(),
+        reads,
         feed,
-        metrics: HttpMetrics::new("bazaar_node", API_ROUTES),
-        token: token.clone(),
-        committed,
+        metrics,
+        token,
         read_deadline,
-        shutdown: stop_rx.clone(),
+        shutdown: shutdown.clone(),
     };
-    let api = serve(listeners.api, api_router(state), stop_rx.clone());
-    let peer = serve(
-        listeners.raft,
-        raft_router(raft.clone(), reads, token),
-        stop_rx.clone(),
-    );
+    let listeners_done = TaskTracker::new();
+    let api_router = api_router(state);
+    for (name, listener, router) in [
+        ("api", listeners.api, api_router),
+        ("raft", listeners.raft, peer_router),
+    ] {
+        let shutdown = shutdown.clone();
+        listeners_done.spawn(async move {
+            if let Err(e) = bazaar_service::serve::serve(listener, router, shutdown).await {
+                tracing::error!(node = id, listener = name, cause = %e, "listener failed");
+            }
+        });
+    }
     tracing::info!(node = id, "serving");
-    let api_task = tokio::spawn(api);
-    let peer_task = tokio::spawn(peer);
-    shutdown.await;
+    shutdown.cancelled().await;
     tracing::info!(node = id, "shutting down");
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(GRACE, async {
-        let _ = api_task.await;
-        let _ = peer_task.await;
-    })
-    .await;
+    if !drain(&listeners_done, GRACE).await {
+        tracing::warn!(node = id, "requests still open after the grace period");
+    }
+    stop.cancel();
+    drain(&tasks, GRACE).await;
     raft.shutdown()
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
     Ok(())
-}
-
-async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
-    let result = axum::serve(listener, router)
-        .tcp_nodelay(true)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(cause = %e, "listener failed");
-    }
 }
 
 /// The lowest-numbered node initialises a pristine cluster with every configured member.

@@ -2,16 +2,18 @@
 //! proposal is in flight are packed into the next log entry (`Command::Batch`), so the
 //! leader pays one fsync and one replication round per batch, not per order.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bazaar_api::LeaderHint;
 use openraft::error::ClientWriteError;
-use std::future::Future;
-
 use openraft::raft::ClientWriteResponse;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::api::LeaderHint;
+use crate::leadership::{hint_of, Leadership};
 use crate::shop::{Command, CommandResult};
 use crate::types::{NodeAddr, NodeId, Raft, TypeConfig};
 
@@ -56,12 +58,19 @@ impl Proposer {
     /// has not heard from a quorum for this long refuses writes at once instead of queueing.
     pub fn spawn(
         raft: Raft,
-        my_id: NodeId,
         deadline: Duration,
         quorum_lost_after: Duration,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(batch_loop(rx, raft, my_id, deadline, quorum_lost_after));
+        let outcomes = tasks.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = batch_loop(rx, raft, deadline, quorum_lost_after, outcomes) => {}
+                _ = stop.cancelled() => {}
+            }
+        });
         Self { tx, deadline }
     }
 
@@ -86,27 +95,12 @@ impl Proposer {
     }
 }
 
-fn leader_hint(raft: &Raft) -> (Option<NodeId>, Option<LeaderHint>, Option<u64>) {
-    let m = raft.metrics();
-    let m = m.borrow();
-    let hint = m.current_leader.and_then(|id| {
-        m.membership_config
-            .membership()
-            .get_node(&id)
-            .map(|n| LeaderHint {
-                id,
-                api: n.api.clone(),
-            })
-    });
-    (m.current_leader, hint, m.millis_since_quorum_ack)
-}
-
 async fn batch_loop(
     mut rx: mpsc::Receiver<Proposal>,
     raft: Raft,
-    my_id: NodeId,
     deadline: Duration,
     quorum_lost_after: Duration,
+    tasks: TaskTracker,
 ) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
@@ -122,12 +116,12 @@ async fn batch_loop(
                 Err(_) => break,
             }
         }
-        let (leader, hint, quorum_ack_ms) = leader_hint(&raft);
-        if leader != Some(my_id) {
-            reply_all(proposals, Err(WriteError::NotLeader(hint)));
+        let leadership = Leadership::of(&raft);
+        if !leadership.is_leader {
+            reply_all(proposals, Err(WriteError::NotLeader(leadership.hint)));
             continue;
         }
-        if quorum_ack_ms.is_some_and(|ms| u128::from(ms) > quorum_lost_after.as_millis()) {
+        if leadership.quorum_lost(quorum_lost_after) {
             reply_all(
                 proposals,
                 Err(WriteError::Unavailable(
@@ -152,7 +146,7 @@ async fn batch_loop(
                 continue;
             }
         };
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let outcome = outcome(receiver, deadline).await;
             drop(slot);
             distribute(replies, outcome);
@@ -204,11 +198,9 @@ where
         ))),
         Ok(Err(_)) => Err(WriteError::Unavailable("raft dropped the proposal".into())),
         Ok(Ok(Ok(response))) => Ok(response.data),
-        Ok(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => Err(WriteError::NotLeader(
-            f.leader_id
-                .zip(f.leader_node)
-                .map(|(id, n)| LeaderHint { id, api: n.api }),
-        )),
+        Ok(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => {
+            Err(WriteError::NotLeader(hint_of(&f)))
+        }
         Ok(Ok(Err(e))) => Err(WriteError::Unavailable(e.to_string())),
     }
 }

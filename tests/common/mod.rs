@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use raft_node::api::{ClusterInfo, Envelope, NodeRole, OrderView, IDEMPOTENCY_HEADER};
-use raft_node::config::{ClusterConfig, NodeConfig};
+use bazaar_api::config::{ClusterConfig, NodeConfig};
+use bazaar_api::{ClusterInfo, Envelope, NodeRole, OrderView, IDEMPOTENCY_HEADER};
 use serde_json::Value;
 
 /// Generous: these machines are shared and two cores run three nodes plus the test.
@@ -215,7 +215,7 @@ impl TestCluster {
             .arg(self.config.node_data_dir(id))
             // The operator's overrides must not leak from the environment into a test cluster.
             .env_remove("BAZAAR_DATA_DIR")
-            .env_remove(raft_node::config::TOKEN_ENV)
+            .env_remove(bazaar_api::config::TOKEN_ENV)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)

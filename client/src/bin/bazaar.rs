@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bazaar_api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
+use bazaar_service::logging::LogArgs;
 use clap::{Args, Parser, Subcommand};
 use client::check::model::AutoRestock;
 use client::check::{run_check, CheckOptions};
@@ -13,7 +15,6 @@ use client::commands::{self, Output};
 use client::load::{self, LoadOptions};
 use client::target::{resolve, Target};
 use client::ApiClient;
-use raft_node::api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
 
 /// malloc and memcpy are a large share of a request's CPU; mimalloc is faster at both.
 #[global_allocator]
@@ -38,6 +39,8 @@ struct Cli {
     /// Per-request timeout.
     #[arg(long, global = true, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -195,14 +198,8 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    cli.log.init("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

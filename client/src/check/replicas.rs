@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use bazaar_api::ClusterInfo;
 use futures::future::join_all;
-use raft_node::api::ClusterInfo;
 
 use super::anomaly::Anomaly;
 use crate::api_client::ApiClient;
@@ -87,7 +87,7 @@ fn compare(infos: &[ClusterInfo]) -> Option<Result<Converged, Anomaly>> {
 
 #[cfg(test)]
 mod tests {
-    use raft_node::api::NodeRole;
+    use bazaar_api::NodeRole;
 
     use super::*;
 

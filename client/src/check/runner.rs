@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bazaar_api::{ProductSpec, Reason};
 use futures::stream::{self, StreamExt};
-use raft_node::api::{ErrorKind, ProductSpec};
 
 use super::history::{write_history, OpKind, OpRecord, Outcome};
 use super::invariants::{check_invariants, Evidence, FoundOrder, ProductFacts};
@@ -279,7 +279,7 @@ async fn scan_orders(
             }
             // A gap in the dense numbering is only an anomaly if someone was told about
             // that number, which the invariants check against the history.
-            Err(ClientError::Api(e)) if e.kind == ErrorKind::NotFound => {}
+            Err(ClientError::Api(e)) if e.reason == Reason::UnknownOrder => {}
             Err(e) => anomalies.push(Anomaly::Unverifiable {
                 detail: format!("reading order #{n}: {e}"),
             }),

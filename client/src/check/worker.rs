@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raft_node::api::{ErrorKind, OrderRequest, RestockRequest};
+use bazaar_api::{OrderRequest, Reason, RestockRequest};
 use rand::Rng;
 
 use super::history::{OpKind, OpRecord, Outcome};
@@ -113,7 +113,7 @@ async fn order(
             if replay {
                 match client.order(&req, Some(key)).await {
                     Ok(again) => record.replays.push(again.number),
-                    Err(e) if e.api_kind() == Some(ErrorKind::Conflict) => {
+                    Err(e) if e.reason() == Some(Reason::InsufficientStock) => {
                         record.unexpected = Some(format!(
                             "replaying the key of order #{} answered: {e}",
                             view.number
@@ -123,7 +123,7 @@ async fn order(
                 }
             }
         }
-        Err((e, _)) if e.api_kind() == Some(ErrorKind::Conflict) => {
+        Err((e, _)) if e.reason() == Some(Reason::InsufficientStock) => {
             record.outcome = Outcome::OrderRejected;
         }
         Err((e, maybe_sent)) => fail(record, &e, maybe_sent),
@@ -167,7 +167,7 @@ where
             Err(e) => {
                 maybe_sent |= e.is_indeterminate();
                 if e.is_retryable()
-                    && e.api_kind() != Some(ErrorKind::Conflict)
+                    && e.reason() != Some(Reason::InsufficientStock)
                     && Instant::now() < give_up
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -183,9 +183,7 @@ where
 fn fail(record: &mut OpRecord, err: &ClientError, indeterminate: bool) {
     let error = err.to_string();
     record.unexpected = match err {
-        ClientError::Api(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::NotLeader) => {
-            None
-        }
+        ClientError::Api(e) if e.reason.is_unavailable() || e.reason == Reason::NotLeader => None,
         ClientError::Api(_) | ClientError::Decode { .. } => Some(error.clone()),
         _ => None,
     };

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raft_node::api::OrderRequest;
+use bazaar_api::OrderRequest;
 use rand::Rng;
 
 use super::stats::LoadStats;

@@ -1,14 +1,12 @@
 //! Why the backend layer could not get an answer from the cluster.
 
-use raft_node::api::ApiError;
+use bazaar_api::ApiError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     /// Every attempt failed (refused, timed out, no leader) until the request deadline.
     #[error("no node answered within {deadline_ms} ms (last: {last})")]
     Unavailable { deadline_ms: u64, last: String },
-    #[error("the cluster configuration lists no nodes")]
-    NoNodes,
 }
 
 impl BackendError {
@@ -18,7 +16,6 @@ impl BackendError {
             BackendError::Unavailable { deadline_ms, .. } => ApiError::unavailable(format!(
                 "the cluster did not answer within {deadline_ms} ms; retry shortly"
             )),
-            BackendError::NoNodes => ApiError::unavailable("no cluster nodes are configured"),
         }
     }
 }

@@ -1,29 +1,40 @@
-//! Talking to the replicas: one pooled HTTP client, round-robin reads that skip failed
-//! nodes, and leader-routed writes that follow not-leader answers and fail over with
-//! backoff, all bounded by the request deadline.
+//! All of the frontend's I/O with the replicas, each call under its deadline: round-robin
+//! reads that skip failed nodes, leader-routed writes that follow not-leader answers and
+//! fail over with backoff, the change feed's stream, and the status probes of the cluster
+//! panel. The leader tracker is written here and nowhere else.
 
 mod error;
+mod leader;
+mod nodes;
 mod reply;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bazaar_api::{
+    ClusterInfo, Envelope, LeaderHint, NodeProbe, ProbedRole, INDEX_HEADER, LEADER_HEADER,
+    REQUEST_ID_HEADER,
+};
 use bytes::Bytes;
-use raft_node::api::{INDEX_HEADER, LEADER_HEADER};
 
 pub use error::BackendError;
+pub use leader::{LeaderTracker, WriteTarget};
+pub use nodes::{Node, NodePool};
 pub use reply::NodeReply;
 
-use crate::metrics::{bump, Metrics};
-use crate::nodes::{base_url, NodePool};
+use crate::metrics::Metrics;
 
+/// First and longest wait between rounds of attempts. Short: an election takes about half
+/// a second, and a sleeping request adds its whole backoff to the failover a client sees.
 const BACKOFF_START: Duration = Duration::from_millis(20);
-/// Short: an election takes about half a second, and a sleeping request adds its whole
-/// backoff to the failover time a client sees.
 const BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// Connecting on loopback or a LAN takes well under this; a dead host must not eat the deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// A live node answers `/cluster` from memory in well under a millisecond on a LAN; one
+/// that has not answered by then is dead, paused or cut off.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Timing knobs of the backend layer.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +54,8 @@ pub struct WriteRequest {
     /// `/orders`, `/admin/...`, with the query string if any.
     pub path_and_query: String,
     pub body: Bytes,
-    /// Headers forwarded as they are (content type, idempotency key, authorization).
+    /// Headers forwarded as they are (content type, idempotency key, authorization,
+    /// request id).
     pub headers: HeaderMap,
 }
 
@@ -51,14 +63,55 @@ pub struct WriteRequest {
 pub struct Backend {
     http: reqwest::Client,
     pool: NodePool,
+    leader: LeaderTracker,
     settings: BackendSettings,
     metrics: Arc<Metrics>,
 }
 
-/// Failure of one attempt, before the retry loop decides what to do about it.
+/// One attempt's outcome, before the retry loop decides what to do about it.
 enum Attempt {
     Answered(NodeReply),
-    Failed(String),
+    Failed(SendFailure),
+}
+
+/// Why an attempt got no answer.
+#[derive(Debug)]
+enum SendFailure {
+    Timeout(Duration),
+    Refused,
+    Other(String),
+}
+
+impl SendFailure {
+    fn of(err: &reqwest::Error, timeout: Duration) -> Self {
+        if err.is_timeout() {
+            SendFailure::Timeout(timeout)
+        } else if err.is_connect() {
+            SendFailure::Refused
+        } else {
+            SendFailure::Other(err.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendFailure::Timeout(t) => write!(f, "no answer within {} ms", t.as_millis()),
+            SendFailure::Refused => f.write_str("connection refused"),
+            SendFailure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The waits between rounds of attempts: exponential with jitter, capped.
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(BACKOFF_START)
+        .with_max_delay(BACKOFF_MAX)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 impl Backend {
@@ -78,21 +131,24 @@ impl Backend {
         Ok(Self {
             http,
             pool,
+            leader: LeaderTracker::default(),
             settings,
             metrics,
         })
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// Every node once, round robin, live nodes first.
+    pub fn read_order(&self) -> Vec<&Node> {
+        self.pool.read_order()
     }
 
-    pub fn pool(&self) -> &NodePool {
-        &self.pool
+    /// Where writes go now, as `host:port`.
+    pub fn leader_api(&self) -> Option<String> {
+        self.leader.get().map(|t| t.address.api)
     }
 
     fn unavailable(&self, last: String) -> BackendError {
-        bump(&self.metrics.unavailable);
+        self.metrics.unavailable.inc();
         BackendError::Unavailable {
             deadline_ms: self.settings.request_deadline.as_millis() as u64,
             last,
@@ -104,17 +160,21 @@ impl Backend {
         method: Method,
         url: String,
         timeout: Duration,
-        body: Option<(&Bytes, &HeaderMap)>,
+        headers: Option<&HeaderMap>,
+        body: Option<&Bytes>,
     ) -> Attempt {
         let mut request = self.http.request(method, url).timeout(timeout);
-        if let Some((body, headers)) = body {
-            request = request.headers(headers.clone()).body(body.clone());
+        if let Some(headers) = headers {
+            request = request.headers(headers.clone());
+        }
+        if let Some(body) = body {
+            request = request.body(body.clone());
         }
         let response = match request.send().await {
             Ok(response) => response,
             Err(err) => {
-                bump(&self.metrics.backend_failures);
-                return Attempt::Failed(err.to_string());
+                self.metrics.backend_failures.inc();
+                return Attempt::Failed(SendFailure::of(&err, timeout));
             }
         };
         let status = response.status();
@@ -136,8 +196,8 @@ impl Backend {
                 leader_header,
             }),
             Err(err) => {
-                bump(&self.metrics.backend_failures);
-                Attempt::Failed(err.to_string())
+                self.metrics.backend_failures.inc();
+                Attempt::Failed(SendFailure::of(&err, timeout))
             }
         }
     }
@@ -145,12 +205,14 @@ impl Backend {
     /// A read on any node, round robin. Nodes that fail to connect or time out are marked
     /// down and skipped for a while; 5xx answers (no leader for the read index yet) move on
     /// to the next node. Every other answer, 4xx included, is the answer.
-    pub async fn read(&self, path_and_query: &str) -> Result<NodeReply, BackendError> {
-        if self.pool.is_empty() {
-            return Err(BackendError::NoNodes);
-        }
+    pub async fn read(
+        &self,
+        path_and_query: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<NodeReply, BackendError> {
         let deadline = Instant::now() + self.settings.request_deadline;
-        let mut backoff = BACKOFF_START;
+        let headers = request_id.map(request_id_headers);
+        let mut waits = backoff();
         let mut last = String::from("no attempt made");
         loop {
             for node in self.pool.read_order() {
@@ -158,29 +220,43 @@ impl Backend {
                 if remaining.is_zero() {
                     return Err(self.unavailable(last));
                 }
-                bump(&self.metrics.backend_reads);
-                let url = format!("{}{}", node.base, path_and_query);
+                self.metrics.backend_reads.inc();
+                let url = node.address.url(path_and_query);
                 let timeout = remaining.min(self.settings.read_attempt);
-                match self.send(Method::GET, url, timeout, None).await {
+                match self
+                    .send(Method::GET, url, timeout, headers.as_ref(), None)
+                    .await
+                {
                     Attempt::Answered(reply) if retryable(reply.status) => {
                         tracing::debug!(node = node.id, status = %reply.status, "read answered with a retryable status");
                         last = format!("node {} answered {}", node.id, reply.status);
                     }
                     Attempt::Answered(reply) => {
-                        self.pool.mark_ok(&node.base);
+                        self.pool.mark_ok(&node.address.api);
                         return Ok(reply);
                     }
                     Attempt::Failed(err) => {
                         tracing::debug!(node = node.id, error = %err, "read attempt failed");
-                        self.pool.mark_failed(&node.base);
+                        self.pool.mark_failed(&node.address.api);
                         last = format!("node {}: {err}", node.id);
                     }
                 }
             }
-            if !sleep_within(deadline, &mut backoff).await {
+            if !sleep_within(deadline, &mut waits).await {
                 return Err(self.unavailable(last));
             }
         }
+    }
+
+    /// The next write target: the known leader, else the configured nodes in turn.
+    fn write_target(&self) -> WriteTarget {
+        self.leader.get().unwrap_or_else(|| {
+            let node = self.pool.read_order()[0];
+            WriteTarget {
+                id: Some(node.id),
+                address: node.address.clone(),
+            }
+        })
     }
 
     /// A write at the leader. Follows not-leader answers to the leader they name, and on
@@ -189,78 +265,178 @@ impl Backend {
     /// write that did commit returns its first result instead of repeating it.
     pub async fn write(&self, req: &WriteRequest) -> Result<NodeReply, BackendError> {
         let deadline = Instant::now() + self.settings.request_deadline;
-        let mut backoff = BACKOFF_START;
+        let mut waits = backoff();
         let mut last = String::from("no attempt made");
         loop {
-            let Some(target) = self.pool.write_target() else {
-                return Err(BackendError::NoNodes);
-            };
+            let target = self.write_target();
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(self.unavailable(last));
             }
-            bump(&self.metrics.backend_writes);
-            let url = format!("{}{}", target.base, req.path_and_query);
+            self.metrics.backend_writes.inc();
+            let url = target.address.url(&req.path_and_query);
             let timeout = remaining.min(self.settings.write_attempt);
             let attempt = self
                 .send(
                     req.method.clone(),
                     url,
                     timeout,
-                    Some((&req.body, &req.headers)),
+                    Some(&req.headers),
+                    Some(&req.body),
                 )
                 .await;
+            let api = &target.address.api;
             match attempt {
                 Attempt::Answered(reply) if reply.status == StatusCode::MISDIRECTED_REQUEST => {
-                    bump(&self.metrics.not_leader_redirects);
+                    self.metrics.not_leader_redirects.inc();
                     match reply.leader_hint() {
-                        Some(hint) if base_url(&hint.api) != target.base => {
-                            tracing::debug!(from = %target.base, leader = hint.id, api = %hint.api, "following not-leader answer");
-                            self.pool.set_leader(Some(hint.id), &hint.api);
+                        Some(hint) if hint.api != *api => {
+                            tracing::debug!(from = %api, leader = hint.id, to = %hint.api, "following not-leader answer");
+                            self.leader.learn(&hint, &self.pool);
                             // A hint naming a node that just failed is likely stale: wait
                             // a little for the election instead of spinning between them.
-                            if !self.pool.is_down(&base_url(&hint.api)) {
+                            if !self.pool.is_down(&hint.api) {
                                 continue;
                             }
-                            last = format!(
-                                "node {} named leader {} which is down",
-                                target.base, hint.id
-                            );
+                            last = format!("node {api} named leader {} which is down", hint.id);
                         }
                         _ => {
-                            self.pool.clear_leader(&target.base);
-                            last = format!(
-                                "{} answered not-leader without a usable hint",
-                                target.base
-                            );
+                            self.leader.forget(api);
+                            last = format!("{api} answered not-leader without a usable hint");
                         }
                     }
                 }
                 Attempt::Answered(reply) if retryable(reply.status) => {
-                    tracing::debug!(node = %target.base, status = %reply.status, "write answered with a retryable status");
-                    self.pool.clear_leader(&target.base);
-                    last = format!("{} answered {}", target.base, reply.status);
+                    tracing::debug!(node = %api, status = %reply.status, "write answered with a retryable status");
+                    self.leader.forget(api);
+                    last = format!("{api} answered {}", reply.status);
                 }
                 Attempt::Answered(reply) => {
-                    self.pool.mark_ok(&target.base);
+                    self.pool.mark_ok(api);
                     if reply.status.is_success() {
                         // It took the write, so it leads: keep sending writes there.
-                        let api = target.base.trim_start_matches("http://").to_string();
-                        self.pool.set_leader(target.id, &api);
+                        self.leader.confirm(&target);
                     }
                     return Ok(reply);
                 }
                 Attempt::Failed(err) => {
-                    tracing::debug!(node = %target.base, error = %err, "write attempt failed");
-                    self.pool.mark_failed(&target.base);
-                    last = format!("{}: {err}", target.base);
+                    tracing::debug!(node = %api, error = %err, "write attempt failed");
+                    self.pool.mark_failed(api);
+                    self.leader.forget(api);
+                    last = format!("{api}: {err}");
                 }
             }
-            if !sleep_within(deadline, &mut backoff).await {
+            if !sleep_within(deadline, &mut waits).await {
                 return Err(self.unavailable(last));
             }
         }
     }
+
+    /// `GET /cluster` from any node (round robin, like a read); learns the leader from it.
+    pub async fn cluster(
+        &self,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<(NodeReply, Option<ClusterInfo>), BackendError> {
+        let reply = self.read("/cluster", request_id).await?;
+        let info = (reply.status == StatusCode::OK)
+            .then(|| serde_json::from_slice::<Envelope<ClusterInfo>>(&reply.body).ok())
+            .flatten()
+            .map(|env| env.data);
+        if let Some(info) = &info {
+            self.learn_leader(info);
+        }
+        Ok((reply, info))
+    }
+
+    fn learn_leader(&self, info: &ClusterInfo) {
+        if let (Some(id), Some(api)) = (info.leader, info.leader_api.as_deref()) {
+            self.leader.learn(&LeaderHint::new(id, api), &self.pool);
+        }
+    }
+
+    /// One node's own `/cluster`, within `timeout`; learns the leader from it.
+    pub async fn node_status(&self, node: &Node, timeout: Duration) -> Result<ClusterInfo, String> {
+        let reply = match self
+            .send(
+                Method::GET,
+                node.address.url("/cluster"),
+                timeout,
+                None,
+                None,
+            )
+            .await
+        {
+            Attempt::Answered(reply) => reply,
+            Attempt::Failed(err) => return Err(err.to_string()),
+        };
+        if reply.status != StatusCode::OK {
+            return Err(format!("answered {}", reply.status));
+        }
+        let info = serde_json::from_slice::<Envelope<ClusterInfo>>(&reply.body)
+            .map_err(|e| format!("unreadable answer: {e}"))?
+            .data;
+        self.learn_leader(&info);
+        Ok(info)
+    }
+
+    /// Opens `GET /watch?from=FROM` on `node`; the answer's head must come within the read
+    /// attempt limit. The body streams for as long as the node keeps it open.
+    pub async fn watch(&self, node: &Node, from: u64) -> Result<reqwest::Response, String> {
+        let url = node.address.url(&format!("/watch?from={from}"));
+        let open = self.http.get(url).send();
+        let response = match tokio::time::timeout(self.settings.read_attempt, open).await {
+            Err(_) => {
+                return Err(format!(
+                    "no answer within {} ms",
+                    self.settings.read_attempt.as_millis()
+                ))
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(response)) => response,
+        };
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        Ok(response)
+    }
+
+    /// Every configured node's own view, asked concurrently, each within [`PROBE_TIMEOUT`].
+    pub async fn probe_all(&self) -> Vec<NodeProbe> {
+        let probes = self.pool.nodes().iter().map(|node| async move {
+            let api = node.address.api.clone();
+            match self.node_status(node, PROBE_TIMEOUT).await {
+                Ok(info) => NodeProbe {
+                    id: node.id,
+                    api,
+                    role: info.role.into(),
+                    up: true,
+                    term: Some(info.term),
+                    commit_index: Some(info.commit_index),
+                    applied_index: Some(info.applied_index),
+                    leader: info.leader,
+                    error: None,
+                },
+                Err(error) => NodeProbe {
+                    id: node.id,
+                    api,
+                    role: ProbedRole::Down,
+                    up: false,
+                    term: None,
+                    commit_index: None,
+                    applied_index: None,
+                    leader: None,
+                    error: Some(error),
+                },
+            }
+        });
+        futures::future::join_all(probes).await
+    }
+}
+
+fn request_id_headers(id: &HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(REQUEST_ID_HEADER, id.clone());
+    headers
 }
 
 /// Statuses that say "not here, not now" rather than answering the request.
@@ -268,14 +444,14 @@ fn retryable(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::MISDIRECTED_REQUEST
 }
 
-/// Sleeps the current backoff (doubling it for next time) unless that would pass the
-/// deadline; returns false when no time is left.
-async fn sleep_within(deadline: Instant, backoff: &mut Duration) -> bool {
+/// Sleeps the next backoff step unless that would pass the deadline; returns false when no
+/// time is left.
+async fn sleep_within(deadline: Instant, waits: &mut impl Iterator<Item = Duration>) -> bool {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return false;
     }
-    tokio::time::sleep((*backoff).min(remaining)).await;
-    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    let wait = waits.next().unwrap_or(BACKOFF_MAX);
+    tokio::time::sleep(wait.min(remaining)).await;
     deadline > Instant::now()
 }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bazaar_api::config::ClusterConfig;
+use bazaar_service::logging::LogArgs;
+use bazaar_service::shutdown;
 use clap::Parser;
-use raft_node::config::ClusterConfig;
 
 /// malloc and memcpy are a large share of a request's CPU; mimalloc is faster at both.
 #[global_allocator]
@@ -15,10 +17,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// front of the Raft-replicated store and writes routed to the leader.
 ///
 /// Reads the node addresses and the [frontend] section (listen address, cache capacity,
-/// TTL, staleness bound, request deadline) from the cluster file. Logging follows
-/// RUST_LOG (default: info).
+/// TTL, staleness bound, request deadline) from the cluster file. SIGTERM or Ctrl-C stop
+/// it cleanly.
 #[derive(Debug, Parser)]
-#[command(name = "frontend", version)]
+#[command(name = "frontend", version, about, long_about)]
 struct Args {
     /// Cluster configuration file (nodes and [frontend] settings).
     #[arg(long, default_value = "cluster.toml")]
@@ -29,19 +31,14 @@ struct Args {
     /// Turn the cache off (every read goes to a node), overriding frontend.cache_enabled.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Logs go to stderr: stdout carries only the bound address line.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
+    args.log.init("info");
     let mut config = ClusterConfig::load(&args.config)
         .with_context(|| format!("loading {}", args.config.display()))?;
     if args.no_cache {
@@ -55,31 +52,6 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {listen}"))?;
     // Scripts and tests read the bound address from this line (the port may be 0).
     println!("frontend listening on {}", listener.local_addr()?);
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(
-                tokio::signal::unix::SignalKind::terminate(),
-            ) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        tracing::info!("shutting down");
-    };
-    frontend::run(config, listener, shutdown).await?;
+    frontend::run(config, listener, shutdown::on_signal()).await?;
     Ok(())
 }

@@ -7,16 +7,16 @@ mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bazaar_api::WatchMessage;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
-use raft_node::api::{ClusterInfo, Envelope, WatchMessage};
+use tokio_util::sync::CancellationToken;
 
-pub use state::{FeedState, FeedView};
+pub use state::FeedState;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Node};
 use crate::cache::{CacheKey, VersionedCache};
-use crate::metrics::{bump, Metrics};
-use crate::nodes::NodeEndpoint;
+use crate::metrics::Metrics;
 
 /// Longest feed line accepted; a change lists a handful of keys.
 const MAX_LINE: usize = 1024 * 1024;
@@ -26,10 +26,10 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_millis(1000);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("node answered {0}")]
-    Status(reqwest::StatusCode),
+    #[error("{0}")]
+    Node(String),
+    #[error("stream failed: {0}")]
+    Stream(#[from] reqwest::Error),
     #[error("no message for {0:?}")]
     Idle(Duration),
     #[error("the node closed the stream")]
@@ -73,12 +73,19 @@ impl ChangeFeed {
         }
     }
 
-    /// Follows the feed until the task is aborted.
-    pub async fn run(mut self) {
+    /// Follows the feed until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        tokio::select! {
+            _ = self.follow_forever() => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+
+    async fn follow_forever(mut self) {
         let backend = self.backend.clone();
         let mut backoff = RETRY_START;
         loop {
-            for node in backend.pool().read_order() {
+            for node in backend.read_order() {
                 match self.follow(node).await {
                     Ok(()) => {}
                     Err(err) => {
@@ -96,34 +103,22 @@ impl ChangeFeed {
         }
     }
 
-    async fn follow(&mut self, node: &NodeEndpoint) -> Result<(), FeedError> {
-        let http = self.backend.http().clone();
+    async fn follow(&mut self, node: &Node) -> Result<(), FeedError> {
         // The node's applied index now: once the feed has passed it, every change
         // committed before this connection has reached the cache.
-        let info: Envelope<ClusterInfo> = {
-            let response = http
-                .get(format!("{}/cluster", node.base))
-                .timeout(CLUSTER_TIMEOUT)
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                return Err(FeedError::Status(response.status()));
-            }
-            response.json().await?
-        };
-        let target = info.data.applied_index;
-        if let Some(api) = info.data.leader_api.as_deref() {
-            self.backend.pool().set_leader(info.data.leader, api);
-        }
+        let info = self
+            .backend
+            .node_status(node, CLUSTER_TIMEOUT)
+            .await
+            .map_err(FeedError::Node)?;
+        let target = info.applied_index;
         let from = *self.resume_from.get_or_insert(target);
-        let response = http
-            .get(format!("{}/watch?from={from}", node.base))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(FeedError::Status(response.status()));
-        }
-        bump(&self.metrics.feed_reconnects);
+        let response = self
+            .backend
+            .watch(node, from)
+            .await
+            .map_err(FeedError::Node)?;
+        self.metrics.feed_reconnects.inc();
         self.state.connected(node.id);
         tracing::info!(node = node.id, from, target, "change feed connected");
         let mut stream = response.bytes_stream();
@@ -161,7 +156,7 @@ impl ChangeFeed {
         let mut last = self.resume_from.unwrap_or(0);
         let node_index = match message {
             WatchMessage::Change(event) => {
-                bump(&self.metrics.feed_changes);
+                self.metrics.feed_changes.inc();
                 for name in event.products {
                     self.invalidate(CacheKey::Product(name), event.index);
                 }
@@ -172,7 +167,7 @@ impl ChangeFeed {
                 event.index
             }
             WatchMessage::Reset { index } => {
-                bump(&self.metrics.feed_resets);
+                self.metrics.feed_resets.inc();
                 tracing::warn!(index, "change feed reset: dropping the whole cache");
                 self.cache.clear(index);
                 last = index;
@@ -190,7 +185,7 @@ impl ChangeFeed {
     }
 
     fn invalidate(&self, key: CacheKey, index: u64) {
-        bump(&self.metrics.invalidations);
+        self.metrics.invalidations.inc();
         if self.cache.invalidate(&key, index) {
             tracing::debug!(%key, index, "feed invalidated cached entry");
         }

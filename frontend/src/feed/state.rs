@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use bazaar_api::{FeedPhase, FeedStatus};
 
 #[derive(Debug)]
 pub struct FeedState {
@@ -20,22 +20,6 @@ pub struct FeedState {
     node: AtomicU64,
     staleness_bound: Duration,
     enabled: bool,
-}
-
-/// The feed as `/cluster` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FeedView {
-    /// `off` (cache disabled), `synced`, `syncing` (connected, replaying), `down`.
-    pub state: &'static str,
-    pub node: Option<u64>,
-    pub last_index: u64,
-    /// How far the serving node's applied index is ahead of what the cache has seen.
-    pub lag_entries: u64,
-    /// Milliseconds since the feed was last caught up; `None` if it never was.
-    pub age_ms: Option<u64>,
-    pub staleness_bound_ms: u64,
-    /// Whether lookups may be answered from the cache right now.
-    pub cache_serving: bool,
 }
 
 impl FeedState {
@@ -97,18 +81,18 @@ impl FeedState {
         self.last_index.load(Ordering::Acquire)
     }
 
-    pub fn view(&self, now: Instant) -> FeedView {
+    pub fn view(&self, now: Instant) -> FeedStatus {
         let connected = self.is_connected();
         let fresh = self.is_fresh(now);
         let state = match (self.enabled, connected, fresh) {
-            (false, _, _) => "off",
-            (true, true, true) => "synced",
-            (true, true, false) => "syncing",
-            (true, false, _) => "down",
+            (false, _, _) => FeedPhase::Off,
+            (true, true, true) => FeedPhase::Synced,
+            (true, true, false) => FeedPhase::Syncing,
+            (true, false, _) => FeedPhase::Down,
         };
         let last_index = self.last_index();
         let node = self.node.load(Ordering::Relaxed);
-        FeedView {
+        FeedStatus {
             state,
             node: (node != 0).then_some(node),
             last_index,
@@ -135,13 +119,16 @@ mod tests {
         s.connected(2);
         s.progress(10, 12, false, t0);
         assert!(!s.is_fresh(t0), "still replaying");
-        assert_eq!(s.view(t0).state, "syncing");
+        assert_eq!(s.view(t0).state, FeedPhase::Syncing);
         s.progress(12, 12, true, t0);
         assert!(s.is_fresh(t0 + Duration::from_millis(900)));
         s.disconnected();
         // A short outage within the bound keeps serving; past it the cache is bypassed.
         assert!(s.is_fresh(t0 + Duration::from_millis(1000)));
         assert!(!s.is_fresh(t0 + Duration::from_millis(1100)));
-        assert_eq!(s.view(t0 + Duration::from_millis(1100)).state, "down");
+        assert_eq!(
+            s.view(t0 + Duration::from_millis(1100)).state,
+            FeedPhase::Down
+        );
     }
 }

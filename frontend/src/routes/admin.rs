@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use bazaar_api::{Envelope, ProductView};
+use bazaar_service::respond;
 use bytes::Bytes;
-use raft_node::api::{Envelope, ProductView, IDEMPOTENCY_HEADER};
 
 use crate::backend::WriteRequest;
-use crate::respond;
-use crate::routes::orders::{body_rejection, idempotency_key};
+use crate::respond::{bad_request, node_reply, unavailable};
+use crate::routes::orders::{forward_headers, idempotency_key};
 use crate::state::AppState;
 
 pub async fn admin(
@@ -22,29 +23,19 @@ pub async fn admin(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
+    let body = match respond::body(body) {
         Ok(body) => body,
-        Err(rejection) => return body_rejection(rejection),
+        Err(rejection) => return rejection.into_response(),
     };
-    let mut forward = HeaderMap::new();
-    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
-        if let Some(value) = headers.get(&name) {
-            forward.insert(name, value.clone());
-        }
-    }
     // Catalog writes are deduplicated by key like orders, so a retry after a lost answer
     // (a leader killed or paused mid-request) cannot restock twice.
-    match idempotency_key(&headers) {
-        Ok(key) => {
-            forward.insert(IDEMPOTENCY_HEADER, key);
-        }
-        Err(message) => return respond::bad_request(message),
-    }
-    if !forward.contains_key(header::CONTENT_TYPE) && !body.is_empty() {
-        forward.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(message) => return bad_request(message),
+    };
+    let mut forward = forward_headers(key, &headers);
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        forward.insert(header::AUTHORIZATION, auth.clone());
     }
     let path_and_query = uri
         .path_and_query()
@@ -58,7 +49,7 @@ pub async fn admin(
     };
     let reply = match state.backend.write(&request).await {
         Ok(reply) => reply,
-        Err(err) => return respond::unavailable(&err),
+        Err(err) => return unavailable(&err),
     };
     if reply.status.is_success() {
         // Product routes answer with the product as it now is; membership routes do not
@@ -71,5 +62,5 @@ pub async fn admin(
             state.cache.learn_topic(&product.name, &product.topic);
         }
     }
-    respond::node_reply(reply, None)
+    node_reply(reply, None)
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use raft_node::api::validate_product_name;
+use bazaar_api::{validate_product_name, REQUEST_ID_HEADER};
 
 use crate::cache::CacheKey;
 use crate::paths::{encode_segment, query_param, query_suffix, topic_query};
@@ -25,19 +26,27 @@ fn plain_search(query: Option<&str>) -> bool {
         && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).count() == 1)
 }
 
+/// The request id the standard layers put on every request, sent on to the node.
+pub fn request_id(headers: &HeaderMap) -> Option<&HeaderValue> {
+    headers.get(REQUEST_ID_HEADER)
+}
+
 pub async fn list_products(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let path = format!("/products{}", query_suffix(query.as_deref()));
-    passthrough(&state, &path).await
+    passthrough(&state, &path, request_id(&headers)).await
 }
 
 pub async fn get_product(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     name: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let id = request_id(&headers);
     let name = match name {
         Ok(Path(name)) => name,
         Err(rejection) => return respond::bad_request(rejection.body_text()),
@@ -51,33 +60,47 @@ pub async fn get_product(
         query_suffix(query.as_deref())
     );
     if !plain_lookup(query.as_deref()) {
-        return passthrough(&state, &path).await;
+        return passthrough(&state, &path, id).await;
     }
-    cached(&state, CacheKey::Product(name), &path).await
+    cached(&state, CacheKey::Product(name), &path, id).await
 }
 
-pub async fn search(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+pub async fn search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let id = request_id(&headers);
     let Some(topic) = query_param(query.as_deref(), "topic") else {
         return respond::bad_request("missing query parameter `topic` (GET /search?topic=T)");
     };
     if !plain_search(query.as_deref()) {
         let path = format!("/search{}", query_suffix(query.as_deref()));
-        return passthrough(&state, &path).await;
+        return passthrough(&state, &path, id).await;
     }
     let path = format!("/search?{}", topic_query(&topic));
-    cached(&state, CacheKey::Topic(topic), &path).await
+    cached(&state, CacheKey::Topic(topic), &path, id).await
 }
 
-async fn cached(state: &AppState, key: CacheKey, path: &str) -> Response {
-    match state.reader.lookup(key, path).await {
+async fn cached(
+    state: &AppState,
+    key: CacheKey,
+    path: &str,
+    request_id: Option<&HeaderValue>,
+) -> Response {
+    match state.reader.lookup(key, path, request_id).await {
         Ok(ReadOutcome::Hit(answer)) => respond::cache_hit(answer),
         Ok(ReadOutcome::Miss(reply)) => respond::node_reply(reply, Some("miss")),
         Err(err) => respond::unavailable(&err),
     }
 }
 
-pub async fn passthrough(state: &AppState, path: &str) -> Response {
-    match state.backend.read(path).await {
+pub async fn passthrough(
+    state: &AppState,
+    path: &str,
+    request_id: Option<&HeaderValue>,
+) -> Response {
+    match state.backend.read(path, request_id).await {
         Ok(reply) => respond::node_reply(reply, None),
         Err(err) => respond::unavailable(&err),
     }

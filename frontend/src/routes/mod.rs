@@ -1,51 +1,48 @@
 //! The public HTTP API: the node's read and write routes, plus the frontend's own
-//! health, cluster and metrics routes, with an explicit body limit.
+//! health, cluster and metrics routes, under the standard layers.
 
 mod admin;
 mod catalog;
 mod orders;
-pub(crate) mod status;
+mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
-use raft_node::api::MAX_API_BODY_BYTES;
+use bazaar_api::MAX_API_BODY_BYTES;
+use bazaar_service::respond::{method_not_allowed, unknown_route};
+use bazaar_service::{standard_layers, Limits};
 
-use crate::respond;
 use crate::state::AppState;
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// Slack above the request deadline before a route is cut off: the backend answers 503 on
+/// its own at the deadline, so the route limit only catches what escapes it.
+const ROUTE_SLACK: Duration = Duration::from_secs(2);
+
+pub fn router(state: Arc<AppState>, request_deadline: Duration) -> Router {
+    let metrics = state.registry.clone();
+    let router = Router::new()
         .route("/products", get(catalog::list_products))
-        .route("/products/:name", get(catalog::get_product))
+        .route("/products/{name}", get(catalog::get_product))
         .route("/search", get(catalog::search))
         .route("/orders", post(orders::place_order))
-        .route("/orders/:number", get(orders::get_order))
-        .route("/admin/*rest", any(admin::admin))
+        .route("/orders/{number}", get(orders::get_order))
+        .route("/admin/{*rest}", any(admin::admin))
         .route("/health", get(status::health))
         .route("/cluster", get(status::cluster))
         .route("/metrics", get(status::metrics))
         .merge(crate::ui::router())
-        .fallback(not_found)
+        .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
-        .with_state(state)
-}
-
-async fn not_found(method: Method, uri: Uri) -> Response {
-    respond::status_error(
-        StatusCode::NOT_FOUND,
-        format!("no route for {method} {}", uri.path()),
-    )
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    respond::status_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}", uri.path()),
+        .with_state(state);
+    standard_layers(
+        router,
+        metrics.http(),
+        Limits {
+            body_bytes: MAX_API_BODY_BYTES,
+            timeout: request_deadline + ROUTE_SLACK,
+        },
     )
 }

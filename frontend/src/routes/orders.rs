@@ -6,42 +6,40 @@ use std::sync::Arc;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
-use bytes::Bytes;
-use raft_node::api::{
-    Envelope, OrderRequest, OrderView, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN,
+use axum::response::{IntoResponse, Response};
+use bazaar_api::{
+    Envelope, IdempotencyKey, OrderRequest, OrderView, IDEMPOTENCY_HEADER, REQUEST_ID_HEADER,
 };
+use bazaar_service::respond;
+use bytes::Bytes;
 
 use crate::backend::WriteRequest;
-use crate::metrics::bump;
 use crate::paths::query_suffix;
-use crate::respond;
-use crate::routes::catalog::passthrough;
+use crate::respond::{bad_request, node_reply, unavailable};
+use crate::routes::catalog::{passthrough, request_id};
 use crate::state::AppState;
 
 /// The client's key, or a fresh one: the same key goes with every retry of this write.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<HeaderValue, String> {
-    match headers.get(IDEMPOTENCY_HEADER) {
-        None => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .map_err(|e| format!("cannot make an idempotency key: {e}")),
-        Some(value) => {
-            let len = value.as_bytes().len();
-            if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN {
-                return Err(format!(
-                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes, got {len}"
-                ));
-            }
-            if value.to_str().is_err() {
-                return Err("Idempotency-Key must be visible ASCII".into());
-            }
-            Ok(value.clone())
-        }
-    }
+    let key = match headers.get(IDEMPOTENCY_HEADER) {
+        None => IdempotencyKey::generate(),
+        Some(value) => IdempotencyKey::from_bytes(value.as_bytes()).map_err(|e| e.to_string())?,
+    };
+    HeaderValue::from_str(key.as_str()).map_err(|e| format!("unusable Idempotency-Key: {e}"))
 }
 
-/// Body rejections keep their status (413 for a body over the limit) in the envelope.
-pub fn body_rejection(rejection: BytesRejection) -> Response {
-    respond::status_error(rejection.status(), rejection.body_text())
+/// The headers every forwarded write carries: JSON body, key, request id.
+pub fn forward_headers(key: HeaderValue, headers: &HeaderMap) -> HeaderMap {
+    let mut forward = HeaderMap::with_capacity(4);
+    forward.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    forward.insert(IDEMPOTENCY_HEADER, key);
+    if let Some(id) = request_id(headers) {
+        forward.insert(REQUEST_ID_HEADER, id.clone());
+    }
+    forward
 }
 
 pub async fn place_order(
@@ -49,52 +47,46 @@ pub async fn place_order(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
+    let body = match respond::body(body) {
         Ok(body) => body,
-        Err(rejection) => return body_rejection(rejection),
+        Err(rejection) => return rejection.into_response(),
     };
     let order: OrderRequest = match serde_json::from_slice(&body) {
         Ok(order) => order,
         Err(err) => {
-            return respond::bad_request(format!(
+            return bad_request(format!(
                 "invalid order body (expected {{\"name\": \"Tux\", \"quantity\": 2}}): {err}"
             ))
         }
     };
     if let Err(message) = order.validate() {
-        return respond::bad_request(message);
+        return bad_request(message);
     }
     let key = match idempotency_key(&headers) {
         Ok(key) => key,
-        Err(message) => return respond::bad_request(message),
+        Err(message) => return bad_request(message),
     };
     let body = match serde_json::to_vec(&order) {
         Ok(body) => Bytes::from(body),
-        Err(err) => return respond::bad_request(format!("cannot encode order: {err}")),
+        Err(err) => return bad_request(format!("cannot encode order: {err}")),
     };
-    let mut forward = HeaderMap::new();
-    forward.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    forward.insert(IDEMPOTENCY_HEADER, key.clone());
     let request = WriteRequest {
         method: Method::POST,
         path_and_query: "/orders".into(),
         body,
-        headers: forward,
+        headers: forward_headers(key.clone(), &headers),
     };
     let reply = match state.backend.write(&request).await {
         Ok(reply) => reply,
         Err(err) => {
-            let mut response = respond::unavailable(&err);
+            let mut response = unavailable(&err);
             // The client can retry with this key and never double-order.
             response.headers_mut().insert(IDEMPOTENCY_HEADER, key);
             return response;
         }
     };
     if reply.status == StatusCode::OK {
-        bump(&state.metrics.orders);
+        state.metrics.orders.inc();
         match serde_json::from_slice::<Envelope<OrderView>>(&reply.body) {
             Ok(env) => {
                 let topic = state.cache.topic_of(&env.data.name);
@@ -108,25 +100,26 @@ pub async fn place_order(
             }
         }
     }
-    let mut response = respond::node_reply(reply, None);
+    let mut response = node_reply(reply, None);
     response.headers_mut().insert(IDEMPOTENCY_HEADER, key);
     response
 }
 
 pub async fn get_order(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     number: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let number = match number {
         Ok(Path(number)) => number,
-        Err(rejection) => return respond::bad_request(rejection.body_text()),
+        Err(rejection) => return bad_request(rejection.body_text()),
     };
     let Ok(number) = number.parse::<u64>() else {
-        return respond::bad_request(format!(
+        return bad_request(format!(
             "order number must be a non-negative integer, got {number:?}"
         ));
     };
     let path = format!("/orders/{number}{}", query_suffix(query.as_deref()));
-    passthrough(&state, &path).await
+    passthrough(&state, &path, request_id(&headers)).await
 }

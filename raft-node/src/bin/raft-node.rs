@@ -2,21 +2,27 @@
 //! listeners and hands over to `raft_node::run`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
+use bazaar_api::config::ClusterConfig;
+use bazaar_service::logging::LogArgs;
+use bazaar_service::serve::bind_retrying;
+use bazaar_service::shutdown;
 use clap::Parser;
-use raft_node::config::ClusterConfig;
 use raft_node::NodeListeners;
-use tokio::net::TcpListener;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How long a restarted node keeps trying to bind an address its predecessor still holds.
+const BIND_PATIENCE: Duration = Duration::from_secs(5);
 
 /// One replica of the Bazaar store (openraft over RocksDB).
 ///
 /// The node serves the public JSON API on its `api` address and peer RPC on its `raft`
 /// address, both from the cluster file. The lowest-numbered node bootstraps a fresh
-/// cluster once; restarts reuse the data directory.
+/// cluster once; restarts reuse the data directory. SIGTERM or Ctrl-C stop it cleanly.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Args {
@@ -37,17 +43,14 @@ struct Args {
     /// Bootstrap catalog file [default: `catalog` from the cluster file].
     #[arg(long)]
     catalog: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .init();
     let args = Args::parse();
+    args.log.init("info,openraft=warn");
     let mut config = ClusterConfig::load(&args.config)?;
     if let Ok(dir) = std::env::var("BAZAAR_DATA_DIR") {
         config.data_dir = dir.into();
@@ -68,10 +71,10 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("node {id} is not in {}", args.config.display()))?
         .clone();
     let data_dir = args.data_dir.unwrap_or_else(|| config.node_data_dir(id));
-    let api = bind(&node.api)
+    let api = bind_retrying(&node.api, BIND_PATIENCE)
         .await
         .with_context(|| format!("cannot listen on api address {}", node.api))?;
-    let raft = bind(&node.raft)
+    let raft = bind_retrying(&node.raft, BIND_PATIENCE)
         .await
         .with_context(|| format!("cannot listen on raft address {}", node.raft))?;
     raft_node::run(
@@ -79,46 +82,8 @@ async fn main() -> anyhow::Result<()> {
         id,
         data_dir,
         NodeListeners { api, raft },
-        shutdown_signal(),
+        shutdown::on_signal(),
     )
     .await?;
     Ok(())
-}
-
-/// Binds, retrying for a few seconds while the address is still held: a node restarted
-/// right after `kill -9` can start before the kernel has released the old process's sockets.
-async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match TcpListener::bind(addr).await {
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && std::time::Instant::now() < give_up =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

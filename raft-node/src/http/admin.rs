@@ -2,25 +2,22 @@
 
 use std::sync::Arc;
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bazaar_api::{
+    validate_product_name, ApiError, MembershipChange, MembershipView, ProductPatch, ProductSpec,
+    Reason, RestockRequest, Voters,
+};
+use bazaar_service::respond::{json_body, ok, path};
+use bazaar_service::ErrorResponse;
 use openraft::error::{ClientWriteError, RaftError};
-use serde::Deserialize;
 
-use super::error::HttpError;
-use super::reads::path;
-use super::respond::{json_body, ok};
 use super::state::AppState;
 use super::writes::request_id;
-use crate::api::{
-    validate_product_name, ApiError, ErrorKind, LeaderHint, MembershipChange, ProductPatch,
-    ProductSpec, RestockRequest,
-};
+use crate::leadership::hint_of;
 use crate::shop::{Command, CommandResult, ProductRecord, ProductRejection};
 use crate::types::{NodeAddr, NodeId};
 
@@ -28,7 +25,7 @@ pub async fn upsert_product(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let spec: ProductSpec = json_body(body)?;
     spec.validate().map_err(ApiError::bad_request)?;
     let result = s
@@ -46,7 +43,7 @@ pub async fn update_product(
     name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let name = path(name)?;
     validate_product_name(&name).map_err(ApiError::bad_request)?;
     let patch: ProductPatch = json_body(body)?;
@@ -69,7 +66,7 @@ pub async fn restock(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let req: RestockRequest = json_body(body)?;
     validate_product_name(&req.name).map_err(ApiError::bad_request)?;
     if req.amount == 0 {
@@ -86,36 +83,34 @@ pub async fn restock(
     product_answer(&req.name, result)
 }
 
-fn product_answer(name: &str, result: CommandResult) -> Result<Response, HttpError> {
+fn product_answer(name: &str, result: CommandResult) -> Result<Response, ErrorResponse> {
     match result {
-        CommandResult::Product(Ok(p)) => Ok(ok(p.view(), p.version)),
+        CommandResult::Product(Ok(p)) => Ok(ok(&p.view(), p.version)),
         CommandResult::Product(Err(ProductRejection::UnknownProduct)) => {
-            Err(ApiError::not_found(format!("unknown product {name:?}")).into())
+            Err(ApiError::unknown_product(name).into())
         }
         CommandResult::Product(Err(ProductRejection::StockOverflow)) => {
             Err(ApiError::bad_request("stock would overflow").into())
         }
         CommandResult::Product(Err(ProductRejection::KeyReused)) => Err(ApiError::new(
-            ErrorKind::UnprocessableEntity,
+            Reason::KeyReused,
             "Idempotency-Key was already used for a different change",
         )
         .into()),
         other => {
             tracing::error!(result = ?other, "product change produced an unexpected result");
-            Err(ApiError::new(ErrorKind::Internal, "unexpected result").into())
+            Err(ApiError::internal("unexpected result").into())
         }
     }
 }
 
-fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> HttpError {
-    HttpError(match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::not_leader(
-            f.leader_id
-                .zip(f.leader_node)
-                .map(|(id, n)| LeaderHint { id, api: n.api }),
-        ),
+fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> ErrorResponse {
+    ErrorResponse(match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ApiError::not_leader(hint_of(&f))
+        }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
-            ApiError::conflict(c.to_string())
+            ApiError::new(Reason::Conflict, c.to_string())
         }
         RaftError::Fatal(f) => ApiError::unavailable(f.to_string()),
     })
@@ -125,7 +120,7 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) ->
 pub async fn add_learner(
     State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let change: MembershipChange = json_body(body)?;
     if change.id == 0 {
         return Err(ApiError::bad_request("node ids start at 1").into());
@@ -139,20 +134,14 @@ pub async fn add_learner(
         .add_learner(change.id, node, true)
         .await
         .map_err(membership_error)?;
-    Ok(ok(membership_view(&s), resp.log_id.index))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Voters {
-    voters: BTreeSet<NodeId>,
+    Ok(ok(&membership_view(&s), resp.log_id.index))
 }
 
 /// Replaces the voter set (joint consensus); nodes dropped from it stay as learners.
 pub async fn change_voters(
     State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let v: Voters = json_body(body)?;
     if v.voters.is_empty() {
         return Err(ApiError::bad_request("voters must not be empty").into());
@@ -162,20 +151,18 @@ pub async fn change_voters(
         .change_membership(v.voters, true)
         .await
         .map_err(membership_error)?;
-    Ok(ok(membership_view(&s), resp.log_id.index))
+    Ok(ok(&membership_view(&s), resp.log_id.index))
 }
 
-fn membership_view(s: &AppState) -> BTreeMap<String, serde_json::Value> {
+fn membership_view(s: &AppState) -> MembershipView {
     let m = s.raft.metrics();
     let m = m.borrow();
     let membership = m.membership_config.membership();
-    let voters: Vec<NodeId> = membership.voter_ids().collect();
-    let nodes: BTreeMap<String, String> = membership
-        .nodes()
-        .map(|(id, n)| (id.to_string(), n.api.clone()))
-        .collect();
-    BTreeMap::from([
-        ("voters".to_string(), serde_json::json!(voters)),
-        ("nodes".to_string(), serde_json::json!(nodes)),
-    ])
+    MembershipView {
+        voters: membership.voter_ids().collect(),
+        nodes: membership
+            .nodes()
+            .map(|(id, n)| (id.to_string(), n.api.clone()))
+            .collect(),
+    }
 }

@@ -7,8 +7,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::HttpError;
-use crate::api::ApiError;
+use bazaar_api::ApiError;
+use bazaar_service::ErrorResponse;
 
 /// Compares without an early exit, so response timing does not reveal the token's prefix.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -23,7 +23,7 @@ pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Ne
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
         Some(p) if same(p.as_bytes(), token.as_bytes()) => next.run(req).await,
-        _ => HttpError(ApiError::unauthorized()).into_response(),
+        _ => ErrorResponse(ApiError::unauthorized()).into_response(),
     }
 }
 

@@ -5,47 +5,33 @@ mod admin;
 pub mod auth;
 mod error;
 mod reads;
-mod respond;
 mod state;
 mod status;
 mod watch;
 mod writes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use axum::Router;
+use bazaar_api::MAX_API_BODY_BYTES;
+use bazaar_service::respond::{method_not_allowed, unknown_route};
+use bazaar_service::{standard_layers, Limits};
 
-pub use error::HttpError;
+pub use error::{read_index_error, store_error, write_error};
 pub use state::AppState;
 
-use crate::api::MAX_API_BODY_BYTES;
-use crate::metrics::track_requests;
-
-/// Every route the `api` listener serves, as metrics label them.
-pub const API_ROUTES: &[&str] = &[
-    "/products",
-    "/products/:name",
-    "/search",
-    "/orders",
-    "/orders/:number",
-    "/cluster",
-    "/health",
-    "/metrics",
-    "/watch",
-    "/admin/products",
-    "/admin/products/:name",
-    "/admin/restock",
-    "/admin/membership/learners",
-    "/admin/membership/voters",
-];
+/// Longest any `api` route may take to produce its answer's head. Above the node's own
+/// read and write deadlines, so those answer first with their own reason.
+pub const API_ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn api_router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
     let admin = Router::new()
         .route("/admin/products", post(admin::upsert_product))
-        .route("/admin/products/:name", patch(admin::update_product))
+        .route("/admin/products/{name}", patch(admin::update_product))
         .route("/admin/restock", post(admin::restock))
         .route("/admin/membership/learners", post(admin::add_learner))
         .route("/admin/membership/voters", post(admin::change_voters))
@@ -53,24 +39,28 @@ pub fn api_router(state: AppState) -> Router {
             state.token.clone(),
             auth::require_token,
         ));
-    Router::new()
+    let router = Router::new()
         .route("/products", get(reads::list_products))
-        .route("/products/:name", get(reads::get_product))
+        .route("/products/{name}", get(reads::get_product))
         .route("/search", get(reads::search))
         .route("/orders", post(writes::place_order))
-        .route("/orders/:number", get(reads::get_order))
+        .route("/orders/{number}", get(reads::get_order))
         .route("/cluster", get(status::cluster))
         .route("/health", get(status::health))
         .route("/metrics", get(status::metrics))
         .route("/watch", get(watch::watch))
         .merge(admin)
-        .fallback(respond::no_route)
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            track_requests,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         // One shared state: axum clones it per request, and cloning an Arc is one atomic
         // increment instead of one per field.
-        .with_state(Arc::new(state))
+        .with_state(Arc::new(state));
+    standard_layers(
+        router,
+        metrics.http(),
+        Limits {
+            body_bytes: MAX_API_BODY_BYTES,
+            timeout: API_ROUTE_TIMEOUT,
+        },
+    )
 }

@@ -6,16 +6,14 @@ use std::sync::Arc;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use bazaar_api::{
+    validate_product_name, ApiError, Consistency, ProductList, SearchResult, DEFAULT_PAGE, MAX_PAGE,
+};
+use bazaar_service::respond::{ok, path, query};
+use bazaar_service::ErrorResponse;
 use serde::Deserialize;
 
-use super::error::HttpError;
-use super::respond::ok;
-use super::state::{AppState, Consistency};
-use crate::api::{validate_product_name, ApiError, ProductList, SearchResult};
-
-/// Default and largest page of `GET /products`.
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
+use super::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,20 +40,10 @@ pub struct SearchQuery {
     consistency: Consistency,
 }
 
-pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, HttpError> {
-    q.map(|Query(t)| t)
-        .map_err(|e| HttpError(ApiError::bad_request(e.body_text())))
-}
-
-pub fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, HttpError> {
-    p.map(|Path(t)| t)
-        .map_err(|e| HttpError(ApiError::bad_request(e.body_text())))
-}
-
 pub async fn list_products(
     State(s): State<Arc<AppState>>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let q = query(q)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
@@ -63,76 +51,62 @@ pub async fn list_products(
             ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")).into(),
         );
     }
-    s.read_barrier(q.consistency).await?;
-    let (list, index) = s.reader.with(|st| {
-        let products = st
-            .shop
-            .products
+    let view = s.read_view(q.consistency).await?;
+    let products = &view.shop.products;
+    let list = ProductList {
+        products: products
             .values()
             .skip(q.offset)
             .take(limit)
             .map(|p| p.view())
-            .collect();
-        let list = ProductList {
-            products,
-            total: st.shop.products.len(),
-            offset: q.offset,
-            limit,
-        };
-        (list, st.applied_index())
-    });
-    Ok(ok(list, index))
+            .collect(),
+        total: products.len(),
+        offset: q.offset,
+        limit,
+    };
+    Ok(ok(&list, view.applied_index()))
 }
 
 pub async fn get_product(
     State(s): State<Arc<AppState>>,
     name: Result<Path<String>, PathRejection>,
     q: Result<Query<ReadQuery>, QueryRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let name = path(name)?;
     let q = query(q)?;
     validate_product_name(&name).map_err(ApiError::bad_request)?;
-    s.read_barrier(q.consistency).await?;
-    let (product, index) = s.reader.with(|st| {
-        (
-            st.shop.products.get(&name).map(|p| p.view()),
-            st.applied_index(),
-        )
-    });
-    match product {
-        Some(p) => Ok(ok(p, index)),
-        None => Err(ApiError::not_found(format!("unknown product {name:?}")).into()),
+    let view = s.read_view(q.consistency).await?;
+    match view.shop.products.get(&name) {
+        Some(p) => Ok(ok(&p.view(), view.applied_index())),
+        None => Err(ApiError::unknown_product(&name).into()),
     }
 }
 
 pub async fn search(
     State(s): State<Arc<AppState>>,
     q: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let q = query(q)?;
     let topic = match q.topic {
         Some(t) if !t.is_empty() => t,
         _ => return Err(ApiError::bad_request("query parameter `topic` is required").into()),
     };
-    s.read_barrier(q.consistency).await?;
-    let (products, index) = s.reader.with(|st| {
-        let products = st
-            .shop
-            .products
-            .values()
-            .filter(|p| p.topic == topic)
-            .map(|p| p.view())
-            .collect();
-        (products, st.applied_index())
-    });
-    Ok(ok(SearchResult { topic, products }, index))
+    let view = s.read_view(q.consistency).await?;
+    let products = view
+        .shop
+        .products
+        .values()
+        .filter(|p| p.topic == topic)
+        .map(|p| p.view())
+        .collect();
+    Ok(ok(&SearchResult { topic, products }, view.applied_index()))
 }
 
 pub async fn get_order(
     State(s): State<Arc<AppState>>,
     number: Result<Path<String>, PathRejection>,
     q: Result<Query<ReadQuery>, QueryRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let raw = path(number)?;
     let q = query(q)?;
     let number: u64 = raw.parse().map_err(|_| {
@@ -140,10 +114,14 @@ pub async fn get_order(
             "order number must be a positive integer, got {raw:?}"
         ))
     })?;
-    s.read_barrier(q.consistency).await?;
-    let index = s.reader.applied_index();
+    let view = s.read_view(q.consistency).await?;
+    // Orders are numbered densely: one at or past the view's next number does not exist
+    // yet at the index this read is served at, even if the database already has it.
+    if number == 0 || number >= view.shop.next_order {
+        return Err(ApiError::unknown_order(number).into());
+    }
     match s.reader.order(number).await? {
-        Some(order) => Ok(ok(order.view(), index)),
-        None => Err(ApiError::not_found(format!("unknown order {number}")).into()),
+        Some(order) => Ok(ok(&order.view(), view.applied_index())),
+        None => Err(ApiError::unknown_order(number).into()),
     }
 }

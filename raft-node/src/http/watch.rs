@@ -14,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use super::error::HttpError;
-use super::reads::query;
+use bazaar_api::WatchMessage;
+use bazaar_service::respond::query;
+use bazaar_service::ErrorResponse;
+use tokio_util::sync::CancellationToken;
+
 use super::state::AppState;
-use crate::api::WatchMessage;
 use crate::feed::{ChangeFeed, Resume};
 
 /// An idle stream sends a heartbeat this often, so watchers can tell a quiet feed from a dead one.
@@ -33,7 +35,7 @@ pub struct WatchQuery {
 struct Cursor {
     feed: ChangeFeed,
     applied: watch::Receiver<u64>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
     /// Every change at or below this index has been sent.
     sent_up_to: u64,
     queue: VecDeque<WatchMessage>,
@@ -65,7 +67,7 @@ impl Cursor {
                 line.push(b'\n');
                 return Some(Bytes::from(line));
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 return None;
             }
             tokio::select! {
@@ -74,7 +76,7 @@ impl Cursor {
                         return None;
                     }
                 }
-                _ = self.shutdown.changed() => return None,
+                _ = self.shutdown.cancelled() => return None,
                 _ = tokio::time::sleep(HEARTBEAT) => {}
             }
             self.catch_up();
@@ -85,7 +87,7 @@ impl Cursor {
 pub async fn watch(
     State(s): State<Arc<AppState>>,
     q: Result<Query<WatchQuery>, QueryRejection>,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ErrorResponse> {
     let q = query(q)?;
     let mut cursor = Cursor {
         applied: s.feed.subscribe(),

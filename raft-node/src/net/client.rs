@@ -16,10 +16,9 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::paths;
 use crate::codec::{decode, encode};
-use crate::read_index::ReadIndexError;
 use crate::types::{NodeAddr, NodeId, TypeConfig};
+use bazaar_api::peer::{paths, ReadIndexError};
 
 /// Shared by every peer connection openraft asks for.
 #[derive(Clone)]

@@ -3,18 +3,20 @@
 //! and snapshot chunks.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use bazaar_api::peer::paths;
+use bazaar_service::{standard_layers, HttpMetrics, Limits};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 
-use super::paths;
 use crate::codec::{decode, encode};
 use crate::http::auth::require_token;
 use crate::read_index::ReadIndexer;
@@ -22,6 +24,8 @@ use crate::types::{NodeId, Raft, TypeConfig};
 
 /// Above openraft's 3 MiB snapshot chunk and a full AppendEntries batch.
 const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Above openraft's own RPC timeouts (the snapshot install timeout is the longest).
+const RAFT_ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 struct RaftRpc {
@@ -29,15 +33,27 @@ struct RaftRpc {
     reads: ReadIndexer,
 }
 
-pub fn raft_router(raft: Raft, reads: ReadIndexer, token: Arc<str>) -> Router {
-    Router::new()
+pub fn raft_router(
+    raft: Raft,
+    reads: ReadIndexer,
+    token: Arc<str>,
+    metrics: &HttpMetrics,
+) -> Router {
+    let router = Router::new()
         .route(paths::APPEND, post(append))
         .route(paths::VOTE, post(vote))
         .route(paths::SNAPSHOT, post(snapshot))
         .route(paths::READ_INDEX, post(read_index))
         .layer(middleware::from_fn_with_state(token, require_token))
-        .layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT))
-        .with_state(RaftRpc { raft, reads })
+        .with_state(RaftRpc { raft, reads });
+    standard_layers(
+        router,
+        metrics,
+        Limits {
+            body_bytes: RAFT_BODY_LIMIT,
+            timeout: RAFT_ROUTE_TIMEOUT,
+        },
+    )
 }
 
 fn bincode_answer<T: Serialize>(value: &T) -> Response {

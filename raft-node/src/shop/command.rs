@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Cents, OrderView, ProductSpec, ProductView};
+use bazaar_api::{Cents, OrderView, ProductSpec, ProductView};
 
 /// A command in the replicated log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

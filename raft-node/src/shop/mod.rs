@@ -10,4 +10,4 @@ pub use command::{
     ProductRejection,
 };
 pub use digest::StateDigest;
-pub use state::{ApplySink, Changes, ShopState};
+pub use state::{ApplySink, Changes, ShopState, MAX_UNITS_PER_ORDER};

@@ -1,14 +1,15 @@
 //! The in-memory part of the shop (catalog, order counter, digest) and the deterministic
 //! apply function. Orders and the dedupe table live in storage, reached through [`ApplySink`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use imbl::OrdMap;
 
 use super::command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
     ProductRejection,
 };
 use super::digest::StateDigest;
-use crate::api::MAX_ORDER_QUANTITY;
 
 /// Identifies a command in the dedupe table; bincode of plain data cannot fail.
 fn fingerprint(command: &Command) -> u64 {
@@ -16,6 +17,11 @@ fn fingerprint(command: &Command) -> u64 {
     digest.absorb(&bincode::serialize(command).unwrap_or_default());
     digest.0
 }
+
+/// Most units one order may take. Part of the replicated rule: every replica must decide
+/// an old entry the same way forever, so this is fixed here rather than shared with the
+/// API's input limit (which may be lowered without touching the log's meaning).
+pub const MAX_UNITS_PER_ORDER: u64 = 10_000;
 
 /// Dedupe entries older than the retention are dropped every this many log indexes.
 const DEDUPE_PURGE_EVERY: u64 = 1024;
@@ -51,10 +57,12 @@ impl Changes {
     }
 }
 
-/// The replicated state that is small enough to keep in memory.
+/// The replicated state that is small enough to keep in memory. Cloning is cheap (the
+/// catalog is a persistent map that shares its nodes), which lets apply work on a copy
+/// and publish it only once the write batch is on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopState {
-    pub products: BTreeMap<String, ProductRecord>,
+    pub products: OrdMap<String, ProductRecord>,
     /// The number the next order gets; orders are numbered 1, 2, 3, ...
     pub next_order: u64,
     pub seeded: bool,
@@ -66,7 +74,7 @@ pub struct ShopState {
 impl ShopState {
     pub fn new(dedupe_retention: u64) -> Self {
         Self {
-            products: BTreeMap::new(),
+            products: OrdMap::new(),
             next_order: 1,
             seeded: false,
             digest: StateDigest::default(),
@@ -177,13 +185,17 @@ impl ShopState {
                 }))
             }
             Command::RestockLow { threshold, amount } => {
-                let mut restocked = Vec::new();
-                for p in self.products.values_mut() {
-                    if p.stock <= *threshold && p.stock < *amount {
+                let restocked: Vec<String> = self
+                    .products
+                    .values()
+                    .filter(|p| p.stock <= *threshold && p.stock < *amount)
+                    .map(|p| p.name.clone())
+                    .collect();
+                for name in &restocked {
+                    if let Some(p) = self.products.get_mut(name) {
                         p.stock = *amount;
                         p.version = index;
                         changes.touch(p);
-                        restocked.push(p.name.clone());
                     }
                 }
                 CommandResult::Restocked(restocked)
@@ -222,7 +234,9 @@ impl ShopState {
         changes: &mut Changes,
     ) -> Result<Result<OrderRecord, OrderRejection>, S::Error> {
         let outcome = match self.products.get_mut(product) {
-            _ if quantity == 0 || quantity > MAX_ORDER_QUANTITY => Err(OrderRejection::BadQuantity),
+            _ if quantity == 0 || quantity > MAX_UNITS_PER_ORDER => {
+                Err(OrderRejection::BadQuantity)
+            }
             None => Err(OrderRejection::UnknownProduct),
             Some(p) if p.stock < quantity => {
                 Err(OrderRejection::InsufficientStock { available: p.stock })

@@ -1,11 +1,11 @@
 //! Opening the node's RocksDB and naming its column families and keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, WriteOptions, DB};
 
-use super::error::StoreError;
+use super::error::{blocking, StoreError};
 
 /// Raft log entries, keyed by big-endian index.
 pub const CF_LOG: &str = "log";
@@ -43,7 +43,14 @@ pub struct Db {
     pub rocks: DB,
 }
 
-pub fn open_db(path: &Path) -> Result<Arc<Db>, StoreError> {
+/// Opens (or creates) the node's database on the blocking pool: opening replays the WAL,
+/// which can take a while after a crash.
+pub async fn open_db(path: impl Into<PathBuf>) -> Result<Arc<Db>, StoreError> {
+    let path = path.into();
+    blocking(move || open_blocking(&path)).await
+}
+
+fn open_blocking(path: &Path) -> Result<Arc<Db>, StoreError> {
     std::fs::create_dir_all(path)?;
     let mut opts = Options::default();
     opts.create_if_missing(true);

@@ -7,11 +7,13 @@ mod log_store;
 mod sink;
 mod snapshot;
 mod state_machine;
+mod view;
 
 pub use db::{open_db, Db};
 pub use error::StoreError;
 pub use log_store::LogStore;
-pub use state_machine::{AppliedState, StateMachine, StateReader};
+pub use state_machine::StateMachine;
+pub use view::{AppliedView, StateReader};
 
 #[cfg(test)]
 mod suite {
@@ -29,7 +31,7 @@ mod suite {
             let io =
                 |e: StoreError| e.raft(openraft::ErrorSubject::Store, openraft::ErrorVerb::Write);
             let dir = tempfile::tempdir().map_err(|e| io(e.into()))?;
-            let db = open_db(&dir.path().join("db")).map_err(io)?;
+            let db = open_db(dir.path().join("db")).await.map_err(io)?;
             let sm = StateMachine::open(db.clone(), &dir.path().join("snapshots"), 1_000_000)
                 .await
                 .map_err(io)?;

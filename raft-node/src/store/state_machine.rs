@@ -1,110 +1,42 @@
-//! The shop state machine on RocksDB: each apply call is one atomic write batch carrying its
-//! data and `last_applied`; the catalog is mirrored in memory for fast reads.
+//! The shop state machine on RocksDB. Each apply call works on a copy of the applied
+//! state, writes its data and `last_applied` in one atomic write batch, and only then
+//! publishes the copy as the new view: memory never runs ahead of the database, and no
+//! lock is shared with the readers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
+use bazaar_api::ChangeEvent;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use rocksdb::IteratorMode;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use super::db::{be64, Db, CF_ORDERS, CF_PRODUCTS, CF_SM_META};
+use super::db::{Db, CF_PRODUCTS, CF_SM_META};
 use super::error::{blocking, StoreError};
 use super::sink::RocksSink;
 use super::snapshot::{self, SmMeta, SnapshotFile, KEY_INSTALLING, KEY_META};
-use crate::api::ChangeEvent;
+use super::view::{AppliedView, Published, StateReader};
 use crate::codec::{decode, encode};
 use crate::feed::ChangeFeed;
-use crate::shop::{Changes, CommandResult, OrderRecord, ProductRecord, ShopState};
+use crate::shop::{Changes, CommandResult, ProductRecord};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
-/// Everything applied so far that lives in memory.
-#[derive(Debug, Clone)]
-pub struct AppliedState {
-    pub shop: ShopState,
-    pub last_applied: Option<LogId>,
-    pub membership: StoredMembership,
-}
-
-impl AppliedState {
-    pub fn applied_index(&self) -> u64 {
-        self.last_applied.map(|l| l.index).unwrap_or(0)
-    }
-
-    fn meta(&self) -> SmMeta {
-        SmMeta {
-            last_applied: self.last_applied,
-            membership: self.membership.clone(),
-            next_order: self.shop.next_order,
-            seeded: self.shop.seeded,
-            digest: self.shop.digest,
-        }
-    }
-
-    fn from_meta(meta: SmMeta, products: BTreeMap<String, ProductRecord>, retention: u64) -> Self {
-        let mut shop = ShopState::new(retention);
-        shop.products = products;
-        shop.next_order = meta.next_order.max(1);
-        shop.seeded = meta.seeded;
-        shop.digest = meta.digest;
-        Self {
-            shop,
-            last_applied: meta.last_applied,
-            membership: meta.membership,
-        }
-    }
-}
-
-type Shared = Arc<RwLock<AppliedState>>;
-
-fn read(state: &Shared) -> RwLockReadGuard<'_, AppliedState> {
-    state.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write(state: &Shared) -> RwLockWriteGuard<'_, AppliedState> {
-    state.write().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Read access to applied state for the HTTP layer.
-#[derive(Clone)]
-pub struct StateReader {
-    db: Arc<Db>,
-    state: Shared,
-}
-
-impl StateReader {
-    /// Runs `f` on the applied state; keep it short, apply waits for it.
-    pub fn with<R>(&self, f: impl FnOnce(&AppliedState) -> R) -> R {
-        f(&read(&self.state))
-    }
-
-    pub fn applied_index(&self) -> u64 {
-        read(&self.state).applied_index()
-    }
-
-    /// Order `number`, if it exists.
-    pub async fn order(&self, number: u64) -> Result<Option<OrderRecord>, StoreError> {
-        let db = self.db.clone();
-        blocking(
-            move || match db.rocks.get_cf(db.cf(CF_ORDERS)?, be64(number))? {
-                Some(bytes) => Ok(Some(decode(&bytes)?)),
-                None => Ok(None),
-            },
-        )
-        .await
-    }
-}
-
 pub struct StateMachine {
     db: Arc<Db>,
-    state: Shared,
+    /// The applied state; the same value readers see (published after every apply).
+    state: Arc<AppliedView>,
+    published: Published,
     feed: ChangeFeed,
     snapshots: Arc<SnapshotFile>,
+    dedupe_retention: u64,
 }
 
 impl StateMachine {
@@ -126,72 +58,75 @@ impl StateMachine {
                 })?;
                 snapshot::restore(&db, &data)?;
             }
-            let meta: SmMeta = match db.rocks.get_cf(meta_cf, KEY_META)? {
-                Some(bytes) => decode(&bytes)?,
-                None => SmMeta::default(),
-            };
-            let products = load_products(&db)?;
-            Ok(AppliedState::from_meta(meta, products, dedupe_retention))
+            load_view(&db, dedupe_retention)
         })
         .await?;
         let feed = ChangeFeed::new(state.applied_index());
+        let state = Arc::new(state);
         Ok(Self {
             db,
-            state: Arc::new(RwLock::new(state)),
+            published: Arc::new(ArcSwap::new(state.clone())),
+            state,
             feed,
             snapshots,
+            dedupe_retention,
         })
     }
 
     pub fn reader(&self) -> StateReader {
-        StateReader {
-            db: self.db.clone(),
-            state: self.state.clone(),
-        }
+        StateReader::new(self.db.clone(), self.published.clone())
     }
 
     pub fn feed(&self) -> ChangeFeed {
         self.feed.clone()
     }
+
+    fn publish(&mut self, state: AppliedView) {
+        self.state = Arc::new(state);
+        self.published.store(self.state.clone());
+    }
 }
 
-fn load_products(db: &Db) -> Result<BTreeMap<String, ProductRecord>, StoreError> {
-    let mut products = BTreeMap::new();
+/// The applied state as the database holds it.
+fn load_view(db: &Db, dedupe_retention: u64) -> Result<AppliedView, StoreError> {
+    let meta: SmMeta = match db.rocks.get_cf(db.cf(CF_SM_META)?, KEY_META)? {
+        Some(bytes) => decode(&bytes)?,
+        None => SmMeta::default(),
+    };
+    let mut products = Vec::new();
     for item in db
         .rocks
         .iterator_cf(db.cf(CF_PRODUCTS)?, IteratorMode::Start)
     {
         let (_, value) = item?;
-        let p: ProductRecord = decode(&value)?;
-        products.insert(p.name.clone(), p);
+        products.push(decode::<ProductRecord>(&value)?);
     }
-    Ok(products)
+    Ok(AppliedView::from_meta(meta, products, dedupe_retention))
 }
 
-/// Applies entries to memory and one write batch; the batch is written before the lock is
-/// released, so a reader never sees in memory what is not yet in the DB.
+/// Applies entries to `state` (a copy) and one write batch, and writes the batch. On error
+/// the copy is dropped, so the published state stays what the database holds.
 fn apply_blocking(
     db: &Db,
-    state: &Shared,
+    mut state: AppliedView,
     entries: Vec<Entry>,
-) -> Result<(Vec<CommandResult>, Vec<ChangeEvent>, u64), StoreError> {
-    let mut guard = write(state);
+) -> Result<(AppliedView, Vec<CommandResult>, Vec<ChangeEvent>), StoreError> {
     let mut sink = RocksSink::new(db);
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
     let mut changed_products = BTreeSet::new();
     for entry in entries {
         let index = entry.log_id.index;
-        guard.last_applied = Some(entry.log_id);
+        state.last_applied = Some(entry.log_id);
         let result = match entry.payload {
             EntryPayload::Blank => CommandResult::Nothing,
             EntryPayload::Membership(m) => {
-                guard.membership = StoredMembership::new(Some(entry.log_id), m);
+                state.membership = StoredMembership::new(Some(entry.log_id), m);
                 CommandResult::Nothing
             }
             EntryPayload::Normal(command) => {
                 let mut changes = Changes::default();
-                let result = guard.shop.apply(index, &command, &mut sink, &mut changes)?;
+                let result = state.shop.apply(index, &command, &mut sink, &mut changes)?;
                 changed_products.extend(changes.products.iter().cloned());
                 if !changes.is_empty() {
                     events.push(ChangeEvent {
@@ -208,32 +143,66 @@ fn apply_blocking(
     sink.put_products(
         changed_products
             .iter()
-            .filter_map(|name| guard.shop.products.get(name)),
+            .filter_map(|name| state.shop.products.get(name)),
     )?;
     let mut batch = sink.batch;
-    batch.put_cf(db.cf(CF_SM_META)?, KEY_META, encode(&guard.meta())?);
+    batch.put_cf(db.cf(CF_SM_META)?, KEY_META, encode(&state.meta())?);
     // Not synced: the log is, and every later synced log write flushes this WAL record too.
     db.rocks.write(batch)?;
-    Ok((results, events, guard.applied_index()))
+    Ok((state, results, events))
 }
 
-/// Builds a snapshot of the state as of the moment `build_snapshot` runs.
+/// Builds the snapshot whose RocksDB view was taken when the builder was made.
 pub struct SnapshotBuilder {
-    db: Arc<Db>,
-    state: Shared,
-    snapshots: Arc<SnapshotFile>,
+    build: JoinHandle<Result<Snapshot, StoreError>>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let io = |e: StoreError| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write);
+        (&mut self.build)
+            .await
+            .map_err(|e| io(StoreError::Join(e.to_string())))?
+            .map_err(io)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.state.last_applied, self.state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        let state = self.state.clone();
+        let working = AppliedView::clone(&self.state);
+        let (state, results, events) = blocking(move || apply_blocking(&db, working, entries))
+            .await
+            .map_err(|e| e.raft(ErrorSubject::StateMachine, ErrorVerb::Write))?;
+        let applied = state.applied_index();
+        self.publish(state);
+        self.feed.publish(events, applied);
+        Ok(results)
+    }
+
+    /// Takes the snapshot's RocksDB view before returning: openraft calls this between
+    /// two apply calls, so the view matches `self.state` exactly. The dump itself runs on
+    /// the blocking pool while apply goes on.
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let db = self.db.clone();
         let files = self.snapshots.clone();
-        blocking(move || {
-            // Hold off apply only while the RocksDB view is taken.
-            let guard = read(&state);
-            let meta = guard.meta();
-            let data = snapshot::dump(&db, meta.clone(), move || drop(guard))?;
+        let meta = self.state.meta();
+        let (view_taken, taken) = oneshot::channel::<()>();
+        let build = tokio::task::spawn_blocking(move || {
+            let data = snapshot::dump(&db, meta.clone(), move || {
+                let _ = view_taken.send(());
+            })?;
             let now_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
@@ -252,41 +221,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 meta: snapshot_meta,
                 snapshot: Box::new(Cursor::new(data)),
             })
-        })
-        .await
-        .map_err(|e| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write))
-    }
-}
-
-impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = SnapshotBuilder;
-
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        let guard = read(&self.state);
-        Ok((guard.last_applied, guard.membership.clone()))
-    }
-
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let db = self.db.clone();
-        let state = self.state.clone();
-        let (results, events, applied) = blocking(move || apply_blocking(&db, &state, entries))
-            .await
-            .map_err(|e| e.raft(ErrorSubject::StateMachine, ErrorVerb::Write))?;
-        self.feed.publish(events, applied);
-        Ok(results)
-    }
-
-    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            db: self.db.clone(),
-            state: self.state.clone(),
-            snapshots: self.snapshots.clone(),
-        }
+        });
+        // Err means the dump failed before taking its view; build_snapshot reports it.
+        let _ = taken.await;
+        SnapshotBuilder { build }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -299,22 +237,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let db = self.db.clone();
-        let state = self.state.clone();
         let files = self.snapshots.clone();
         let meta = meta.clone();
         let data = snapshot.into_inner();
-        let applied = blocking(move || {
+        let retention = self.dedupe_retention;
+        let state = blocking(move || {
             // The file first: it is what a crash in the middle of the restore resumes from.
             files.save(&meta, &data)?;
-            let mut guard = write(&state);
-            let sm_meta = snapshot::restore(&db, &data)?;
-            let products = load_products(&db)?;
-            let retention = guard.shop.dedupe_retention;
-            *guard = AppliedState::from_meta(sm_meta, products, retention);
-            Ok(guard.applied_index())
+            snapshot::restore(&db, &data)?;
+            load_view(&db, retention)
         })
         .await
         .map_err(|e| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write))?;
+        let applied = state.applied_index();
+        self.publish(state);
         self.feed.reset(applied);
         Ok(())
     }

@@ -1,0 +1,241 @@
+//! Cluster status bodies: a node's `GET /cluster`, the frontend's `GET /cluster` (the same
+//! plus its cache and feed) and `GET /cluster/nodes` (every node probed), and the bodies
+//! of membership changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// A node's Raft role as it reports it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+}
+
+/// One member of the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub api: String,
+    pub raft: String,
+    /// False for learners.
+    pub voter: bool,
+}
+
+/// A node's view of the cluster (`GET /cluster` on a node).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub id: u64,
+    pub role: NodeRole,
+    pub leader: Option<u64>,
+    pub leader_api: Option<String>,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    pub members: Vec<MemberInfo>,
+    /// Orders created so far.
+    pub orders: u64,
+    /// Digest of the replicated state at `applied_index`; equal on replicas at equal index.
+    pub state_digest: String,
+}
+
+/// `GET /cluster` as either process answers it: the answering node's view, plus the
+/// frontend's own state when a frontend answered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterAnswer {
+    #[serde(flatten)]
+    pub cluster: ClusterInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontend: Option<FrontendStatus>,
+}
+
+/// A frontend's cache, feed and routing state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FrontendStatus {
+    pub cache_enabled: bool,
+    /// Whether lookups may be answered from the cache right now.
+    pub cache_serving: bool,
+    pub cache_size: usize,
+    pub cache_capacity: usize,
+    pub hits: u64,
+    pub misses: u64,
+    /// Hits over hits plus misses; 0 before the first lookup.
+    pub hit_ratio: f64,
+    pub fills_refused: u64,
+    pub singleflight_shared: u64,
+    /// The node writes are sent to, as `host:port`.
+    pub leader_hint: Option<String>,
+    pub feed: FeedStatus,
+}
+
+/// Where the change feed stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedPhase {
+    /// The cache is disabled, so nothing follows the feed.
+    Off,
+    /// Connected and caught up within the staleness bound.
+    Synced,
+    /// Connected, replaying changes.
+    Syncing,
+    Down,
+}
+
+/// The change feed as the frontend reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedStatus {
+    pub state: FeedPhase,
+    /// The node serving the feed.
+    pub node: Option<u64>,
+    pub last_index: u64,
+    /// How far the serving node's applied index is ahead of what the cache has seen.
+    pub lag_entries: u64,
+    /// Milliseconds since the feed was last caught up; `None` if it never was.
+    pub age_ms: Option<u64>,
+    pub staleness_bound_ms: u64,
+    /// Whether lookups may be answered from the cache right now.
+    pub cache_serving: bool,
+}
+
+/// A node's role as a prober sees it: its own answer, or `down` when it gave none.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbedRole {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+    Down,
+}
+
+impl From<NodeRole> for ProbedRole {
+    fn from(r: NodeRole) -> Self {
+        match r {
+            NodeRole::Leader => ProbedRole::Leader,
+            NodeRole::Follower => ProbedRole::Follower,
+            NodeRole::Candidate => ProbedRole::Candidate,
+            NodeRole::Learner => ProbedRole::Learner,
+            NodeRole::Shutdown => ProbedRole::Shutdown,
+        }
+    }
+}
+
+/// One node in `GET /cluster/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeProbe {
+    pub id: u64,
+    /// `host:port` of the node's API.
+    pub api: String,
+    pub role: ProbedRole,
+    pub up: bool,
+    pub term: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// The leader this node believes in.
+    pub leader: Option<u64>,
+    /// Why a down node counts as down.
+    pub error: Option<String>,
+}
+
+/// `GET /cluster/nodes` on the frontend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodesOverview {
+    pub nodes: Vec<NodeProbe>,
+    /// The node that calls itself leader at the highest term: a deposed leader cut off
+    /// from the others may still call itself leader, at an older term.
+    pub leader: Option<u64>,
+    pub term: Option<u64>,
+    pub frontend: FrontendStatus,
+}
+
+impl NodesOverview {
+    /// The self-declared leader with the highest term, and the highest term seen.
+    pub fn current_leader(nodes: &[NodeProbe]) -> (Option<u64>, Option<u64>) {
+        let leader = nodes
+            .iter()
+            .filter(|n| n.role == ProbedRole::Leader)
+            .max_by_key(|n| n.term);
+        let term = nodes.iter().filter_map(|n| n.term).max();
+        (leader.map(|n| n.id), term)
+    }
+}
+
+/// `POST /admin/membership/learners`: add a node as a learner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipChange {
+    pub id: u64,
+    pub api: String,
+    pub raft: String,
+}
+
+/// `POST /admin/membership/voters`: the new voter set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Voters {
+    pub voters: BTreeSet<u64>,
+}
+
+/// The answer to a membership change: the voters and every member's API address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MembershipView {
+    pub voters: Vec<u64>,
+    /// Member id (as a string, JSON keys are strings) to API address.
+    pub nodes: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(id: u64, role: ProbedRole, term: Option<u64>) -> NodeProbe {
+        NodeProbe {
+            id,
+            api: format!("127.0.0.1:900{id}"),
+            role,
+            up: role != ProbedRole::Down,
+            term,
+            commit_index: term.map(|_| 10),
+            applied_index: term.map(|_| 10),
+            leader: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_deposed_leader_at_an_older_term_is_not_the_leader() {
+        let nodes = [
+            probe(1, ProbedRole::Leader, Some(3)),
+            probe(2, ProbedRole::Leader, Some(4)),
+            probe(3, ProbedRole::Follower, Some(4)),
+            probe(4, ProbedRole::Down, None),
+        ];
+        assert_eq!(NodesOverview::current_leader(&nodes), (Some(2), Some(4)));
+        let no_leader = [
+            probe(1, ProbedRole::Candidate, Some(5)),
+            probe(2, ProbedRole::Follower, Some(4)),
+        ];
+        assert_eq!(NodesOverview::current_leader(&no_leader), (None, Some(5)));
+    }
+
+    #[test]
+    fn roles_are_lowercase_strings() {
+        assert_eq!(
+            serde_json::to_string(&ProbedRole::Down).unwrap(),
+            "\"down\""
+        );
+        assert_eq!(
+            serde_json::to_string(&FeedPhase::Synced).unwrap(),
+            "\"synced\""
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! The toy-store response envelope: `{"data": ...}` on success,
+//! `{"error": {"code": .., "reason": .., "message": ..}}` on failure.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::Reason;
+use crate::leader::LeaderHint;
+
+/// A successful answer: `{"data": T}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope<T> {
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(data: T) -> Self {
+        Self { data }
+    }
+}
+
+/// The body of a failed answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated in the body as the earlier clients expect.
+    pub code: u16,
+    /// Stable machine-readable cause; absent from older servers' answers, and read as
+    /// absent when it is a reason this build does not know.
+    #[serde(
+        default,
+        deserialize_with = "known_reason",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reason: Option<Reason>,
+    pub message: String,
+    /// Set on not-leader answers so a caller can retry at the leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<LeaderHint>,
+}
+
+/// A failed answer: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// A reason added by a newer server must not make the whole answer unreadable.
+fn known_reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Reason>, D::Error> {
+    let raw = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(raw.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_reason_reads_as_none() {
+        let env: ErrorEnvelope =
+            serde_json::from_str(r#"{"error":{"code":503,"reason":"martian","message":"m"}}"#)
+                .unwrap();
+        assert_eq!(env.error.reason, None);
+        assert_eq!(env.error.code, 503);
+    }
+}

@@ -1,0 +1,49 @@
+//! Bazaar's contract: every type that crosses a process boundary (the public JSON API, the
+//! `/cluster` views of node and frontend, the change feed, Bazaar's own peer RPC bodies),
+//! the error envelope, the one Idempotency-Key rule, the leader hint, the limits and the
+//! cluster file. No runtime lives here (no tokio, axum, openraft or RocksDB): the
+//! frontend and the client depend on this crate and never on the node.
+
+pub mod cluster;
+pub mod config;
+mod envelope;
+mod error;
+mod idempotency;
+mod leader;
+mod order;
+pub mod peer;
+mod price;
+mod product;
+mod read;
+mod watch;
+
+pub use cluster::{
+    ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberInfo,
+    MembershipChange, MembershipView, NodeProbe, NodeRole, NodesOverview, ProbedRole, Voters,
+};
+pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
+pub use error::{ApiError, Reason};
+pub use idempotency::{IdempotencyKey, KeyError, MAX_IDEMPOTENCY_KEY_LEN};
+pub use leader::LeaderHint;
+pub use order::{OrderRequest, OrderView, MAX_ORDER_QUANTITY};
+pub use price::{cents_to_decimal, parse_price, Cents};
+pub use product::{
+    validate_product_name, ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest,
+    SearchResult, MAX_PRODUCT_NAME_LEN,
+};
+pub use read::Consistency;
+pub use watch::{ChangeEvent, WatchMessage};
+
+/// Response header carrying the applied log index a read was served at.
+pub const INDEX_HEADER: &str = "x-bazaar-index";
+/// Response header naming the leader on a not-leader answer: `<id> <api address>`.
+pub const LEADER_HEADER: &str = "x-bazaar-leader";
+/// Request header carrying a client's idempotency key for writes.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Request and response header carrying the request id, logged on every hop.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Largest request body the public API accepts (bytes); larger bodies get 413.
+pub const MAX_API_BODY_BYTES: usize = 64 * 1024;
+/// Default and largest page of `GET /products`.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;

@@ -1,0 +1,17 @@
+//! Plumbing shared by the node and the frontend, built on the crates the ecosystem uses:
+//! process lifetime (`tokio-util`), logging (`tracing`), Prometheus metrics
+//! (`prometheus-client`), the standard HTTP layers (`tower-http`), answer building and
+//! serving.
+
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod respond;
+pub mod serve;
+pub mod shutdown;
+pub mod version;
+
+pub use http::{standard_layers, Limits};
+pub use metrics::{HttpMetrics, Metrics, MetricsBuilder};
+pub use respond::ErrorResponse;
+pub use shutdown::{CancellationToken, TaskTracker};
