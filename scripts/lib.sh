@@ -9,6 +9,9 @@ BIN_DIR="$BAZAAR_ROOT/target/release"
 
 die() { echo "error: $*" >&2; exit 1; }
 
+# step TEXT: announces a phase of a long script.
+step() { echo "==> $*"; }
+
 # apt_install PKG...: installs the Debian packages given (as root, or with sudo).
 apt_install() {
   [ $# -gt 0 ] || return 0

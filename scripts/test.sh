@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# The gate: formatting, lints, then every unit and whole-system test (release profile,
-# the one profile this project builds). Installs what the build needs on a fresh machine.
-# usage: scripts/test.sh
+# The gate: formatting, lints, docs, then every unit and whole-system test (release profile,
+# the one profile and feature set this project builds, so RocksDB's C++ is compiled once).
+# Installs what the build and the tests need on a fresh machine. Tests that need a Docker
+# engine run only when `docker info` answers; otherwise they are reported as skipped.
+# Ends with one line: `N passed, N failed, N skipped`.
+# usage: scripts/test.sh [--help]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (usage: scripts/test.sh [--help])" ;;
+  esac
+done
 cd "$BAZAAR_ROOT"
 ensure_test_deps
+step "format (cargo fmt --check)"
 cargo fmt --all -- --check
+step "lints (cargo clippy -D warnings)"
 cargo clippy --release --workspace --all-targets -- -D warnings
+step "docs (cargo doc, warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
 # Whole-system tests spawn the real binaries, so build them first.
+step "build"
 build_release
+ignored=()
+if docker info >/dev/null 2>&1; then
+  ignored=(--include-ignored)
+  step "tests (a Docker engine answers: the container test runs too)"
+else
+  step "tests (no Docker engine: the container test is skipped)"
+fi
 # One test at a time: each whole-system test runs a 3-node cluster on these 2 cores.
 log=$(mktemp -t bazaar-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --release --workspace -- --test-threads=1 2>&1 | tee "$log"
+cargo test --release --workspace -- --test-threads=1 "${ignored[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # cargo closes on its (empty) doc-test runs; end with the total over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

@@ -89,7 +89,7 @@ fn acked(attempt: Attempt) -> OrderView {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cache_hit_then_miss_after_an_order_through_the_same_frontend() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let fe = Frontend::start(&cluster, &[], &[]);
     wait_serving(&fe).await;
 
@@ -173,7 +173,7 @@ async fn cache_hit_then_miss_after_an_order_through_the_same_frontend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_made_elsewhere_reach_the_cache_within_the_staleness_bound() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let bound = Duration::from_millis(cluster.config.frontend.staleness_bound_ms);
     let fe1 = Frontend::start(&cluster, &[], &[]);
     let fe2 = Frontend::start(&cluster, &[], &[]);
@@ -237,7 +237,7 @@ async fn changes_made_elsewhere_reach_the_cache_within_the_staleness_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_fill_never_puts_back_an_old_value() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let fe = Frontend::start(&cluster, &[], &[(TEST_FILL_DELAY_ENV, "1500")]);
     wait_serving(&fe).await;
     let fills_delayed = || async {
@@ -474,7 +474,7 @@ async fn leader_kill_during_concurrent_orders_through_the_frontend_duplicates_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_is_answered_exactly_as_a_node_answers_it() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let fe = Frontend::start(&cluster, &[], &[]);
     let leader = cluster.leader().await;
     let node = cluster.api_url(leader);

@@ -30,7 +30,7 @@ fn assert_error(status: u16, body: &Value, expected: u16, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_gets_4xx_with_the_error_envelope_and_never_a_5xx() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let leader = cluster.leader().await;
     let base = cluster.api_url(leader);
     let http = &cluster.http;
@@ -143,7 +143,7 @@ async fn bad_input_gets_4xx_with_the_error_envelope_and_never_a_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_writes_admin_auth_and_not_leader_answers() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let leader = cluster.leader().await;
     let follower = cluster
         .ids()
@@ -362,7 +362,7 @@ async fn reads_writes_admin_auth_and_not_leader_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_feed_streams_changes_and_resets_when_too_old() {
-    let cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start_in_process(3).await;
     let leader = cluster.leader().await;
     let follower = cluster
         .ids()

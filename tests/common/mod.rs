@@ -1,6 +1,12 @@
-//! Whole-system test harness: real `raft-node` processes on ephemeral loopback ports, each
-//! with its own data dir in a temp folder, killed with SIGKILL. Everything waits on
-//! conditions with deadlines; nothing sleeps a fixed time to "let things settle".
+//! Whole-system test harness. Two ways to run a cluster, each node with its own data dir in
+//! a temp folder:
+//! - [`TestCluster::start`]: real `raft-node` processes, killed with SIGKILL (fault tests);
+//! - [`TestCluster::start_in_process`]: `raft_node::run` on listeners this process bound
+//!   on `127.0.0.1:0` before the config was written (no port races), stopped through
+//!   their cancellation tokens (the fast API tests).
+//!
+//! Everything waits on conditions with deadlines; nothing sleeps a fixed time to "let
+//! things settle".
 
 #![allow(dead_code)]
 
@@ -17,7 +23,11 @@ use std::time::{Duration, Instant};
 
 use bazaar_api::config::{ClusterConfig, NodeConfig};
 use bazaar_api::{ClusterInfo, Envelope, NodeRole, OrderView, IDEMPOTENCY_HEADER};
+use bazaar_service::serve::bind_retrying;
+use bazaar_service::CancellationToken;
+use raft_node::NodeListeners;
 use serde_json::Value;
+use tokio::net::TcpListener;
 
 /// Generous: these machines are shared and two cores run three nodes plus the test.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -113,11 +123,40 @@ pub enum Attempt {
     Indeterminate(String),
 }
 
+/// A running node: a child process, or a task of this test's runtime.
+enum RunningNode {
+    Process(Child),
+    Task {
+        stop: CancellationToken,
+        done: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl RunningNode {
+    /// SIGKILL for a process; for a task, cancel it and wait until it has released its
+    /// ports and its database (a graceful stop: tasks cannot be killed).
+    fn stop(self) {
+        match self {
+            RunningNode::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            RunningNode::Task { stop, done } => {
+                stop.cancel();
+                tokio::task::block_in_place(|| {
+                    let _ = tokio::runtime::Handle::current().block_on(done);
+                });
+            }
+        }
+    }
+}
+
 pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub config: ClusterConfig,
     config_path: PathBuf,
-    procs: BTreeMap<u64, Child>,
+    procs: BTreeMap<u64, RunningNode>,
+    in_process: bool,
     pub http: reqwest::Client,
 }
 
@@ -129,20 +168,48 @@ impl TestCluster {
     /// Starts `n` nodes with `tweak` applied to the config; waits for a leader and the
     /// seeded catalog.
     pub async fn start_with(n: usize, tweak: impl FnOnce(&mut ClusterConfig)) -> Self {
+        let nodes = (1..=n as u64)
+            .map(|id| NodeConfig {
+                id,
+                api: format!("127.0.0.1:{}", free_port()),
+                raft: format!("127.0.0.1:{}", free_port()),
+            })
+            .collect();
+        Self::launch(nodes, BTreeMap::new(), tweak).await
+    }
+
+    /// Starts `n` nodes inside this test's runtime, on listeners bound here first.
+    pub async fn start_in_process(n: usize) -> Self {
+        let mut nodes = Vec::new();
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n as u64 {
+            let api = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+            let raft = TcpListener::bind("127.0.0.1:0").await.expect("bind raft");
+            nodes.push(NodeConfig {
+                id,
+                api: api.local_addr().expect("api address").to_string(),
+                raft: raft.local_addr().expect("raft address").to_string(),
+            });
+            listeners.insert(id, NodeListeners { api, raft });
+        }
+        Self::launch(nodes, listeners, |_| {}).await
+    }
+
+    /// `listeners` empty: processes; else one task per node on its listeners.
+    async fn launch(
+        nodes: Vec<NodeConfig>,
+        mut listeners: BTreeMap<u64, NodeListeners>,
+        tweak: impl FnOnce(&mut ClusterConfig),
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bazaar-test-")
             .tempdir()
             .expect("temp dir");
+        let in_process = !listeners.is_empty();
         let mut config = ClusterConfig {
             data_dir: dir.path().join("data"),
             catalog: repo_root().join("catalog.toml"),
-            nodes: (1..=n as u64)
-                .map(|id| NodeConfig {
-                    id,
-                    api: format!("127.0.0.1:{}", free_port()),
-                    raft: format!("127.0.0.1:{}", free_port()),
-                })
-                .collect(),
+            nodes,
             ..ClusterConfig::default()
         };
         config.security.token = TOKEN.into();
@@ -166,10 +233,14 @@ impl TestCluster {
             config,
             config_path,
             procs: BTreeMap::new(),
+            in_process,
             http,
         };
-        for id in 1..=n as u64 {
-            cluster.spawn(id);
+        for id in cluster.ids() {
+            match listeners.remove(&id) {
+                Some(bound) => cluster.run_task(id, bound),
+                None => cluster.spawn(id),
+            }
         }
         let leader = cluster.leader().await;
         cluster.wait_seeded(leader).await;
@@ -221,28 +292,61 @@ impl TestCluster {
             .stderr(log)
             .spawn()
             .expect("spawn raft-node");
-        self.procs.insert(id, child);
+        self.procs.insert(id, RunningNode::Process(child));
+    }
+
+    /// Runs node `id` as a task of this runtime on already-bound listeners.
+    fn run_task(&mut self, id: u64, listeners: NodeListeners) {
+        let stop = CancellationToken::new();
+        let config = self.config.clone();
+        let data_dir = self.config.node_data_dir(id);
+        let token = stop.clone();
+        let done = tokio::spawn(async move {
+            if let Err(e) = raft_node::run(config, id, data_dir, listeners, token).await {
+                eprintln!("in-process node {id} failed: {e}");
+            }
+        });
+        self.procs.insert(id, RunningNode::Task { stop, done });
     }
 
     pub fn pid(&self, id: u64) -> u32 {
-        self.procs
-            .get(&id)
-            .map(|c| c.id())
-            .expect("node is running")
-    }
-
-    /// SIGKILL: no shutdown path runs.
-    pub fn kill(&mut self, id: u64) {
-        if let Some(mut child) = self.procs.remove(&id) {
-            let _ = child.kill();
-            let _ = child.wait();
+        match self.procs.get(&id) {
+            Some(RunningNode::Process(child)) => child.id(),
+            Some(RunningNode::Task { .. }) => panic!("node {id} runs in this process"),
+            None => panic!("node {id} is not running"),
         }
     }
 
-    /// Starts a killed node again on the same data dir.
+    /// Stops node `id`: SIGKILL for a process (no shutdown path runs), a graceful stop for
+    /// an in-process node.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(node) = self.procs.remove(&id) {
+            node.stop();
+        }
+    }
+
+    /// Starts a stopped node again on the same data dir and addresses.
     pub fn restart(&mut self, id: u64) {
         assert!(!self.procs.contains_key(&id), "node {id} is still running");
-        self.spawn(id);
+        if !self.in_process {
+            self.spawn(id);
+            return;
+        }
+        let node = self.config.node(id).expect("known node").clone();
+        let listeners = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let patience = Duration::from_secs(5);
+                NodeListeners {
+                    api: bind_retrying(&node.api, patience)
+                        .await
+                        .expect("rebind api"),
+                    raft: bind_retrying(&node.raft, patience)
+                        .await
+                        .expect("rebind raft"),
+                }
+            })
+        });
+        self.run_task(id, listeners);
     }
 
     pub fn node_log(&self, id: u64) -> String {
@@ -397,9 +501,8 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for (_, mut child) in std::mem::take(&mut self.procs) {
-            let _ = child.kill();
-            let _ = child.wait();
+        for (_, node) in std::mem::take(&mut self.procs) {
+            node.stop();
         }
         if std::thread::panicking() {
             for id in self.ids() {

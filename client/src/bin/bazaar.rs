@@ -189,7 +189,7 @@ struct CheckArgs {
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     settle: Duration,
     /// Model the leader's low-stock timer as THRESHOLD:AMOUNT; default: from --config's
-    /// [restock] when its interval_secs > 0. "off" disables.
+    /// `[restock]` when its interval_secs > 0. "off" disables.
     #[arg(long)]
     auto_restock: Option<String>,
     /// Admin token for restocks and product setup.

@@ -455,3 +455,91 @@ async fn sleep_within(deadline: Instant, waits: &mut impl Iterator<Item = Durati
     tokio::time::sleep(wait.min(remaining)).await;
     deadline > Instant::now()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bazaar_api::config::NodeConfig;
+
+    fn backend_for(apis: &[String]) -> Backend {
+        let nodes: Vec<NodeConfig> = apis
+            .iter()
+            .enumerate()
+            .map(|(i, api)| NodeConfig {
+                id: i as u64 + 1,
+                api: api.clone(),
+                raft: format!("127.0.0.1:{}", 1 + i),
+            })
+            .collect();
+        let settings = BackendSettings {
+            request_deadline: Duration::from_secs(2),
+            read_attempt: Duration::from_secs(1),
+            write_attempt: Duration::from_secs(1),
+        };
+        Backend::new(
+            NodePool::new(&nodes, "http").expect("valid nodes"),
+            settings,
+            Arc::new(Metrics::default()),
+        )
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_down() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr").port()
+        };
+        let api = format!("127.0.0.1:{port}");
+        let probes = backend_for(std::slice::from_ref(&api)).probe_all().await;
+        assert_eq!(probes[0].role, ProbedRole::Down);
+        assert!(!probes[0].up);
+        assert_eq!(probes[0].api, api);
+        assert_eq!(probes[0].error.as_deref(), Some("connection refused"));
+    }
+
+    /// A paused node accepts connections (the kernel does) but never answers: it must
+    /// count as down after the probe timeout, not hang the panel.
+    #[tokio::test]
+    async fn a_silent_node_is_down_after_the_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let start = Instant::now();
+        let probes = backend_for(&[addr.to_string()]).probe_all().await;
+        let took = start.elapsed();
+        hold.abort();
+        assert_eq!(probes[0].role, ProbedRole::Down);
+        assert!(probes[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer")));
+        assert!(
+            took >= PROBE_TIMEOUT && took < PROBE_TIMEOUT * 4,
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_with_every_node_dead_answers_unavailable_by_the_deadline() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr").port()
+        };
+        let backend = backend_for(&[format!("127.0.0.1:{port}")]);
+        let start = Instant::now();
+        let err = backend
+            .read("/products/Tux", None)
+            .await
+            .expect_err("nothing answers");
+        assert!(start.elapsed() < Duration::from_secs(3));
+        assert_eq!(err.to_api_error().status(), 503);
+    }
+}
