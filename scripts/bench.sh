@@ -7,23 +7,25 @@
 #   acknowledged order), change-feed lag (order on a node -> frontend cache), and
 #   restart-to-serve time of a node holding N orders.
 # usage: scripts/bench.sh [--seconds S] [--connections C] [--restart-orders N] [--no-etcd]
+#                         [--bin-dir DIR]   (binaries of another build, e.g. to compare; no build)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-secs=10 conns=64 restart_orders=100000 etcd=1
+secs=10 conns=64 restart_orders=100000 etcd=1 build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) secs=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --restart-orders) restart_orders=$2; shift 2 ;;
     --no-etcd) etcd=0; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --bin-dir) BIN_DIR=$(realpath "$2"); build=0; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (try --help)" ;;
   esac
 done
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 ensure_deps
-build_release
+[ "$build" = 1 ] && build_release
 
 work=$(mktemp -d -t bazaar-bench.XXXXXX)
 export BAZAAR_DATA_DIR=$work/data

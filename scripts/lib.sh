@@ -2,7 +2,8 @@
 # Sourced, not run.
 
 BAZAAR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN_DIR="$BAZAAR_ROOT/target/release"
+# Where the binaries are; BAZAAR_BIN_DIR points the scripts at another build.
+BIN_DIR="${BAZAAR_BIN_DIR:-$BAZAAR_ROOT/target/release}"
 # Where the cluster scripts keep data, logs and pids. Exported only to the processes the
 # scripts start (see start_node), never to builds or tests.
 : "${BAZAAR_DATA_DIR:=$BAZAAR_ROOT/data}"

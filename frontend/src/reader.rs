@@ -59,12 +59,11 @@ impl CachedReader {
         self.enabled && self.feed.is_fresh(now)
     }
 
-    /// A cacheable read of `key`, fetched from `path` on a miss. `request_id` goes with
+    /// A cacheable read of `key`, fetched from the node on a miss. `request_id` goes with
     /// the node request this call makes (a shared miss carries the first caller's).
     pub async fn lookup(
         &self,
         key: CacheKey,
-        path: &str,
         request_id: Option<&HeaderValue>,
     ) -> Result<ReadOutcome, BackendError> {
         let now = Instant::now();
@@ -75,7 +74,7 @@ impl CachedReader {
             self.metrics.cache_bypassed.inc();
             return self
                 .backend
-                .read(path, request_id)
+                .read(&key.node_path(), request_id)
                 .await
                 .map(ReadOutcome::Miss);
         }
@@ -84,6 +83,8 @@ impl CachedReader {
             return Ok(ReadOutcome::Hit(hit));
         }
         self.metrics.cache_misses.inc();
+        let path = key.node_path();
+        let path = path.as_str();
         let (result, shared) = self
             .flights
             .run(key.clone(), || {

@@ -1,6 +1,8 @@
 //! Tracing set up once per binary: `RUST_LOG` filters, `--log-format` picks text or JSON
 //! lines, and every line goes to stderr (stdout belongs to the program's own output).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -32,8 +34,10 @@ impl LogArgs {
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // Colours only on a terminal: logs usually go to files, where escapes are noise.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter);
     let installed = match format {
         LogFormat::Text => builder.try_init(),

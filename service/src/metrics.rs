@@ -1,22 +1,21 @@
 //! Prometheus metrics through `prometheus-client`: one registry per process under the
 //! process's prefix (`bazaar_node`, `bazaar_frontend`), a request counter and a latency
-//! histogram per route for every router (see [`crate::http`]), and the text exposition.
+//! histogram per route for every router (recorded by [`crate::http`]), and the text
+//! exposition.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 pub use prometheus_client;
 
-/// Latency bucket upper bounds, in seconds: 50 µs to 5 s.
+/// Latency bucket upper bounds, in seconds: 50 µs to 5 s (and +Inf).
 const LATENCY_BUCKETS: [f64; 16] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0,
@@ -24,62 +23,206 @@ const LATENCY_BUCKETS: [f64; 16] = [
 
 /// Label of requests that matched no route (404s, scanners): one series for all of them.
 const UNMATCHED: &str = "unmatched";
+/// More route templates than any router here has: past it, requests count as unmatched
+/// (the bound on what the route table keeps).
+const MAX_ROUTES: usize = 256;
+/// Status codes are 100 to 599.
+const FIRST_STATUS: u16 = 100;
+const STATUSES: usize = 500;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteStatus {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOnly {
-    route: String,
+    route: &'static str,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
+/// One route's series, all plain atomics: two worker threads bump them on every request,
+/// and a lock here (prometheus-client's `Histogram` takes one per observation) measured
+/// as contention on the hot path.
+#[derive(Debug)]
+struct RouteSeries {
+    name: &'static str,
+    by_status: Vec<AtomicU64>,
+    /// Per bucket (not cumulative); the last one is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
 }
 
-/// Per-route request counts and latencies; cheap to clone (shared counters).
+impl RouteSeries {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            by_status: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, status: u16, took: Duration) {
+        let slot = usize::from(status.saturating_sub(FIRST_STATUS)).min(STATUSES - 1);
+        self.by_status[slot].fetch_add(1, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|upper| seconds <= *upper)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Every route seen so far, by template. Routes are a fixed handful per router, so each
+/// series is created once and kept for the life of the process.
+#[derive(Debug)]
+struct RouteTable {
+    routes: RwLock<HashMap<String, &'static RouteSeries>>,
+    unmatched: &'static RouteSeries,
+}
+
+impl RouteTable {
+    fn new() -> Self {
+        Self {
+            routes: RwLock::new(HashMap::new()),
+            unmatched: Box::leak(Box::new(RouteSeries::new(UNMATCHED))),
+        }
+    }
+
+    fn series(&self, route: Option<&str>) -> &'static RouteSeries {
+        let Some(route) = route else {
+            return self.unmatched;
+        };
+        if let Some(series) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+        {
+            return series;
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        if routes.len() >= MAX_ROUTES {
+            return self.unmatched;
+        }
+        routes.entry(route.to_owned()).or_insert_with(|| {
+            let name: &'static str = Box::leak(route.to_owned().into_boxed_str());
+            Box::leak(Box::new(RouteSeries::new(name)))
+        })
+    }
+
+    fn all(&self) -> Vec<&'static RouteSeries> {
+        let mut all: Vec<_> = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .copied()
+            .collect();
+        all.sort_by_key(|s| s.name);
+        all.push(self.unmatched);
+        all
+    }
+}
+
+/// Per-route request counts and latencies; cheap to clone (one shared table).
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
-    requests: Family<RouteStatus, Counter>,
-    latency: Family<RouteOnly, Histogram, fn() -> Histogram>,
+    table: Arc<RouteTable>,
 }
 
 impl HttpMetrics {
     fn register(registry: &mut Registry) -> Self {
-        let requests = Family::<RouteStatus, Counter>::default();
-        let latency = Family::<RouteOnly, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route and status code.",
-            requests.clone(),
-        );
-        registry.register_with_unit(
-            "http_request_duration",
-            "Time from a request's arrival to its answer's head, by route.",
-            Unit::Seconds,
-            latency.clone(),
-        );
-        Self { requests, latency }
+        let table = Arc::new(RouteTable::new());
+        registry.register_collector(Box::new(HttpCollector(table.clone())));
+        Self { table }
     }
 
-    /// Records one answered request.
-    pub fn observe(&self, route: &str, status: u16, took: Duration) {
-        self.requests
-            .get_or_create(&RouteStatus {
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteOnly {
-                route: route.to_owned(),
-            })
-            .observe(took.as_secs_f64());
+    /// Records one answered request under the route template it matched (`None`: none).
+    pub fn observe(&self, route: Option<&str>, status: u16, took: Duration) {
+        self.table.series(route).record(status, took);
+    }
+
+    /// The series of a route, looked up once per request before it is served.
+    pub(crate) fn route(&self, matched: Option<&str>) -> RouteHandle {
+        RouteHandle(self.table.series(matched))
+    }
+}
+
+/// Where one request's outcome is recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteHandle(&'static RouteSeries);
+
+impl RouteHandle {
+    pub(crate) fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    pub(crate) fn record(self, status: u16, took: Duration) {
+        self.0.record(status, took);
+    }
+}
+
+/// Encodes the route table as `http_requests_total` and `http_request_duration_seconds`.
+#[derive(Debug)]
+struct HttpCollector(Arc<RouteTable>);
+
+impl Collector for HttpCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let routes = self.0.all();
+        let mut counters = encoder.encode_descriptor(
+            "http_requests",
+            "HTTP requests answered, by route and status code.",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &routes {
+            for (slot, n) in series.by_status.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let labels = RouteStatus {
+                    route: series.name,
+                    status: FIRST_STATUS + slot as u16,
+                };
+                counters
+                    .encode_family(&labels)?
+                    .encode_counter::<RouteOnly, u64, u64>(&n, None)?;
+            }
+        }
+        let mut histograms = encoder.encode_descriptor(
+            "http_request_duration",
+            "Time from a request's arrival to its answer's head, by route.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for series in &routes {
+            let count = series.count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(series.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+                .collect();
+            let sum = series.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            histograms
+                .encode_family(&RouteOnly { route: series.name })?
+                .encode_histogram::<RouteOnly>(sum, count, &buckets, None)?;
+        }
+        Ok(())
     }
 }
 
@@ -135,22 +278,6 @@ impl Metrics {
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// axum middleware: times every request and files it under its matched route.
-pub async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    metrics.observe(
-        route.as_deref().unwrap_or(UNMATCHED),
-        resp.status().as_u16(),
-        start.elapsed(),
-    );
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,8 +287,11 @@ mod tests {
         let metrics = MetricsBuilder::new("t").build();
         metrics
             .http()
-            .observe("/a", 200, Duration::from_micros(200));
-        metrics.http().observe("/a", 404, Duration::from_millis(2));
+            .observe(Some("/a"), 200, Duration::from_micros(200));
+        metrics
+            .http()
+            .observe(Some("/a"), 404, Duration::from_millis(2));
+        metrics.http().observe(None, 404, Duration::from_millis(1));
         let text = metrics.render();
         assert!(
             text.contains("t_http_requests_total{route=\"/a\",status=\"200\"} 1"),
@@ -174,5 +304,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("t_http_request_duration_seconds_count{route=\"/a\"} 2"));
+        assert!(text.contains("t_http_requests_total{route=\"unmatched\",status=\"404\"} 1"));
+        assert!(
+            text.contains("t_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/a\"} 2"),
+            "{text}"
+        );
     }
 }

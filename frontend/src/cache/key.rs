@@ -1,5 +1,7 @@
 //! What the cache is keyed by: one product lookup or one topic search.
 
+use crate::paths::{encode_segment, topic_query};
+
 /// A cacheable read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CacheKey {
@@ -7,6 +9,16 @@ pub enum CacheKey {
     Product(String),
     /// `GET /search?topic=T`
     Topic(String),
+}
+
+impl CacheKey {
+    /// The node request that answers this key, built only on a miss.
+    pub fn node_path(&self) -> String {
+        match self {
+            CacheKey::Product(name) => format!("/products/{}", encode_segment(name)),
+            CacheKey::Topic(topic) => format!("/search?{}", topic_query(topic)),
+        }
+    }
 }
 
 impl std::fmt::Display for CacheKey {

@@ -13,11 +13,13 @@ use bytes::Bytes;
 
 use crate::backend::WriteRequest;
 use crate::respond::{bad_request, node_reply, unavailable};
+use crate::routes::catalog::Rid;
 use crate::routes::orders::{forward_headers, idempotency_key};
 use crate::state::AppState;
 
 pub async fn admin(
     State(state): State<Arc<AppState>>,
+    rid: Rid,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -33,7 +35,7 @@ pub async fn admin(
         Ok(key) => key,
         Err(message) => return bad_request(message),
     };
-    let mut forward = forward_headers(key, &headers);
+    let mut forward = forward_headers(key, &rid);
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         forward.insert(header::AUTHORIZATION, auth.clone());
     }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 use axum::response::Response;
-use bazaar_api::{validate_product_name, REQUEST_ID_HEADER};
+use axum::Extension;
+use bazaar_api::validate_product_name;
+use tower_http::request_id::RequestId;
 
 use crate::cache::CacheKey;
-use crate::paths::{encode_segment, query_param, query_suffix, topic_query};
+use crate::paths::{encode_segment, query_param, query_suffix};
 use crate::reader::ReadOutcome;
 use crate::respond;
 use crate::state::AppState;
@@ -26,27 +28,30 @@ fn plain_search(query: Option<&str>) -> bool {
         && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).count() == 1)
 }
 
-/// The request id the standard layers put on every request, sent on to the node.
-pub fn request_id(headers: &HeaderMap) -> Option<&HeaderValue> {
-    headers.get(REQUEST_ID_HEADER)
+/// The id the standard layer gave this request (the caller's, or a fresh one).
+pub type Rid = Option<Extension<RequestId>>;
+
+/// That id as the header sent on to the node.
+pub fn request_id(rid: &Rid) -> Option<&HeaderValue> {
+    rid.as_ref().map(|Extension(id)| id.header_value())
 }
 
 pub async fn list_products(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    rid: Rid,
     RawQuery(query): RawQuery,
 ) -> Response {
     let path = format!("/products{}", query_suffix(query.as_deref()));
-    passthrough(&state, &path, request_id(&headers)).await
+    passthrough(&state, &path, request_id(&rid)).await
 }
 
 pub async fn get_product(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    rid: Rid,
     name: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let id = request_id(&headers);
+    let id = request_id(&rid);
     let name = match name {
         Ok(Path(name)) => name,
         Err(rejection) => return respond::bad_request(rejection.body_text()),
@@ -54,23 +59,23 @@ pub async fn get_product(
     if let Err(message) = validate_product_name(&name) {
         return respond::bad_request(message);
     }
-    let path = format!(
-        "/products/{}{}",
-        encode_segment(&name),
-        query_suffix(query.as_deref())
-    );
     if !plain_lookup(query.as_deref()) {
+        let path = format!(
+            "/products/{}{}",
+            encode_segment(&name),
+            query_suffix(query.as_deref())
+        );
         return passthrough(&state, &path, id).await;
     }
-    cached(&state, CacheKey::Product(name), &path, id).await
+    cached(&state, CacheKey::Product(name), id).await
 }
 
 pub async fn search(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    rid: Rid,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let id = request_id(&headers);
+    let id = request_id(&rid);
     let Some(topic) = query_param(query.as_deref(), "topic") else {
         return respond::bad_request("missing query parameter `topic` (GET /search?topic=T)");
     };
@@ -78,17 +83,11 @@ pub async fn search(
         let path = format!("/search{}", query_suffix(query.as_deref()));
         return passthrough(&state, &path, id).await;
     }
-    let path = format!("/search?{}", topic_query(&topic));
-    cached(&state, CacheKey::Topic(topic), &path, id).await
+    cached(&state, CacheKey::Topic(topic), id).await
 }
 
-async fn cached(
-    state: &AppState,
-    key: CacheKey,
-    path: &str,
-    request_id: Option<&HeaderValue>,
-) -> Response {
-    match state.reader.lookup(key, path, request_id).await {
+async fn cached(state: &AppState, key: CacheKey, request_id: Option<&HeaderValue>) -> Response {
+    match state.reader.lookup(key, request_id).await {
         Ok(ReadOutcome::Hit(answer)) => respond::cache_hit(answer),
         Ok(ReadOutcome::Miss(reply)) => respond::node_reply(reply, Some("miss")),
         Err(err) => respond::unavailable(&err),

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::backend::WriteRequest;
 use crate::paths::query_suffix;
 use crate::respond::{bad_request, node_reply, unavailable};
-use crate::routes::catalog::{passthrough, request_id};
+use crate::routes::catalog::{passthrough, request_id, Rid};
 use crate::state::AppState;
 
 /// The client's key, or a fresh one: the same key goes with every retry of this write.
@@ -29,14 +29,14 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<HeaderValue, String> {
 }
 
 /// The headers every forwarded write carries: JSON body, key, request id.
-pub fn forward_headers(key: HeaderValue, headers: &HeaderMap) -> HeaderMap {
+pub fn forward_headers(key: HeaderValue, rid: &Rid) -> HeaderMap {
     let mut forward = HeaderMap::with_capacity(4);
     forward.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     forward.insert(IDEMPOTENCY_HEADER, key);
-    if let Some(id) = request_id(headers) {
+    if let Some(id) = request_id(rid) {
         forward.insert(REQUEST_ID_HEADER, id.clone());
     }
     forward
@@ -44,6 +44,7 @@ pub fn forward_headers(key: HeaderValue, headers: &HeaderMap) -> HeaderMap {
 
 pub async fn place_order(
     State(state): State<Arc<AppState>>,
+    rid: Rid,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -74,7 +75,7 @@ pub async fn place_order(
         method: Method::POST,
         path_and_query: "/orders".into(),
         body,
-        headers: forward_headers(key.clone(), &headers),
+        headers: forward_headers(key.clone(), &rid),
     };
     let reply = match state.backend.write(&request).await {
         Ok(reply) => reply,
@@ -107,7 +108,7 @@ pub async fn place_order(
 
 pub async fn get_order(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    rid: Rid,
     number: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -121,5 +122,5 @@ pub async fn get_order(
         ));
     };
     let path = format!("/orders/{number}{}", query_suffix(query.as_deref()));
-    passthrough(&state, &path, request_id(&headers)).await
+    passthrough(&state, &path, request_id(&rid)).await
 }

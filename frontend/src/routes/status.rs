@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bazaar_api::{ApiError, ClusterAnswer, Envelope, FeedPhase};
 use bazaar_service::metrics::CONTENT_TYPE;
@@ -13,7 +13,7 @@ use bazaar_service::respond;
 use serde::Serialize;
 
 use crate::respond::{node_reply, unavailable};
-use crate::routes::catalog::request_id;
+use crate::routes::catalog::{request_id, Rid};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -34,8 +34,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     }))
 }
 
-pub async fn cluster(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let (reply, info) = match state.backend.cluster(request_id(&headers)).await {
+pub async fn cluster(State(state): State<Arc<AppState>>, rid: Rid) -> Response {
+    let (reply, info) = match state.backend.cluster(request_id(&rid)).await {
         Ok(answer) => answer,
         Err(err) => return unavailable(&err),
     };
