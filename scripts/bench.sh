@@ -54,20 +54,22 @@ raft = "127.0.0.1:17103"
 [restock]
 interval_secs = 0
 [security]
-token = "$token"
+admin_token = "$token"
+peer_token = "bench-peer-token-0123456789"
 [frontend]
 listen = "127.0.0.1:18080"
 TOML
 
 mkdir -p "$BAZAAR_DATA_DIR"
-for id in 1 2 3; do start_node "$config" "$id"; done
-leader=$(wait_leader "$config" 60) || die "no leader"
-api=$(node_api "$config" "$leader")
+use_config "$config"
+for id in 1 2 3; do start_node "$id"; done
+leader=$(wait_leader 60) || die "no leader"
+api=$(node_api "$leader")
 wait_http "http://$api/products/Tux" 30 || die "catalog not seeded"
-start_frontend "$config"
+start_frontend
 nohup "$BIN_DIR/frontend" --config "$config" --listen 127.0.0.1:18081 --no-cache >>"$BAZAAR_DATA_DIR/frontend-nocache.log" 2>&1 &
 echo $! >"$BAZAAR_DATA_DIR/frontend-nocache.pid"
-wait_http "http://127.0.0.1:18080/health" 30 && wait_http "http://127.0.0.1:18081/health" 30 || die "frontends did not start"
+wait_http "http://127.0.0.1:18080/readyz" 30 && wait_http "http://127.0.0.1:18081/readyz" 30 || die "frontends did not start"
 curl -fsS -o /dev/null -X POST "http://$api/admin/products" -H "Authorization: Bearer $token" \
   -d '{"name":"Bench","title":"Bench item","topic":"bench","price":1.0,"quantity":1000000000000}'
 
@@ -90,7 +92,7 @@ printf '%-44s %10s %10s %10s %8s\n' "run" "req/s" "p50" "p99" "non-2xx"
 run_wrk "orders on the leader node" "http://$api" order.lua "$conns" node_orders
 run_wrk "orders through the frontend" "http://127.0.0.1:18080" order.lua "$conns" fe_orders
 run_wrk "linearizable lookups on the leader node" "http://$api" lookup.lua "$conns" node_reads
-follower=$(node_api "$config" $(( leader % 3 + 1 )))
+follower=$(node_api $(( leader % 3 + 1 )))
 run_wrk "linearizable lookups on a follower node" "http://$follower" lookup.lua "$conns" follower_reads
 run_wrk "uncached lookups through a --no-cache frontend" "http://127.0.0.1:18081" lookup.lua "$conns" fe_uncached
 run_wrk "cached lookups through the frontend" "http://127.0.0.1:18080" lookup.lua "$conns" fe_cached
@@ -110,23 +112,23 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST http://127.0.0.1:
 done
 t1=$(date +%s%N)
 failover_ms=$(( (t1 - t0) / 1000000 ))
-start_node "$config" "$old"
-wait_http "http://$(node_api "$config" "$old")/health" 30 || die "node $old did not come back"
+start_node "$old"
+wait_http "http://$(node_api "$old")/readyz" 30 || die "node $old did not come back"
 
 # Restart: fill the log with orders, kill -9 a follower, time until it serves a linearizable read.
-leader=$(wait_leader "$config" 30)
-api=$(node_api "$config" "$leader")
+leader=$(wait_leader 30)
+api=$(node_api "$leader")
 have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
 while [ "$have" -lt "$restart_orders" ]; do
   wrk -t2 -c64 -d5s -s "$here/order.lua" "http://$api" >/dev/null
   have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
 done
 victim=$(( leader % 3 + 1 ))
-vapi=$(node_api "$config" "$victim")
+vapi=$(node_api "$victim")
 wait_http "http://$vapi/products/Bench" 30
 sigkill "$(cat "$(pid_file "node$victim")")"; rm -f "$(pid_file "node$victim")"
 t0=$(date +%s%N)
-start_node "$config" "$victim"
+start_node "$victim"
 until curl -fsS -m 1 -o /dev/null "http://$vapi/products/Bench" 2>/dev/null; do
   [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 60 ] || die "node $victim did not serve within 60 s; see $BAZAAR_DATA_DIR/node$victim.log"
   sleep 0.01

@@ -53,11 +53,21 @@ export BAZAAR_IMAGE=$IMAGE BAZAAR_CATALOG=$ROOT/catalog.toml
 export BAZAAR_RESTART=no
 # The containers' cluster file with the low-stock timer off: every unit change is then a
 # client's, so units must add up exactly.
+# The checker restocks through the frontend, so this cluster file also lets the frontend
+# forward admin routes (with the fresh admin token, never a published one).
 CFG=$TMP/cluster.toml
-sed -e 's/^interval_secs = .*/interval_secs = 0/' "$ROOT/deploy/cluster.docker.toml" >"$CFG"
+sed -e 's/^interval_secs = .*/interval_secs = 0/' -e 's/^admin = false$/admin = true/' \
+  "$ROOT/deploy/cluster.docker.toml" >"$CFG"
 grep -q '^interval_secs = 0$' "$CFG" || { echo "chaos: cannot turn the restock timer off in $CFG" >&2; exit 2; }
+grep -q '^admin = true$' "$CFG" || { echo "chaos: cannot turn admin forwarding on in $CFG" >&2; exit 2; }
 chmod 0644 "$CFG"
 export BAZAAR_CLUSTER_FILE=$CFG
+# First-run set-up in the temp dir: fresh secrets and TLS files for this project alone.
+BAZAAR_IMAGE=$IMAGE "$ROOT/scripts/compose-init.sh" --out "$TMP" --config "$CFG" >"$TMP/init.log" 2>&1 \
+  || { cat "$TMP/init.log" >&2; exit 1; }
+set -a; source "$TMP/.env"; set +a
+export BAZAAR_CERTS_DIR=$TMP/certs
+CA=$TMP/certs/ca.crt
 
 compose() { "${COMPOSE_CMD[@]}" -f "$ROOT/docker-compose.yml" -p "$PROJECT" "$@"; }
 
@@ -82,21 +92,21 @@ docker_cleanup() {
 trap docker_cleanup EXIT
 trap 'exit 130' INT TERM
 
-api() { echo "http://127.0.0.1:${PORTS[$1]}"; }
+api() { echo "https://127.0.0.1:${PORTS[$1]}"; }
 
 # Prints the leader id any reachable node knows of, or nothing.
 leader() {
   local id out
   for id in 1 2 3; do
     [[ -n ${CUT[$id]:-} || -n ${PAUSED[$id]:-} ]] && continue
-    out=$(curl -s -m 1 "$(api "$id")/cluster" 2>/dev/null) || continue
+    out=$(curl -s -m 1 --cacert "$CA" "$(api "$id")/cluster" 2>/dev/null) || continue
     out=$(sed -n 's/.*"leader":\([0-9][0-9]*\).*/\1/p' <<<"$out")
     [[ -n $out ]] && { echo "$out"; return; }
   done
 }
 
 has_leader() { [[ -n $(leader) ]]; }
-frontend_up() { curl -sf -m 1 "http://127.0.0.1:${PORTS[0]}/health" >/dev/null; }
+frontend_up() { curl -sf -m 1 --cacert "$CA" "https://127.0.0.1:${PORTS[0]}/readyz" >/dev/null; }
 rand() { python3 -c "import random; print(round(random.uniform($1, $2), 2))"; }
 note() { echo "$(date +%T.%3N) $*" >>"$TMP/faults.log"; }
 
@@ -110,7 +120,7 @@ NET=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\
 [[ -n $NET ]] || { echo "chaos: cannot tell the compose network" >&2; exit 1; }
 wait_until 60 has_leader || { echo "chaos: no leader within 60 s" >&2; exit 1; }
 wait_until 30 frontend_up || { echo "chaos: frontend did not come up" >&2; exit 1; }
-URL="http://127.0.0.1:${PORTS[0]}"
+URL="https://127.0.0.1:${PORTS[0]}"
 
 # Bounded: workload + heal/settle + search budget + slack.
 case $VIA in
@@ -125,12 +135,13 @@ case $VIA in
     # reaches the nodes, and follows their not-leader answers, by hostname.
     CHECKER=$PROJECT-checker
     mkdir -p "$TMP/out" && chmod 0777 "$TMP/out"
-    TOKEN=$(sed -n 's/^token = "\(.*\)"/\1/p' "$CFG")
     timeout $((DURATION + 200)) docker run --rm --name "$CHECKER" --network "$NET" \
-      -v "$TMP/out:/out" "$IMAGE" bazaar --url http://node1:7001 --timeout 3s check \
-      --also-url http://node2:7002 --also-url http://node3:7003 --token "${BAZAAR_TOKEN:-$TOKEN}" \
+      -v "$TMP/out:/out" -v "$CFG:/etc/bazaar/cluster.toml:ro" -v "$TMP/certs:/etc/bazaar/certs:ro" \
+      -e BAZAAR_ADMIN_TOKEN "$IMAGE" bazaar --config /etc/bazaar/cluster.toml \
+      --url https://node1:7001 --timeout 3s check \
+      --also-url https://node2:7002 --also-url https://node3:7003 \
       --duration "${DURATION}s" --history /out/history.jsonl --auto-restock off \
-      --node-url http://node1:7001 --node-url http://node2:7002 --node-url http://node3:7003 \
+      --node-url https://node1:7001 --node-url https://node2:7002 --node-url https://node3:7003 \
       --settle 60s --check-budget 60s >"$TMP/check.out" 2>"$TMP/check.err" &
     ;;
   *) echo "chaos: --via must be frontend or nodes" >&2; exit 2 ;;
@@ -141,9 +152,9 @@ CHECK_PID=$!
 MINORITY_ACKS=0 PROBES=0 CUT_LEADERS=0 CUT_LEADER_STILL_LEADER=0
 probe_cut_node() {
   local id=$1 was_leader=$2 status role out
-  status=$(docker exec "${CID[$id]}" bazaar --url "http://127.0.0.1:700$id" --timeout 2s --json status 2>/dev/null || true)
+  status=$(docker exec "${CID[$id]}" bazaar --config /etc/bazaar/cluster.toml --url "https://127.0.0.1:700$id" --timeout 2s --json status 2>/dev/null || true)
   role=$(sed -n 's/.*"role":"\([a-z_]*\)".*/\1/p' <<<"$status")
-  if out=$(docker exec "${CID[$id]}" bazaar --url "http://127.0.0.1:700$id" --timeout 2s \
+  if out=$(docker exec "${CID[$id]}" bazaar --config /etc/bazaar/cluster.toml --url "https://127.0.0.1:700$id" --timeout 2s \
     order Tux 1 2>&1); then
     MINORITY_ACKS=$((MINORITY_ACKS + 1))
     note "ANOMALY: node $id, cut off, acknowledged an order: $out"
@@ -156,7 +167,7 @@ probe_cut_node() {
     local tries=0
     while [[ $role == leader && $tries -lt 30 ]]; do
       sleep 0.1; tries=$((tries + 1))
-      status=$(docker exec "${CID[$id]}" bazaar --url "http://127.0.0.1:700$id" --timeout 2s --json status 2>/dev/null || true)
+      status=$(docker exec "${CID[$id]}" bazaar --config /etc/bazaar/cluster.toml --url "https://127.0.0.1:700$id" --timeout 2s --json status 2>/dev/null || true)
       role=$(sed -n 's/.*"role":"\([a-z_]*\)".*/\1/p' <<<"$status")
     done
     if [[ $role == leader ]]; then

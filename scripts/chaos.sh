@@ -148,7 +148,7 @@ wait_until 60 has_leader || { echo "chaos: no leader within 60 s" >&2; exit 1; }
 URL=$(api 1)
 EXTRA=(--also-url "$(api 2)" --also-url "$(api 3)")
 if [[ -x $BIN/frontend ]]; then
-  "$BIN/frontend" --config "$CFG" >>"$TMP/frontend.log" 2>&1 &
+  "$BIN/frontend" --config "$CFG" --admin >>"$TMP/frontend.log" 2>&1 &
   FRONTEND_PID=$!
   wait_until 30 frontend_up || { echo "chaos: frontend did not come up" >&2; exit 1; }
   URL="http://127.0.0.1:${PORTS[6]}"

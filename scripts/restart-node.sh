@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
 # Starts node ID (or the frontend) again with the same data, and waits until it answers.
-# usage: scripts/restart-node.sh ID|frontend [--config FILE]
+#
+# usage: scripts/restart-node.sh ID|frontend [--config FILE] [--help]
+#   --config FILE   the cluster file (default: cluster.toml at the repository's root)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-[ $# -ge 1 ] || die "usage: scripts/restart-node.sh ID|frontend [--config FILE]"
-target=$1; shift
+
 config="$BAZAAR_ROOT/cluster.toml"
-[ "${1:-}" = --config ] && config=$(realpath "$2")
+target=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    frontend|[0-9]*) [ -z "$target" ] || bad_usage "one node at a time"; target=$1; shift ;;
+    *) bad_usage "unknown argument $1" ;;
+  esac
+done
+[ -n "$target" ] || bad_usage "which node? give an id or 'frontend'"
+use_config "$config"
 if [ "$target" = frontend ]; then
-  start_frontend "$config"
-  addr=$(cluster_lines "$config" | awk '$1=="frontend" {print $2}')
+  start_frontend
+  addr=$(frontend_addr)
+  name=frontend
 else
-  start_node "$config" "$target"
-  addr=$(node_api "$config" "$target")
-  [ -n "$addr" ] || die "node $target is not in $config"
+  addr=$(node_api "$target")
+  [ -n "$addr" ] || die "node $target is not in $CONFIG"
+  start_node "$target"
+  name=node$target
 fi
-wait_http "http://$addr/health" 30 || die "$target does not answer; see $BAZAAR_DATA_DIR"
-echo "$target is up at http://$addr"
+start=$SECONDS
+until http_get -o /dev/null "$(url_of "$addr")/livez"; do
+  ensure_alive "$name"
+  [ $((SECONDS - start)) -lt 30 ] || die "$target does not answer at $(url_of "$addr"); see $BAZAAR_DATA_DIR/$name.log"
+  sleep 0.1
+done
+echo "$target is up at $(url_of "$addr")"

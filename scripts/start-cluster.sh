@@ -1,50 +1,67 @@
 #!/usr/bin/env bash
-# Starts the local cluster: every node in the cluster file, then the frontend.
-# On a fresh machine it installs what the build needs and builds first.
-# Data, logs and pid files go to $BAZAAR_DATA_DIR (default ./data).
-# usage: scripts/start-cluster.sh [--config FILE]
+# Starts the local cluster: every node in the cluster file, then the frontend, and waits
+# until each is ready (GET /readyz). On a fresh machine it installs what the build needs and
+# builds first. Data, logs and pid files go to $BAZAAR_DATA_DIR (default: the file's
+# data_dir, ./data for cluster.toml).
+#
+# usage: scripts/start-cluster.sh [--config FILE] [--help]
+#   --config FILE   the cluster file (default: cluster.toml at the repository's root)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 config="$BAZAAR_ROOT/cluster.toml"
 while [ $# -gt 0 ]; do
   case $1 in
-    --config) config=$(realpath "$2"); shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (try --help)" ;;
+    --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument $1" ;;
   esac
 done
 [ -f "$config" ] || die "no cluster file at $config"
 
 ensure_deps
+step "building (release profile)"
 build_release
-cluster_lines "$config" >/dev/null || die "invalid cluster file $config"
+use_config "$config"
 mkdir -p "$BAZAAR_DATA_DIR"
 
+step "starting cluster $CLUSTER_NAME from $CONFIG"
 while read -r kind id _; do
-  [ "$kind" = node ] && start_node "$config" "$id"
-done < <(cluster_lines "$config")
+  [ "$kind" = node ] && start_node "$id"
+done < <(cluster_lines)
 
-# The lowest-numbered node bootstraps a pristine cluster once; a restart finds it initialised.
-leader=$(wait_leader "$config" 60) || die "no leader elected within 60 s; see $BAZAAR_DATA_DIR/node*.log"
+# Every node must answer as itself: a process of another cluster, or not Bazaar at all,
+# answering on a node's port is reported, not believed.
 while read -r kind id api _; do
   [ "$kind" = node ] || continue
-  wait_http "http://$api/health" 30 || die "node $id does not answer; see $BAZAAR_DATA_DIR/node$id.log"
-done < <(cluster_lines "$config")
-# The catalog is written through the log right after the first election.
-wait_http "http://$(node_api "$config" "$leader")/products/Tux" 30 || die "catalog not seeded; see $BAZAAR_DATA_DIR/node$leader.log"
+  start=$SECONDS
+  until answers_as_member "$id"; do
+    ensure_alive "node$id"
+    [ $((SECONDS - start)) -lt 30 ] || die "node $id does not answer as node $id of $CLUSTER_NAME at $api (held by: $(port_holder "$api")); see $BAZAAR_DATA_DIR/node$id.log"
+    sleep 0.1
+  done
+done < <(cluster_lines)
 
-start_frontend "$config"
-front=$(cluster_lines "$config" | awk '$1=="frontend" {print $2}')
+# The lowest-numbered node bootstraps a pristine cluster once; a restart finds it initialised.
+leader=$(wait_leader 60) || die "no leader elected within 60 s; see $BAZAAR_DATA_DIR/node*.log"
+while read -r kind id api _; do
+  [ "$kind" = node ] || continue
+  wait_ready 30 "node$id" "$(url_of "$api")" || die "node $id is not ready: $(http_get "$(url_of "$api")/readyz" || true); see $BAZAAR_DATA_DIR/node$id.log"
+done < <(cluster_lines)
+# The catalog is written through the log right after the first election.
+wait_http "$(url_of "$(node_api "$leader")")/products/Tux" 30 || die "catalog not seeded; see $BAZAAR_DATA_DIR/node$leader.log"
+
+front=$(frontend_addr)
 if [ -x "$BIN_DIR/frontend" ]; then
-  wait_http "http://$front/health" 30 || die "frontend does not answer; see $BAZAAR_DATA_DIR/frontend.log"
+  start_frontend
+  wait_ready 30 frontend "$(url_of "$front")" || die "frontend is not ready; see $BAZAAR_DATA_DIR/frontend.log"
 fi
 
 echo "Bazaar is up (data, logs and pids in $BAZAAR_DATA_DIR):"
 while read -r kind id api raft; do
   [ "$kind" = node ] || continue
   role=follower; [ "$id" = "$leader" ] && role=leader
-  echo "  node $id  api http://$api  raft http://$raft  ($role)"
-done < <(cluster_lines "$config")
-[ -x "$BIN_DIR/frontend" ] && echo "  frontend   http://$front"
+  echo "  node $id  api $(url_of "$api")  raft $(url_of "$raft")  ($role)"
+done < <(cluster_lines)
+[ -x "$BIN_DIR/frontend" ] && echo "  frontend   $(url_of "$front")"
 exit 0

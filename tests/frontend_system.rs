@@ -64,7 +64,7 @@ async fn frontend_view(fe: &Frontend) -> Option<Value> {
 /// Waits until the frontend's change feed is caught up, so lookups may be cached.
 async fn wait_serving(fe: &Frontend) {
     wait_for("the frontend's feed to sync", || async {
-        let (_, _, body) = get(&fe.url("/health")).await;
+        let (_, _, body) = get(&fe.url("/livez")).await;
         (body["data"]["cache_serving"] == true).then_some(())
     })
     .await;
@@ -176,7 +176,7 @@ async fn changes_made_elsewhere_reach_the_cache_within_the_staleness_bound() {
     let cluster = TestCluster::start_in_process(3).await;
     let bound = Duration::from_millis(cluster.config.frontend.staleness_bound_ms);
     let fe1 = Frontend::start(&cluster, &[], &[]);
-    let fe2 = Frontend::start(&cluster, &[], &[]);
+    let fe2 = Frontend::start(&cluster, &["--admin"], &[]);
     wait_serving(&fe1).await;
     let stock = warm(&fe1, "/products/Fox").await["data"]["quantity"]
         .as_u64()
@@ -339,9 +339,26 @@ async fn a_cut_feed_resumes_elsewhere_and_a_dead_one_bypasses_the_cache() {
         (status == 503 && x_cache != "hit").then_some(())
     })
     .await;
-    let (_, _, health) = get(&fe.url("/health")).await;
+    let (live, _, health) = get(&fe.url("/livez")).await;
+    assert_eq!(
+        live, 200,
+        "a frontend with no cluster still serves: {health}"
+    );
     assert_eq!(health["data"]["feed"], "down", "{health}");
     assert_eq!(health["data"]["cache_serving"], false, "{health}");
+    let (ready, _, body) = get(&fe.url("/readyz")).await;
+    assert_eq!(ready, 503, "no node answers, so not ready: {body}");
+    assert_eq!(body["error"]["reason"], "not_ready", "{body}");
+    // With no node answering, a write does not wait out the 1.5 s request deadline: it is
+    // refused once the no-leader grace has passed (the bound here only tells the two apart).
+    let started = Instant::now();
+    let (status, answer) = order_via(&fe, "Python", 1, "no-cluster-1").await;
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        took < Duration::from_millis(1200),
+        "a write with no cluster took {took:?}, about the whole request deadline"
+    );
     for id in cluster.ids() {
         cluster.restart(id);
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestCluster, TOKEN};
+use common::{TestCluster, PEER_TOKEN, TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -262,6 +262,37 @@ async fn reads_writes_admin_auth_and_not_leader_answers() {
         .await
         .expect("answer");
     assert_eq!(raft.status(), StatusCode::UNAUTHORIZED);
+    // Separate secrets: the admin token opens no peer route, the peer token no admin route.
+    let raft = http
+        .post(format!("{}/raft/vote", cluster.raft_url(leader)))
+        .bearer_auth(TOKEN)
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raft.status(), StatusCode::UNAUTHORIZED);
+    let raft = http
+        .post(format!("{}/raft/vote", cluster.raft_url(leader)))
+        .bearer_auth(PEER_TOKEN)
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        raft.status(),
+        StatusCode::BAD_REQUEST,
+        "the peer token passes; the body does not decode"
+    );
+    let (status, body) = status_and_body(
+        http.post(format!("{base}/admin/products"))
+            .bearer_auth(PEER_TOKEN)
+            .json(&spec)
+            .send()
+            .await
+            .expect("answer"),
+    )
+    .await;
+    assert_error(status, &body, 401, "admin with the peer token");
 
     let (status, body) = status_and_body(
         http.post(format!("{base}/admin/products"))

@@ -25,11 +25,17 @@ pub struct MemberInfo {
     pub raft: String,
     /// False for learners.
     pub voter: bool,
+    /// The member's build (`0.1.0 (commit ...)`), once this node has asked it.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// A node's view of the cluster (`GET /cluster` on a node).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterInfo {
+    /// `cluster_name` from the cluster file: tells this cluster's nodes from strangers.
+    #[serde(default)]
+    pub cluster_name: String,
     pub id: u64,
     pub role: NodeRole,
     pub leader: Option<u64>,
@@ -167,6 +173,32 @@ impl NodesOverview {
         let term = nodes.iter().filter_map(|n| n.term).max();
         (leader.map(|n| n.id), term)
     }
+}
+
+/// `GET /version` on every process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The crate version, e.g. `0.1.0`.
+    pub version: String,
+    /// The git commit the binary was built from (`unknown` outside a git checkout).
+    pub commit: String,
+}
+
+impl VersionInfo {
+    /// The one-line form: `0.1.0 (commit 1a2b3c4d5e6f)`.
+    pub fn line(&self) -> String {
+        format!("{} (commit {})", self.version, self.commit)
+    }
+}
+
+/// `/readyz` when ready; when not, a 503 envelope with reason `not_ready` says why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub leader: Option<u64>,
 }
 
 /// `POST /admin/membership/learners`: add a node as a learner.

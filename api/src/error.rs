@@ -42,6 +42,8 @@ pub enum Reason {
     Unavailable,
     /// The request did not finish within the route's time limit.
     Timeout,
+    /// `/readyz`: this process cannot serve yet (no leader, no quorum, too far behind).
+    NotReady,
     /// Something failed that is not the caller's fault.
     Internal,
 }
@@ -58,7 +60,7 @@ impl Reason {
             // 421 Misdirected Request: this node cannot take the write; `leader` says who can.
             Reason::NotLeader => 421,
             Reason::KeyReused => 422,
-            Reason::NoLeader | Reason::Unavailable | Reason::Timeout => 503,
+            Reason::NoLeader | Reason::Unavailable | Reason::Timeout | Reason::NotReady => 503,
             Reason::Internal => 500,
         }
     }
@@ -98,6 +100,7 @@ impl Reason {
             Reason::NoLeader => "no_leader",
             Reason::Unavailable => "unavailable",
             Reason::Timeout => "timeout",
+            Reason::NotReady => "not_ready",
             Reason::Internal => "internal",
         }
     }

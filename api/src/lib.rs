@@ -19,7 +19,8 @@ mod watch;
 
 pub use cluster::{
     ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberInfo,
-    MembershipChange, MembershipView, NodeProbe, NodeRole, NodesOverview, ProbedRole, Voters,
+    MembershipChange, MembershipView, NodeProbe, NodeRole, NodesOverview, ProbedRole, Readiness,
+    VersionInfo, Voters,
 };
 pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, Reason};

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
+use crate::transport::Transport;
 
 /// Largest page `GET /products` serves.
 const PAGE_LIMIT: usize = 1000;
@@ -35,9 +36,10 @@ struct Extra<'a> {
 }
 
 impl ApiClient {
-    /// `base` is `http://host:port`; `timeout` bounds each request end to end.
-    pub fn new(base: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+    /// `base` is `http(s)://host:port`; `timeout` bounds each request end to end.
+    pub fn new(base: &str, timeout: Duration, transport: &Transport) -> Result<Self, ClientError> {
+        let http = transport
+            .builder()?
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -132,6 +134,11 @@ impl ApiClient {
         self.cluster_answer().await.map(|a| a.cluster)
     }
 
+    /// `GET /readyz`: `Ok` when ready; a 503 `not_ready` error says why not.
+    pub async fn readiness(&self) -> Result<serde_json::Value, ClientError> {
+        self.call(Method::GET, &["readyz"], Extra::default()).await
+    }
+
     pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
         self.call(Method::GET, &["health"], Extra::default()).await
     }
@@ -219,7 +226,7 @@ impl ApiClient {
         if extra.admin {
             let token = self.token.as_deref().ok_or_else(|| {
                 ClientError::Usage(
-                    "admin commands need a token (--token, BAZAAR_TOKEN or security.token)".into(),
+                    "admin commands need a token (--token, BAZAAR_ADMIN_TOKEN or security.admin_token)".into(),
                 )
             })?;
             req = req.bearer_auth(token);

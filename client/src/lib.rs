@@ -2,11 +2,13 @@
 //! generator with order verification, and the consistency checker.
 
 pub mod api_client;
+pub mod certs;
 pub mod check;
 pub mod commands;
 pub mod error;
 pub mod load;
 pub mod target;
+pub mod transport;
 
 pub use api_client::ApiClient;
 pub use error::ClientError;

@@ -1,11 +1,13 @@
-//! Where the client talks to and with which token: `--url` or the frontend in
-//! cluster.toml, `--token` or BAZAAR_TOKEN or `security.token`.
+//! Where the client talks to, how, and with which token: `--url` (or `BAZAAR_URL`) or the
+//! frontend in cluster.toml; TLS from `--ca-cert` or the file's `[tls]`; `--token`, or
+//! `BAZAAR_ADMIN_TOKEN`, or the file's admin token.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use bazaar_api::config::{ClusterConfig, TOKEN_ENV};
+use bazaar_api::config::{ClusterConfig, Secret, ADMIN_TOKEN_ENV};
 
 use crate::error::ClientError;
+use crate::transport::Transport;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -14,6 +16,7 @@ pub struct Target {
     /// Every node's API URL from the config, when it could be read.
     pub node_urls: Vec<String>,
     pub config: Option<ClusterConfig>,
+    pub transport: Transport,
 }
 
 /// `config_path` is only required when `url` is absent; a missing file is fine otherwise.
@@ -21,6 +24,7 @@ pub fn resolve(
     config_path: &Path,
     url: Option<&str>,
     token: Option<&str>,
+    ca_cert: Option<&Path>,
 ) -> Result<Target, ClientError> {
     let config = match ClusterConfig::load(config_path) {
         Ok(c) => Some(c),
@@ -31,28 +35,45 @@ pub fn resolve(
         }
         Err(_) => None,
     };
+    let transport = Transport {
+        ca_cert: ca_cert.map(Path::to_path_buf).or_else(|| {
+            config
+                .as_ref()
+                .and_then(|c| c.tls.as_ref())
+                .map(|t| PathBuf::from(&t.ca_cert))
+        }),
+    };
     let url = match url {
         Some(u) => u.to_owned(),
         None => format!(
-            "http://{}",
+            "{}://{}",
+            transport.scheme(),
             config
                 .as_ref()
                 .map(|c| c.frontend.listen.clone())
                 .unwrap_or_default()
         ),
     };
-    // ClusterConfig::load already applied BAZAAR_TOKEN; read it here too for when there
-    // is no config file.
+    // ClusterConfig::load already read BAZAAR_ADMIN_TOKEN; read it here too for when
+    // there is no config file.
     let token = token
         .map(str::to_owned)
-        .or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()))
-        .or_else(|| config.as_ref().map(|c| c.security.token.clone()));
+        .or_else(|| {
+            std::env::var(ADMIN_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .or_else(|| {
+            config
+                .as_ref()
+                .and_then(|c| c.security.token(Secret::Admin).map(str::to_owned))
+        });
     let node_urls = config
         .as_ref()
         .map(|c| {
             c.nodes
                 .iter()
-                .map(|n| format!("http://{}", n.api))
+                .map(|n| format!("{}://{}", transport.scheme(), n.api))
                 .collect()
         })
         .unwrap_or_default();
@@ -61,6 +82,7 @@ pub fn resolve(
         token,
         node_urls,
         config,
+        transport,
     })
 }
 
@@ -74,6 +96,7 @@ mod tests {
             Path::new("/nonexistent/cluster.toml"),
             Some("http://h:1"),
             Some("tok-12345"),
+            None,
         )
         .expect("ok");
         assert_eq!(t.url, "http://h:1");
@@ -87,10 +110,10 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("cluster.toml");
         std::fs::write(&path, "[frontend]\nlisten = \"127.0.0.1:9999\"\n").expect("write");
-        let t = resolve(&path, None, Some("explicit-token")).expect("ok");
+        let t = resolve(&path, None, Some("explicit-token"), None).expect("ok");
         assert_eq!(t.url, "http://127.0.0.1:9999");
         assert_eq!(t.node_urls.len(), 3);
-        assert!(resolve(&dir.join("missing.toml"), None, None).is_err());
+        assert!(resolve(&dir.join("missing.toml"), None, None, None).is_err());
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

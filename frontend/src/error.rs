@@ -9,4 +9,8 @@ pub enum FrontendError {
     Client(#[from] reqwest::Error),
     #[error("serving failed: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Settings(#[from] bazaar_api::config::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] bazaar_service::tls::TlsError),
 }

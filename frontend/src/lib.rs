@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use bazaar_api::config::ClusterConfig;
 use bazaar_service::shutdown::drain;
+use bazaar_service::tls::{cluster_client, server_config, ClientAuth};
 use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
 use tokio::net::TcpListener;
 
@@ -58,6 +59,15 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), FrontendError> {
+    let addr = listener.local_addr()?;
+    config.check_frontend_secrets(&addr.to_string())?;
+    let tls = match &config.tls {
+        None => None,
+        Some(tls) => Some(server_config(
+            &tls.files_for("frontend"),
+            ClientAuth::Anyone,
+        )?),
+    };
     let f = &config.frontend;
     let capacity = NonZeroUsize::new(f.cache_capacity).ok_or(FrontendError::Config {
         field: "frontend.cache_capacity",
@@ -70,11 +80,13 @@ pub async fn run_with(
             .min(request_deadline),
         write_attempt: (Duration::from_millis(config.raft.write_deadline_ms) + ATTEMPT_SLACK)
             .min(request_deadline),
+        no_leader_grace: Duration::from_millis(f.no_leader_grace_ms),
     };
     let staleness_bound = Duration::from_millis(f.staleness_bound_ms.max(1));
     let metrics = Arc::new(Metrics::default());
     let backend = Arc::new(Backend::new(
-        NodePool::new(&config.nodes, "http")?,
+        NodePool::new(&config.nodes, config.scheme())?,
+        cluster_client(&config, None)?,
         settings,
         metrics.clone(),
     )?);
@@ -120,13 +132,14 @@ pub async fn run_with(
         metrics,
         registry,
         cache_enabled: f.cache_enabled,
+        admin_enabled: f.admin,
     });
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, cache = f.cache_enabled, nodes = config.nodes.len(), "frontend listening");
+    tracing::info!(%addr, tls = config.tls.is_some(), admin = f.admin, cache = f.cache_enabled, nodes = config.nodes.len(), "frontend listening");
     bazaar_service::serve::serve(
         listener,
         routes::router(state, request_deadline),
         shutdown.clone(),
+        tls,
     )
     .await?;
     if !drain(&tasks, GRACE).await {

@@ -22,6 +22,8 @@ pub struct AppState {
     /// Every series of this process, for `GET /metrics`.
     pub registry: Arc<Registry>,
     pub cache_enabled: bool,
+    /// `frontend.admin`: forward catalog admin routes.
+    pub admin_enabled: bool,
 }
 
 impl AppState {

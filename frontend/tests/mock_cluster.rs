@@ -218,6 +218,7 @@ async fn cluster(State(node): State<Node>) -> Response {
     let leader = shared.leader.load(Ordering::SeqCst);
     let leader_api = shared.addrs.lock().unwrap().get(&leader).cloned();
     let info = ClusterInfo {
+        cluster_name: "mock".into(),
         id: node.id,
         role: if leader == node.id {
             NodeRole::Leader

@@ -16,5 +16,6 @@ pub mod read_index;
 pub mod shop;
 pub mod store;
 pub mod types;
+pub mod versions;
 
 pub use node::{run, NodeError, NodeListeners};

@@ -5,24 +5,34 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bazaar_api::{ClusterInfo, MemberInfo, NodeRole};
+use std::time::Duration;
+
+use bazaar_api::{ClusterInfo, MemberInfo, NodeRole, Readiness};
 use bazaar_service::metrics::prometheus_client::collector::Collector;
 use bazaar_service::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use bazaar_service::metrics::prometheus_client::metrics::counter::ConstCounter;
 use bazaar_service::metrics::prometheus_client::metrics::gauge::ConstGauge;
 use openraft::ServerState;
 
+use crate::leadership::Leadership;
 use crate::store::StateReader;
 use crate::types::{NodeId, Raft};
+use crate::versions::MemberVersions;
 
 /// Everything needed to describe this node; cheap to clone.
 #[derive(Clone)]
 pub struct NodeStatus {
     pub id: NodeId,
+    pub cluster_name: Arc<str>,
     pub raft: Raft,
     pub reader: StateReader,
     /// Highest commit index openraft has saved on this node.
     pub committed: Arc<AtomicU64>,
+    pub versions: MemberVersions,
+    /// A leader that has not heard from a quorum for this long is not ready.
+    pub quorum_lost_after: Duration,
+    /// A node whose applied index trails its commit index by more is not ready.
+    pub ready_max_lag: u64,
 }
 
 impl fmt::Debug for NodeStatus {
@@ -47,6 +57,7 @@ impl NodeStatus {
                 api: n.api.clone(),
                 raft: n.raft.clone(),
                 voter: voters.contains(id),
+                version: self.versions.get(*id),
             })
             .collect();
         let role = match m.state {
@@ -60,6 +71,7 @@ impl NodeStatus {
             .current_leader
             .and_then(|l| membership.get_node(&l).map(|n| n.api.clone()));
         ClusterInfo {
+            cluster_name: self.cluster_name.to_string(),
             id: self.id,
             role,
             leader: m.current_leader,
@@ -78,6 +90,35 @@ impl NodeStatus {
 
     fn millis_since_quorum_ack(&self) -> Option<u64> {
         self.raft.metrics().borrow().millis_since_quorum_ack
+    }
+
+    /// Whether this node can serve linearizable reads and writes now, and if not why.
+    pub fn readiness(&self) -> Readiness {
+        let info = self.info();
+        let lead = Leadership::of(&self.raft);
+        let reason = if info.leader.is_none() {
+            Some("no leader is known".to_string())
+        } else if lead.quorum_lost(self.quorum_lost_after) {
+            Some(format!(
+                "this leader has not heard from a quorum for {} ms",
+                lead.millis_since_quorum_ack.unwrap_or(0)
+            ))
+        } else if info.commit_index.saturating_sub(info.applied_index) > self.ready_max_lag {
+            Some(format!(
+                "applied index {} is {} entries behind the commit index {} (at most {})",
+                info.applied_index,
+                info.commit_index - info.applied_index,
+                info.commit_index,
+                self.ready_max_lag
+            ))
+        } else {
+            None
+        };
+        Readiness {
+            ready: reason.is_none(),
+            reason,
+            leader: info.leader,
+        }
     }
 }
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_api::config::ClusterConfig;
+use bazaar_api::config::{ClusterConfig, ConfigError, Secret};
 use bazaar_service::shutdown::drain;
+use bazaar_service::tls::{cluster_client, server_config, ClientAuth, TlsError};
 use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
 use openraft::error::{InitializeError, RaftError};
 use openraft::SnapshotPolicy;
@@ -24,6 +25,7 @@ use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::store::{open_db, LogStore, StateMachine, StoreError};
 use crate::types::{NodeAddr, NodeId, Raft};
+use crate::versions::MemberVersions;
 
 /// How long in-flight requests get to finish after shutdown is requested.
 const GRACE: Duration = Duration::from_secs(3);
@@ -42,6 +44,10 @@ pub enum NodeError {
     Http(#[from] reqwest::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// The two listeners of a node, already bound.
@@ -61,9 +67,25 @@ pub async fn run(
     if config.node(id).is_none() {
         return Err(NodeError::UnknownNode(id));
     }
+    config.check_node_secrets(id)?;
+    let admin_token: Arc<str> = Arc::from(config.security.require(Secret::Admin)?);
+    let peer_token: Arc<str> = Arc::from(config.security.require(Secret::Peer)?);
+    let name = format!("node{id}");
+    let (api_tls, raft_tls) = match &config.tls {
+        None => (None, None),
+        Some(tls) => {
+            let files = tls.files_for(&name);
+            (
+                Some(server_config(&files, ClientAuth::Anyone)?),
+                Some(server_config(&files, ClientAuth::ClusterMembers)?),
+            )
+        }
+    };
+    let peer_http = cluster_client(&config, Some(&name))?;
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
     let db = open_db(data_dir.join("db")).await?;
+    let db_open = Arc::downgrade(&db);
     let log = LogStore::new(db.clone());
     let committed = log.committed_index();
     let sm = StateMachine::open(
@@ -89,7 +111,7 @@ pub async fn run(
     }
     .validate()
     .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let net = PeerNetwork::new(id, &config.security.token)?;
+    let net = PeerNetwork::new(id, &peer_token, peer_http, config.scheme())?;
     let raft = Raft::new(id, Arc::new(raft_config), net.clone(), log, sm)
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
@@ -114,7 +136,7 @@ pub async fn run(
     let reads = ReadIndexer::spawn(
         raft.clone(),
         id,
-        ReadIndexClient::new(net),
+        ReadIndexClient::new(net.clone()),
         read_deadline,
         &tasks,
         stop.clone(),
@@ -133,19 +155,31 @@ pub async fn run(
         stop.clone(),
     );
 
+    let versions = MemberVersions::new(id);
+    versions.spawn_refresh(
+        raft.clone(),
+        id,
+        net.http().clone(),
+        config.scheme(),
+        &tasks,
+        stop.clone(),
+    );
     let status = NodeStatus {
         id,
+        cluster_name: Arc::from(config.cluster_name.as_str()),
         raft: raft.clone(),
         reader: reader.clone(),
         committed,
+        versions,
+        quorum_lost_after,
+        ready_max_lag: r.ready_max_lag_entries,
     };
     let mut metrics = MetricsBuilder::new("bazaar_node");
     metrics
         .registry()
         .register_collector(Box::new(status.clone()));
     let metrics = metrics.build();
-    let token: Arc<str> = Arc::from(config.security.token.as_str());
-    let peer_router = raft_router(raft.clone(), reads.clone(), token.clone(), metrics.http());
+    let peer_router = raft_router(raft.clone(), reads.clone(), peer_token, metrics.http());
     let state = AppState {
         status,
         raft: raft.clone(),
@@ -154,19 +188,19 @@ pub async fn run(
         reads,
         feed,
         metrics,
-        token,
+        admin_token,
         read_deadline,
         shutdown: shutdown.clone(),
     };
     let listeners_done = TaskTracker::new();
     let api_router = api_router(state);
-    for (name, listener, router) in [
-        ("api", listeners.api, api_router),
-        ("raft", listeners.raft, peer_router),
+    for (name, listener, router, tls) in [
+        ("api", listeners.api, api_router, api_tls),
+        ("raft", listeners.raft, peer_router, raft_tls),
     ] {
         let shutdown = shutdown.clone();
         listeners_done.spawn(async move {
-            if let Err(e) = bazaar_service::serve::serve(listener, router, shutdown).await {
+            if let Err(e) = bazaar_service::serve::serve(listener, router, shutdown, tls).await {
                 tracing::error!(node = id, listener = name, cause = %e, "listener failed");
             }
         });
@@ -182,6 +216,19 @@ pub async fn run(
     raft.shutdown()
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
+    drop(raft);
+    // openraft's state machine worker and the last readers let go of the database a little
+    // after shutdown returns; wait for RocksDB to close, so a node restarted in the same
+    // process (or right after this one exits) finds its lock free.
+    let closed = tokio::time::timeout(GRACE, async {
+        while db_open.strong_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if closed.is_err() {
+        tracing::warn!(node = id, "the database was still in use at exit");
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod respond;
 pub mod serve;
 pub mod shutdown;
+pub mod tls;
 pub mod version;
 
 pub use http::{standard_layers, Limits};

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -229,22 +230,47 @@ impl Collector for HttpCollector {
 /// A process's metrics: build with [`MetricsBuilder`], render with [`Metrics::render`].
 #[derive(Debug)]
 pub struct Metrics {
+    /// Series shared by every Bazaar process: `bazaar_build_info`.
+    common: Registry,
     registry: Registry,
     http: HttpMetrics,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    component: String,
+    version: &'static str,
+    commit: &'static str,
+}
+
 /// Registration happens once at start-up; the registry is read-only afterwards.
 pub struct MetricsBuilder {
+    common: Registry,
     registry: Registry,
     http: HttpMetrics,
 }
 
 impl MetricsBuilder {
-    /// `prefix` names every series of the process, e.g. `bazaar_node`.
+    /// `prefix` names every series of the process, e.g. `bazaar_node`; its last word is
+    /// the `component` of `bazaar_build_info`.
     pub fn new(prefix: &str) -> Self {
+        let mut common = Registry::with_prefix("bazaar");
+        common.register(
+            "build",
+            "The build of this process (value always 1).",
+            Info::new(BuildLabels {
+                component: prefix.rsplit('_').next().unwrap_or(prefix).to_string(),
+                version: crate::version::VERSION,
+                commit: crate::version::GIT_COMMIT,
+            }),
+        );
         let mut registry = Registry::with_prefix(prefix);
         let http = HttpMetrics::register(&mut registry);
-        Self { registry, http }
+        Self {
+            common,
+            registry,
+            http,
+        }
     }
 
     /// Where the process registers its own metrics and collectors.
@@ -254,6 +280,7 @@ impl MetricsBuilder {
 
     pub fn build(self) -> Arc<Metrics> {
         Arc::new(Metrics {
+            common: self.common,
             registry: self.registry,
             http: self.http,
         })
@@ -267,8 +294,12 @@ impl Metrics {
 
     /// The Prometheus (OpenMetrics) text exposition of every registered metric.
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::with_capacity(16 * 1024);
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = encode_registry(&mut out, &self.common)
+            .and_then(|()| encode_registry(&mut out, &self.registry))
+            .and_then(|()| encode_eof(&mut out));
+        if let Err(e) = encoded {
             tracing::error!(cause = %e, "metrics encoding failed");
         }
         out
@@ -304,6 +335,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("t_http_request_duration_seconds_count{route=\"/a\"} 2"));
+        assert!(
+            text.contains("bazaar_build_info{component=\"t\",version="),
+            "{text}"
+        );
         assert!(text.contains("t_http_requests_total{route=\"unmatched\",status=\"404\"} 1"));
         assert!(
             text.contains("t_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/a\"} 2"),

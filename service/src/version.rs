@@ -11,3 +11,11 @@ pub const LONG: &str = concat!(
     env!("BAZAAR_GIT_COMMIT"),
     ")"
 );
+
+/// This build as `GET /version` shows it.
+pub fn info() -> bazaar_api::VersionInfo {
+    bazaar_api::VersionInfo {
+        version: VERSION.to_string(),
+        commit: GIT_COMMIT.to_string(),
+    }
+}

@@ -61,7 +61,7 @@ impl Frontend {
             .to_string();
         Self {
             child,
-            url: format!("http://{addr}"),
+            url: cluster.config.url_of(&addr),
             log,
         }
     }

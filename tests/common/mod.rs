@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bazaar_api::config::{ClusterConfig, NodeConfig};
+use bazaar_api::config::{ClusterConfig, NodeConfig, TlsSettings};
 use bazaar_api::{ClusterInfo, Envelope, NodeRole, OrderView, IDEMPOTENCY_HEADER};
 use bazaar_service::serve::bind_retrying;
 use bazaar_service::CancellationToken;
@@ -32,7 +32,10 @@ use tokio::net::TcpListener;
 /// Generous: these machines are shared and two cores run three nodes plus the test.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 pub const POLL: Duration = Duration::from_millis(20);
+/// The test clusters' admin token.
 pub const TOKEN: &str = "test-token-0123456789";
+/// The test clusters' peer token (a separate secret).
+pub const PEER_TOKEN: &str = "test-peer-token-9876543210";
 
 /// Path of a binary built by `cargo build --release --bins` (scripts/test.sh does that).
 pub fn binary(name: &str) -> PathBuf {
@@ -175,7 +178,21 @@ impl TestCluster {
                 raft: format!("127.0.0.1:{}", free_port()),
             })
             .collect();
-        Self::launch(nodes, BTreeMap::new(), tweak).await
+        Self::launch(nodes, BTreeMap::new(), tweak, false).await
+    }
+
+    /// Starts `n` node processes with TLS on: a CA and every process's files made with
+    /// `bazaar certs`' library in the cluster's temp dir, and this harness's client trusting
+    /// that CA.
+    pub async fn start_tls(n: usize) -> Self {
+        let nodes = (1..=n as u64)
+            .map(|id| NodeConfig {
+                id,
+                api: format!("127.0.0.1:{}", free_port()),
+                raft: format!("127.0.0.1:{}", free_port()),
+            })
+            .collect();
+        Self::launch(nodes, BTreeMap::new(), |_| {}, true).await
     }
 
     /// Starts `n` nodes inside this test's runtime, on listeners bound here first.
@@ -192,7 +209,7 @@ impl TestCluster {
             });
             listeners.insert(id, NodeListeners { api, raft });
         }
-        Self::launch(nodes, listeners, |_| {}).await
+        Self::launch(nodes, listeners, |_| {}, false).await
     }
 
     /// `listeners` empty: processes; else one task per node on its listeners.
@@ -200,6 +217,7 @@ impl TestCluster {
         nodes: Vec<NodeConfig>,
         mut listeners: BTreeMap<u64, NodeListeners>,
         tweak: impl FnOnce(&mut ClusterConfig),
+        tls: bool,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bazaar-test-")
@@ -212,11 +230,21 @@ impl TestCluster {
             nodes,
             ..ClusterConfig::default()
         };
-        config.security.token = TOKEN.into();
+        config.security.admin_token = Some(TOKEN.into());
+        config.security.peer_token = Some(PEER_TOKEN.into());
         // The restock timer would change stock behind the tests' backs.
         config.restock.interval_secs = 0;
         config.frontend.listen = format!("127.0.0.1:{}", free_port());
         tweak(&mut config);
+        if tls {
+            let certs = dir.path().join("certs");
+            client::certs::make_certs(&config, &certs, false).expect("test certificates");
+            config.tls = Some(TlsSettings {
+                ca_cert: certs.join("ca.crt"),
+                cert: certs.join("{name}.crt").to_string_lossy().into_owned(),
+                key: certs.join("{name}.key").to_string_lossy().into_owned(),
+            });
+        }
         config.validate().expect("test config is valid");
         let config_path = dir.path().join("cluster.toml");
         std::fs::write(
@@ -224,7 +252,8 @@ impl TestCluster {
             toml::to_string(&config).expect("config serialises"),
         )
         .expect("write cluster.toml");
-        let http = reqwest::Client::builder()
+        let http = bazaar_service::tls::cluster_client(&config, None)
+            .expect("a client for the cluster")
             .timeout(Duration::from_secs(10))
             .build()
             .expect("http client");
@@ -261,12 +290,12 @@ impl TestCluster {
 
     pub fn api_url(&self, id: u64) -> String {
         let node = self.config.node(id).expect("known node");
-        format!("http://{}", node.api)
+        self.config.url_of(&node.api)
     }
 
     pub fn raft_url(&self, id: u64) -> String {
         let node = self.config.node(id).expect("known node");
-        format!("http://{}", node.raft)
+        self.config.url_of(&node.raft)
     }
 
     fn spawn(&mut self, id: u64) {
@@ -286,7 +315,8 @@ impl TestCluster {
             .arg(self.config.node_data_dir(id))
             // The operator's overrides must not leak from the environment into a test cluster.
             .env_remove("BAZAAR_DATA_DIR")
-            .env_remove(bazaar_api::config::TOKEN_ENV)
+            .env_remove(bazaar_api::config::ADMIN_TOKEN_ENV)
+            .env_remove(bazaar_api::config::PEER_TOKEN_ENV)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bazaar_api::config::ClusterConfig;
 use bazaar_api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
 use bazaar_service::logging::LogArgs;
 use clap::{Args, Parser, Subcommand};
@@ -23,13 +24,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "bazaar",
-    version,
+    version = bazaar_service::version::LONG,
     about = "Client for the Bazaar shop: look up, order, administer, load-test and consistency-check"
 )]
 struct Cli {
-    /// Frontend (or node) to talk to; default: http:// + frontend.listen from --config.
-    #[arg(long, global = true)]
+    /// Frontend (or node) to talk to; default: frontend.listen from --config (https with
+    /// a [tls] section).
+    #[arg(long, global = true, env = "BAZAAR_URL")]
     url: Option<String>,
+    /// The cluster's CA certificate, for https URLs; default: tls.ca_cert from --config.
+    #[arg(long, global = true, env = "BAZAAR_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Cluster file for the default URL, node URLs and admin token.
     #[arg(long, global = true, default_value = "cluster.toml")]
     config: PathBuf,
@@ -83,6 +88,22 @@ enum Command {
     /// --compare-cache needs a second frontend started with `frontend --no-cache` on
     /// another port, given as --no-cache-url; each p then runs against both.
     Load(LoadArgs),
+    /// Make a cluster's TLS files: a CA plus a certificate and key for every node and the
+    /// frontend, named for the hosts in --config and for loopback. Point the cluster file's
+    /// [tls] section at them.
+    Certs {
+        /// Folder to write ca.crt, ca.key, node<id>.crt/.key, frontend.crt/.key into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing set (every process then needs the new files).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a fresh random secret for BAZAAR_ADMIN_TOKEN or BAZAAR_PEER_TOKEN.
+    Token,
+    /// Exit 0 if the process at --url is ready (GET /readyz answers 200), else 1 with the
+    /// reason: for health checks.
+    Ready,
     /// Jepsen-style consistency check: concurrent orders, reads and restocks on fresh
     /// products, recorded to a history, then checked for linearizability (per product),
     /// lost or duplicated orders, units conservation and replica convergence.
@@ -200,6 +221,15 @@ struct CheckArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init("warn");
+    // Commands that need no cluster answer at once, without a runtime.
+    match &cli.command {
+        Command::Token => {
+            println!("{}", client::certs::random_token());
+            return ExitCode::SUCCESS;
+        }
+        Command::Certs { out, force } => return certs_cmd(&cli.config, out, *force),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -225,8 +255,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(c) => c.token.clone(),
         _ => None,
     };
-    let target = resolve(&cli.config, cli.url.as_deref(), admin_token.as_deref())?;
-    let client = ApiClient::new(&target.url, cli.timeout)?.with_token(target.token.clone());
+    let target = resolve(
+        &cli.config,
+        cli.url.as_deref(),
+        admin_token.as_deref(),
+        cli.ca_cert.as_deref(),
+    )?;
+    let client = ApiClient::new(&target.url, cli.timeout, &target.transport)?
+        .with_token(target.token.clone());
     let out = match cli.command {
         Command::Lookup { name } => commands::lookup(&client, &name).await?,
         Command::Search { topic } => commands::search(&client, &topic).await?,
@@ -237,12 +273,60 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => commands::order(&client, &name, quantity, idempotency_key.as_deref()).await?,
         Command::OrderStatus { number } => commands::order_status(&client, number).await?,
         Command::Status => commands::status(&client).await?,
+        Command::Ready => return ready_cmd(&client).await,
+        Command::Token | Command::Certs { .. } => unreachable_cli()?,
         Command::Admin { action, .. } => admin(&client, action).await?,
         Command::Load(args) => return load_cmd(&target, cli.timeout, cli.json, args).await,
         Command::Check(args) => return check_cmd(&target, cli.json, args).await,
     };
     print(&out, cli.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bazaar certs` for the nodes and frontend of `config`.
+fn certs_cmd(config: &std::path::Path, out: &std::path::Path, force: bool) -> ExitCode {
+    let made = ClusterConfig::load(config)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| client::certs::make_certs(&c, out, force).map_err(anyhow::Error::from));
+    match made {
+        Ok(made) => {
+            println!(
+                "wrote {} in {}: {}",
+                made.names
+                    .iter()
+                    .map(|n| format!("{n}.crt"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                made.dir.display(),
+                "with a .key beside each; keep ca.key offline"
+            );
+            println!(
+                "add to the cluster file:\n[tls]\nca_cert = \"{0}/ca.crt\"\ncert = \"{0}/{{name}}.crt\"\nkey = \"{0}/{{name}}.key\"",
+                made.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `bazaar ready`: 0 when /readyz says ready.
+async fn ready_cmd(client: &ApiClient) -> Result<ExitCode> {
+    match client.readiness().await {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("not ready: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Commands answered before the runtime starts never get here.
+fn unreachable_cli() -> Result<Output> {
+    bail!("this command runs without a cluster")
 }
 
 fn print(out: &Output, json: bool) {
@@ -311,6 +395,7 @@ async fn load_cmd(
     };
     let opts = LoadOptions {
         url: target.url.clone(),
+        transport: target.transport.clone(),
         sessions: args.sessions,
         prob: args.prob,
         duration,
@@ -416,6 +501,7 @@ async fn check_cmd(target: &Target, json: bool, args: CheckArgs) -> Result<ExitC
     urls.extend(args.also_url.iter().cloned());
     let opts = CheckOptions {
         urls,
+        transport: target.transport.clone(),
         node_urls,
         token: target.token.clone(),
         workers: args.workers,

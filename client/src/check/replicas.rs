@@ -93,6 +93,7 @@ mod tests {
 
     fn info(id: u64, applied_index: u64, digest: &str) -> ClusterInfo {
         ClusterInfo {
+            cluster_name: "test".into(),
             id,
             role: NodeRole::Follower,
             leader: Some(1),

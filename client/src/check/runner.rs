@@ -20,10 +20,12 @@ use super::worker::{run_worker, WorkerContext};
 use super::{Anomaly, CheckError};
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
+use crate::transport::Transport;
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     pub urls: Vec<String>,
+    pub transport: Transport,
     pub node_urls: Vec<String>,
     pub token: Option<String>,
     pub workers: usize,
@@ -48,7 +50,10 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let clients = opts
         .urls
         .iter()
-        .map(|u| ApiClient::new(u, opts.op_timeout).map(|c| c.with_token(opts.token.clone())))
+        .map(|u| {
+            ApiClient::new(u, opts.op_timeout, &opts.transport)
+                .map(|c| c.with_token(opts.token.clone()))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(CheckError::Setup)?;
     let setup_deadline = Instant::now() + opts.settle;
@@ -182,7 +187,7 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         let nodes = opts
             .node_urls
             .iter()
-            .map(|u| ApiClient::new(u, opts.op_timeout))
+            .map(|u| ApiClient::new(u, opts.op_timeout, &opts.transport))
             .collect::<Result<Vec<_>, _>>()
             .map_err(CheckError::Setup)?;
         match await_convergence(&nodes, Instant::now() + opts.settle).await {

@@ -12,10 +12,12 @@ use super::stats::LoadStats;
 use super::verify::{verify_orders, Mismatch};
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
+use crate::transport::Transport;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub url: String,
+    pub transport: Transport,
     pub sessions: usize,
     pub prob: f64,
     pub duration: Option<Duration>,
@@ -50,7 +52,7 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
             opts.prob
         )));
     }
-    let catalog = ApiClient::new(&opts.url, opts.timeout)?;
+    let catalog = ApiClient::new(&opts.url, opts.timeout, &opts.transport)?;
     let names: Vec<String> = catalog
         .all_products()
         .await?
@@ -76,7 +78,7 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
     let mut handles = Vec::new();
     for _ in 0..opts.sessions.max(1) {
         // One client per session: its own kept-alive connection, like the earlier clients.
-        let client = ApiClient::new(&opts.url, opts.timeout)?;
+        let client = ApiClient::new(&opts.url, opts.timeout, &opts.transport)?;
         handles.push(tokio::spawn(run_session(client, plan.clone())));
     }
     let bar = progress_bar(opts);

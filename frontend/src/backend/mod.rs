@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bazaar_api::{
-    ClusterInfo, Envelope, LeaderHint, NodeProbe, ProbedRole, INDEX_HEADER, LEADER_HEADER,
-    REQUEST_ID_HEADER,
+    ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, NodeProbe, ProbedRole, Reason, INDEX_HEADER,
+    LEADER_HEADER, REQUEST_ID_HEADER,
 };
 use bytes::Bytes;
 
@@ -45,6 +45,21 @@ pub struct BackendSettings {
     pub read_attempt: Duration,
     /// Longest single write attempt (the node's own write deadline plus slack).
     pub write_attempt: Duration,
+    /// A request that has seen no sign of a leader for this long gives up with 503
+    /// instead of retrying until the request deadline.
+    pub no_leader_grace: Duration,
+}
+
+/// Whether a node's failed answer says a leader exists: anything but "no leader" and
+/// "unavailable" (a leader without its quorum), which mean no node can answer now.
+fn shows_a_leader(reply: &NodeReply) -> bool {
+    match serde_json::from_slice::<ErrorEnvelope>(&reply.body) {
+        Ok(env) => !matches!(
+            env.error.reason,
+            Some(Reason::NoLeader) | Some(Reason::Unavailable)
+        ),
+        Err(_) => false,
+    }
 }
 
 /// A write to send to the leader.
@@ -115,12 +130,15 @@ fn backoff() -> impl Iterator<Item = Duration> {
 }
 
 impl Backend {
+    /// `http` comes from `bazaar_service::tls::cluster_client` (plain, or trusting the
+    /// cluster's CA).
     pub fn new(
         pool: NodePool,
+        http: reqwest::ClientBuilder,
         settings: BackendSettings,
         metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = http
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(512)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -210,10 +228,12 @@ impl Backend {
         path_and_query: &str,
         request_id: Option<&HeaderValue>,
     ) -> Result<NodeReply, BackendError> {
-        let deadline = Instant::now() + self.settings.request_deadline;
+        let start = Instant::now();
+        let deadline = start + self.settings.request_deadline;
         let headers = request_id.map(request_id_headers);
         let mut waits = backoff();
         let mut last = String::from("no attempt made");
+        let mut leader_seen = false;
         loop {
             for node in self.pool.read_order() {
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -229,6 +249,7 @@ impl Backend {
                 {
                     Attempt::Answered(reply) if retryable(reply.status) => {
                         tracing::debug!(node = node.id, status = %reply.status, "read answered with a retryable status");
+                        leader_seen |= shows_a_leader(&reply);
                         last = format!("node {} answered {}", node.id, reply.status);
                     }
                     Attempt::Answered(reply) => {
@@ -242,10 +263,21 @@ impl Backend {
                     }
                 }
             }
-            if !sleep_within(deadline, &mut waits).await {
+            if self.leaderless_too_long(start, leader_seen)
+                || !sleep_within(deadline, &mut waits).await
+            {
                 return Err(self.unavailable(last));
             }
         }
+    }
+
+    /// True once a request has retried for the grace period without any node showing a
+    /// leader: the cluster has none (or no quorum), and waiting out the whole deadline
+    /// would only hold the client.
+    fn leaderless_too_long(&self, start: Instant, leader_seen: bool) -> bool {
+        !leader_seen
+            && self.leader.get().is_none()
+            && start.elapsed() >= self.settings.no_leader_grace
     }
 
     /// The next write target: the known leader, else the configured nodes in turn.
@@ -264,9 +296,11 @@ impl Backend {
     /// request (idempotency key included) is identical on every attempt, so a retry of a
     /// write that did commit returns its first result instead of repeating it.
     pub async fn write(&self, req: &WriteRequest) -> Result<NodeReply, BackendError> {
-        let deadline = Instant::now() + self.settings.request_deadline;
+        let start = Instant::now();
+        let deadline = start + self.settings.request_deadline;
         let mut waits = backoff();
         let mut last = String::from("no attempt made");
+        let mut leader_seen = false;
         loop {
             let target = self.write_target();
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -291,6 +325,7 @@ impl Backend {
                     self.metrics.not_leader_redirects.inc();
                     match reply.leader_hint() {
                         Some(hint) if hint.api != *api => {
+                            leader_seen = true;
                             tracing::debug!(from = %api, leader = hint.id, to = %hint.api, "following not-leader answer");
                             self.leader.learn(&hint, &self.pool);
                             // A hint naming a node that just failed is likely stale: wait
@@ -308,6 +343,7 @@ impl Backend {
                 }
                 Attempt::Answered(reply) if retryable(reply.status) => {
                     tracing::debug!(node = %api, status = %reply.status, "write answered with a retryable status");
+                    leader_seen |= shows_a_leader(&reply);
                     self.leader.forget(api);
                     last = format!("{api} answered {}", reply.status);
                 }
@@ -326,7 +362,9 @@ impl Backend {
                     last = format!("{api}: {err}");
                 }
             }
-            if !sleep_within(deadline, &mut waits).await {
+            if self.leaderless_too_long(start, leader_seen)
+                || !sleep_within(deadline, &mut waits).await
+            {
                 return Err(self.unavailable(last));
             }
         }
@@ -475,9 +513,11 @@ mod tests {
             request_deadline: Duration::from_secs(2),
             read_attempt: Duration::from_secs(1),
             write_attempt: Duration::from_secs(1),
+            no_leader_grace: Duration::from_millis(300),
         };
         Backend::new(
             NodePool::new(&nodes, "http").expect("valid nodes"),
+            reqwest::Client::builder(),
             settings,
             Arc::new(Metrics::default()),
         )
@@ -539,7 +579,12 @@ mod tests {
             .read("/products/Tux", None)
             .await
             .expect_err("nothing answers");
-        assert!(start.elapsed() < Duration::from_secs(3));
+        // Nothing answers, so no leader can be known: 503 after the grace, not the deadline.
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         assert_eq!(err.to_api_error().status(), 503);
     }
 }

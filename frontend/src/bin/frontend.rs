@@ -20,7 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// TTL, staleness bound, request deadline) from the cluster file. SIGTERM or Ctrl-C stop
 /// it cleanly.
 #[derive(Debug, Parser)]
-#[command(name = "frontend", version, about, long_about)]
+#[command(name = "frontend", version = bazaar_service::version::LONG, about, long_about)]
 struct Args {
     /// Cluster configuration file (nodes and [frontend] settings).
     #[arg(long, default_value = "cluster.toml")]
@@ -31,6 +31,10 @@ struct Args {
     /// Turn the cache off (every read goes to a node), overriding frontend.cache_enabled.
     #[arg(long)]
     no_cache: bool,
+    /// Forward catalog admin routes to the nodes, overriding frontend.admin (off by
+    /// default; membership changes are never forwarded).
+    #[arg(long)]
+    admin: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -43,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.config.display()))?;
     if args.no_cache {
         config.frontend.cache_enabled = false;
+    }
+    if args.admin {
+        config.frontend.admin = true;
     }
     let listen = args
         .listen

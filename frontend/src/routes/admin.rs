@@ -1,13 +1,18 @@
-//! Admin routes (`/admin/...`): passed to the leader with the caller's Authorization
-//! header, which the node checks; product changes are invalidated before answering.
+//! Admin routes (`/admin/...`): off unless `frontend.admin` is set, and membership changes
+//! never (they go to nodes only). When on, passed to the leader with the caller's
+//! Authorization header, which the node checks, and the caller's address in
+//! `X-Forwarded-For` for the node's audit line; product changes are invalidated before
+//! answering.
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use bazaar_api::{Envelope, ProductView};
+use bazaar_api::{ApiError, Envelope, ProductView, Reason};
 use bazaar_service::respond;
 use bytes::Bytes;
 
@@ -17,14 +22,27 @@ use crate::routes::catalog::Rid;
 use crate::routes::orders::{forward_headers, idempotency_key};
 use crate::state::AppState;
 
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Admin paths a frontend never forwards, whatever its configuration.
+const NODE_ONLY: &str = "/admin/membership";
+
 pub async fn admin(
     State(state): State<Arc<AppState>>,
     rid: Rid,
+    ConnectInfo(caller): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if !state.admin_enabled || uri.path().starts_with(NODE_ONLY) {
+        // The same answer as for any path this frontend does not serve.
+        return respond::error(&ApiError::new(
+            Reason::UnknownRoute,
+            format!("no route for {method} {}", uri.path()),
+        ));
+    }
     let body = match respond::body(body) {
         Ok(body) => body,
         Err(rejection) => return rejection.into_response(),
@@ -38,6 +56,9 @@ pub async fn admin(
     let mut forward = forward_headers(key, &rid);
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         forward.insert(header::AUTHORIZATION, auth.clone());
+    }
+    if let Ok(from) = HeaderValue::from_str(&caller.ip().to_string()) {
+        forward.insert(FORWARDED_FOR, from);
     }
     let path_and_query = uri
         .path_and_query()

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bazaar_api::{ApiError, ClusterAnswer, Envelope, FeedPhase};
+use bazaar_api::{ApiError, ClusterAnswer, Envelope, FeedPhase, NodesOverview, Readiness, Reason};
 use bazaar_service::metrics::CONTENT_TYPE;
 use bazaar_service::respond;
 use serde::Serialize;
@@ -17,21 +17,49 @@ use crate::routes::catalog::{request_id, Rid};
 use crate::state::AppState;
 
 #[derive(Serialize)]
-struct Health {
+struct Live {
     status: &'static str,
     role: &'static str,
     cache_serving: bool,
     feed: FeedPhase,
 }
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /livez`: the process is up and serving HTTP. Always 200.
+pub async fn livez(State(state): State<Arc<AppState>>) -> Response {
     let now = Instant::now();
-    respond::json(&Envelope::new(Health {
-        status: "ok",
+    respond::json(&Envelope::new(Live {
+        status: "serving",
         role: "frontend",
         cache_serving: state.reader.serving(now),
         feed: state.feed.view(now).state,
     }))
+}
+
+/// `GET /readyz` (and `/health`): 200 when some node answers and a leader is known; else
+/// 503 `not_ready` with the reason. Asks every node (each within the probe timeout).
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let probes = state.backend.probe_all().await;
+    let (leader, _) = NodesOverview::current_leader(&probes);
+    let reason = if !probes.iter().any(|p| p.up) {
+        Some(format!("none of the {} nodes answers", probes.len()))
+    } else if leader.is_none() {
+        Some("no node knows a leader".to_string())
+    } else {
+        None
+    };
+    match reason {
+        Some(why) => respond::error(&ApiError::new(Reason::NotReady, why)),
+        None => respond::json(&Envelope::new(Readiness {
+            ready: true,
+            reason: None,
+            leader,
+        })),
+    }
+}
+
+/// `GET /version`.
+pub async fn version() -> Response {
+    respond::json(&Envelope::new(bazaar_service::version::info()))
 }
 
 pub async fn cluster(State(state): State<Arc<AppState>>, rid: Rid) -> Response {

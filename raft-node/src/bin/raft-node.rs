@@ -24,7 +24,7 @@ const BIND_PATIENCE: Duration = Duration::from_secs(5);
 /// address, both from the cluster file. The lowest-numbered node bootstraps a fresh
 /// cluster once; restarts reuse the data directory. SIGTERM or Ctrl-C stop it cleanly.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version = bazaar_service::version::LONG, about, long_about)]
 struct Args {
     /// Cluster file (nodes, timings, restock policy, token).
     #[arg(long, default_value = "cluster.toml")]
@@ -32,8 +32,9 @@ struct Args {
     /// This node's id in the cluster file.
     #[arg(long, required_unless_present = "print_cluster")]
     id: Option<u64>,
-    /// Print the validated cluster file as `node <id> <api> <raft>` and
-    /// `frontend <listen>` lines, then exit (the scripts use this).
+    /// Print the validated cluster file as lines the scripts read, then exit:
+    /// `cluster <name> <http|https> <ca_cert or ->`, `data_dir <path>`,
+    /// `node <id> <api> <raft>` and `frontend <listen>`.
     #[arg(long)]
     print_cluster: bool,
     /// Where this node keeps its RocksDB and snapshots
@@ -59,6 +60,12 @@ async fn main() -> anyhow::Result<()> {
         config.catalog = catalog;
     }
     if args.print_cluster {
+        let ca = config
+            .tls
+            .as_ref()
+            .map_or("-".to_string(), |t| t.ca_cert.display().to_string());
+        println!("cluster {} {} {ca}", config.cluster_name, config.scheme());
+        println!("data_dir {}", config.data_dir.display());
         for n in &config.nodes {
             println!("node {} {} {}", n.id, n.api, n.raft);
         }

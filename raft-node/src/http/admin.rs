@@ -8,38 +8,70 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bazaar_api::{
-    validate_product_name, ApiError, MembershipChange, MembershipView, ProductPatch, ProductSpec,
-    Reason, RestockRequest, Voters,
+    cents_to_decimal, validate_product_name, ApiError, MembershipChange, MembershipView,
+    ProductPatch, ProductSpec, Reason, RestockRequest, Voters,
 };
 use bazaar_service::respond::{json_body, ok, path};
 use bazaar_service::ErrorResponse;
 use openraft::error::{ClientWriteError, RaftError};
 
+use super::audit::Audit;
 use super::state::AppState;
 use super::writes::request_id;
 use crate::leadership::hint_of;
 use crate::shop::{Command, CommandResult, ProductRecord, ProductRejection};
 use crate::types::{NodeAddr, NodeId};
 
+/// A product as the audit line shows it.
+fn summary(p: Option<&ProductRecord>) -> String {
+    match p {
+        Some(p) => format!(
+            "title={:?} topic={:?} price={:.2} stock={}",
+            p.title,
+            p.topic,
+            cents_to_decimal(p.price),
+            p.stock
+        ),
+        None => "absent".into(),
+    }
+}
+
+/// Proposes a product change, answers it, and leaves its audit line.
+async fn change_product(
+    s: &AppState,
+    audit: &Audit,
+    name: &str,
+    command: Command,
+) -> Result<Response, ErrorResponse> {
+    let old = summary(s.reader.current().shop.products.get(name));
+    let result = s.proposer.propose(command).await;
+    let (new, outcome) = match &result {
+        Ok(CommandResult::Product(Ok(p))) => (summary(Some(p)), "applied".to_string()),
+        Ok(other) => (old.clone(), format!("refused: {other:?}")),
+        Err(e) => (old.clone(), format!("not confirmed: {e}")),
+    };
+    audit.record(name, &old, &new, &outcome);
+    product_answer(name, result?)
+}
+
 pub async fn upsert_product(
     State(s): State<Arc<AppState>>,
+    audit: Audit,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorResponse> {
     let spec: ProductSpec = json_body(body)?;
     spec.validate().map_err(ApiError::bad_request)?;
-    let result = s
-        .proposer
-        .propose(Command::UpsertProduct {
-            request_id: request_id(&headers)?,
-            product: ProductRecord::from_spec(&spec),
-        })
-        .await?;
-    product_answer(&spec.name, result)
+    let command = Command::UpsertProduct {
+        request_id: request_id(&headers)?,
+        product: ProductRecord::from_spec(&spec),
+    };
+    change_product(&s, &audit, &spec.name, command).await
 }
 
 pub async fn update_product(
     State(s): State<Arc<AppState>>,
+    audit: Audit,
     name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -50,20 +82,18 @@ pub async fn update_product(
     if patch.price.is_none() && patch.quantity.is_none() {
         return Err(ApiError::bad_request("give `price` and/or `quantity`").into());
     }
-    let result = s
-        .proposer
-        .propose(Command::UpdateProduct {
-            request_id: request_id(&headers)?,
-            name: name.clone(),
-            price: patch.price,
-            stock: patch.quantity,
-        })
-        .await?;
-    product_answer(&name, result)
+    let command = Command::UpdateProduct {
+        request_id: request_id(&headers)?,
+        name: name.clone(),
+        price: patch.price,
+        stock: patch.quantity,
+    };
+    change_product(&s, &audit, &name, command).await
 }
 
 pub async fn restock(
     State(s): State<Arc<AppState>>,
+    audit: Audit,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorResponse> {
@@ -72,15 +102,12 @@ pub async fn restock(
     if req.amount == 0 {
         return Err(ApiError::bad_request("amount must be above 0").into());
     }
-    let result = s
-        .proposer
-        .propose(Command::Restock {
-            request_id: request_id(&headers)?,
-            name: req.name.clone(),
-            amount: req.amount,
-        })
-        .await?;
-    product_answer(&req.name, result)
+    let command = Command::Restock {
+        request_id: request_id(&headers)?,
+        name: req.name.clone(),
+        amount: req.amount,
+    };
+    change_product(&s, &audit, &req.name, command).await
 }
 
 fn product_answer(name: &str, result: CommandResult) -> Result<Response, ErrorResponse> {
@@ -119,38 +146,56 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) ->
 /// Adds a node as a learner and waits until it has caught up.
 pub async fn add_learner(
     State(s): State<Arc<AppState>>,
+    audit: Audit,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorResponse> {
     let change: MembershipChange = json_body(body)?;
     if change.id == 0 {
         return Err(ApiError::bad_request("node ids start at 1").into());
     }
+    let subject = format!("member {}", change.id);
     let node = NodeAddr {
         api: change.api,
         raft: change.raft,
     };
-    let resp = s
-        .raft
-        .add_learner(change.id, node, true)
-        .await
-        .map_err(membership_error)?;
+    let old = format!("{:?}", membership_view(&s));
+    let added = s.raft.add_learner(change.id, node, true).await;
+    audit_membership(&s, &audit, &subject, &old, &added);
+    let resp = added.map_err(membership_error)?;
     Ok(ok(&membership_view(&s), resp.log_id.index))
+}
+
+/// The audit line of a membership change, applied or refused.
+fn audit_membership<T>(
+    s: &AppState,
+    audit: &Audit,
+    subject: &str,
+    old: &str,
+    outcome: &Result<T, RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>>,
+) {
+    let new = format!("{:?}", membership_view(s));
+    let outcome = match outcome {
+        Ok(_) => "applied".to_string(),
+        Err(e) => format!("refused: {e}"),
+    };
+    audit.record(subject, old, &new, &outcome);
 }
 
 /// Replaces the voter set (joint consensus); nodes dropped from it stay as learners.
 pub async fn change_voters(
     State(s): State<Arc<AppState>>,
+    audit: Audit,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorResponse> {
     let v: Voters = json_body(body)?;
     if v.voters.is_empty() {
         return Err(ApiError::bad_request("voters must not be empty").into());
     }
-    let resp = s
-        .raft
-        .change_membership(v.voters, true)
-        .await
-        .map_err(membership_error)?;
+    let subject = format!("voters {:?}", v.voters);
+    let old = format!("{:?}", membership_view(&s));
+    let changed = s.raft.change_membership(v.voters, true).await;
+    audit_membership(&s, &audit, &subject, &old, &changed);
+    let resp = changed.map_err(membership_error)?;
     Ok(ok(&membership_view(&s), resp.log_id.index))
 }
 

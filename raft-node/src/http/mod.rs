@@ -2,6 +2,7 @@
 //! metrics and the change feed.
 
 mod admin;
+mod audit;
 pub mod auth;
 mod error;
 mod reads;
@@ -36,7 +37,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/admin/membership/learners", post(admin::add_learner))
         .route("/admin/membership/voters", post(admin::change_voters))
         .layer(middleware::from_fn_with_state(
-            state.token.clone(),
+            state.admin_token.clone(),
             auth::require_token,
         ));
     let router = Router::new()
@@ -46,7 +47,10 @@ pub fn api_router(state: AppState) -> Router {
         .route("/orders", post(writes::place_order))
         .route("/orders/{number}", get(reads::get_order))
         .route("/cluster", get(status::cluster))
-        .route("/health", get(status::health))
+        .route("/livez", get(status::livez))
+        .route("/readyz", get(status::readyz))
+        .route("/health", get(status::readyz))
+        .route("/version", get(status::version))
         .route("/metrics", get(status::metrics))
         .route("/watch", get(watch::watch))
         .merge(admin)

@@ -24,7 +24,8 @@ pub struct AppState {
     pub reads: ReadIndexer,
     pub feed: ChangeFeed,
     pub metrics: Arc<Metrics>,
-    pub token: Arc<str>,
+    /// The bearer token of the admin routes.
+    pub admin_token: Arc<str>,
     pub read_deadline: Duration,
     /// Cancelled when the node shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bazaar_api::{ApiError, Envelope, Reason};
 use bazaar_service::metrics::CONTENT_TYPE;
-use bazaar_service::respond::ok;
+use bazaar_service::respond::{error, json, ok};
 use serde::Serialize;
 
 use super::state::AppState;
@@ -17,19 +18,36 @@ pub async fn cluster(State(s): State<Arc<AppState>>) -> Response {
 }
 
 #[derive(Serialize)]
-struct Health {
+struct Live {
     status: &'static str,
     id: u64,
 }
 
-pub async fn health(State(s): State<Arc<AppState>>) -> Response {
+/// `GET /livez`: the process is up and serving HTTP. Always 200.
+pub async fn livez(State(s): State<Arc<AppState>>) -> Response {
     ok(
-        &Health {
-            status: "ok",
+        &Live {
+            status: "serving",
             id: s.status.id,
         },
         s.reader.applied_index(),
     )
+}
+
+/// `GET /readyz` (and `/health`): 200 when this node knows a leader, a leader still has its
+/// quorum, and its applied index is close to the commit index; else 503 `not_ready` with
+/// the reason.
+pub async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    let readiness = s.status.readiness();
+    match &readiness.reason {
+        None => ok(&readiness, s.reader.applied_index()),
+        Some(why) => error(&ApiError::new(Reason::NotReady, why.clone())),
+    }
+}
+
+/// `GET /version`.
+pub async fn version() -> Response {
+    json(&Envelope::new(bazaar_service::version::info()))
 }
 
 pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {

@@ -26,26 +26,42 @@ pub struct PeerNetwork {
     http: reqwest::Client,
     token: Arc<str>,
     my_id: NodeId,
+    /// `http` or `https`.
+    scheme: &'static str,
 }
 
 impl PeerNetwork {
-    pub fn new(my_id: NodeId, token: &str) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// `http` comes from `bazaar_service::tls::cluster_client`: with TLS it presents this
+    /// node's certificate, which the peers' `raft` listeners demand.
+    pub fn new(
+        my_id: NodeId,
+        token: &str,
+        http: reqwest::ClientBuilder,
+        scheme: &'static str,
+    ) -> Result<Self, reqwest::Error> {
+        let http = http
             .pool_max_idle_per_host(16)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(500))
+            .no_proxy()
             .build()?;
         Ok(Self {
             http,
             token: Arc::from(token),
             my_id,
+            scheme,
         })
+    }
+
+    /// The pooled client itself, for the node's other calls to its peers.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn client(&self, target: NodeId, node: &NodeAddr) -> PeerClient {
         PeerClient {
             target,
-            base: format!("http://{}", node.raft),
+            base: format!("{}://{}", self.scheme, node.raft),
             net: self.clone(),
         }
     }

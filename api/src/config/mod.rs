@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Environment variable that overrides `[security] token`.
-pub const TOKEN_ENV: &str = "BAZAAR_TOKEN";
+mod security;
+mod tls;
+
+pub use security::{
+    first_exposed, is_loopback, Secret, SecuritySettings, ADMIN_TOKEN_ENV, PEER_TOKEN_ENV,
+    WELL_KNOWN_TOKENS,
+};
+pub use tls::{TlsFiles, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -24,6 +30,11 @@ pub enum ConfigError {
     },
     #[error("invalid `{field}`: {reason}")]
     Invalid { field: String, reason: String },
+    #[error("refusing to start: `{setting}`: {reason}")]
+    Insecure {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -61,6 +72,9 @@ pub struct RaftSettings {
     pub write_deadline_ms: u64,
     /// A linearizable read that has no read index after this long answers 503.
     pub read_deadline_ms: u64,
+    /// `/readyz` answers 503 while this node's applied index is more than this many
+    /// entries behind the commit index it knows.
+    pub ready_max_lag_entries: u64,
     /// A request id is remembered for this many log entries after the one that used it.
     pub dedupe_retention_entries: u64,
 }
@@ -75,6 +89,7 @@ impl Default for RaftSettings {
             keep_entries_after_snapshot: 1000,
             write_deadline_ms: 2000,
             read_deadline_ms: 2000,
+            ready_max_lag_entries: 1000,
             dedupe_retention_entries: 1_000_000,
         }
     }
@@ -102,21 +117,6 @@ impl Default for RestockPolicy {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecuritySettings {
-    /// Bearer token for peer RPC and admin routes; `BAZAAR_TOKEN` overrides it.
-    pub token: String,
-}
-
-impl Default for SecuritySettings {
-    fn default() -> Self {
-        Self {
-            token: "bazaar-local-dev-token".into(),
-        }
-    }
-}
-
 /// The stateless gateway.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -129,6 +129,12 @@ pub struct FrontendSettings {
     pub staleness_bound_ms: u64,
     /// A request that has found no leader after this long answers 503.
     pub request_deadline_ms: u64,
+    /// While no node knows a leader (or none answers), a write or uncached read gives up
+    /// with 503 after this long instead of waiting for the whole request deadline.
+    pub no_leader_grace_ms: u64,
+    /// Forward `/admin/*` (catalog changes) to the nodes. Off by default: the frontend is
+    /// for shoppers. Membership changes are never forwarded.
+    pub admin: bool,
 }
 
 impl Default for FrontendSettings {
@@ -140,6 +146,8 @@ impl Default for FrontendSettings {
             cache_ttl_secs: 300,
             staleness_bound_ms: 1000,
             request_deadline_ms: 5000,
+            no_leader_grace_ms: 300,
+            admin: false,
         }
     }
 }
@@ -148,6 +156,8 @@ impl Default for FrontendSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// Names this cluster in `/cluster`, so scripts can tell its nodes from strangers.
+    pub cluster_name: String,
     /// Node `i` keeps its RocksDB under `<data_dir>/node<i>`.
     pub data_dir: PathBuf,
     /// The catalog written through the log at bootstrap.
@@ -157,11 +167,15 @@ pub struct ClusterConfig {
     pub restock: RestockPolicy,
     pub security: SecuritySettings,
     pub frontend: FrontendSettings,
+    /// Absent: plain HTTP everywhere (fine on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
+            cluster_name: "bazaar".into(),
             data_dir: PathBuf::from("data"),
             catalog: PathBuf::from("catalog.toml"),
             nodes: (1..=3)
@@ -173,15 +187,20 @@ impl Default for ClusterConfig {
                 .collect(),
             raft: RaftSettings::default(),
             restock: RestockPolicy::default(),
-            security: SecuritySettings::default(),
+            security: SecuritySettings {
+                admin_token: Some("bazaar-local-admin-token".into()),
+                peer_token: Some("bazaar-local-peer-token".into()),
+                ..SecuritySettings::default()
+            },
             frontend: FrontendSettings::default(),
+            tls: None,
         }
     }
 }
 
 impl ClusterConfig {
-    /// Reads, applies the environment override, resolves relative paths against the file's
-    /// folder, and validates.
+    /// Reads, resolves relative paths against the file's folder, reads the secrets
+    /// (environment, then files, then the file's own values), and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -192,23 +211,55 @@ impl ClusterConfig {
                 path: path.to_owned(),
                 source,
             })?;
-        if let Some(dir) = path.parent() {
+        let dir = path.parent();
+        if let Some(dir) = dir {
             if config.catalog.is_relative() {
                 config.catalog = dir.join(&config.catalog);
             }
+            if config.data_dir.is_relative() {
+                config.data_dir = dir.join(&config.data_dir);
+            }
+            if let Some(tls) = config.tls.as_mut() {
+                tls.resolve(dir);
+            }
         }
-        config.apply_env();
+        config.security.resolve(dir)?;
         config.validate()?;
         Ok(config)
     }
 
-    /// `BAZAAR_TOKEN` overrides the file's token.
-    pub fn apply_env(&mut self) {
-        if let Ok(token) = std::env::var(TOKEN_ENV) {
-            if !token.is_empty() {
-                self.security.token = token;
-            }
+    /// `http` or, with a `[tls]` section, `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
         }
+    }
+
+    /// The base URL of an API address (`host:port`) under this cluster's scheme.
+    pub fn url_of(&self, api: &str) -> String {
+        format!("{}://{api}", self.scheme())
+    }
+
+    /// Refuses a node that others can reach with a missing, short, published or shared
+    /// secret (see [`SecuritySettings::check_exposure`]).
+    pub fn check_node_secrets(&self, id: u64) -> Result<(), ConfigError> {
+        let exposed = self
+            .node(id)
+            .and_then(|n| first_exposed([n.api.as_str(), n.raft.as_str()]));
+        self.security
+            .check_exposure(&[Secret::Admin, Secret::Peer], exposed)
+    }
+
+    /// A frontend holds no secret of its own; but one that forwards admin routes off
+    /// loopback must not front a cluster whose admin token is published.
+    pub fn check_frontend_secrets(&self, listen: &str) -> Result<(), ConfigError> {
+        if !self.frontend.admin {
+            return Ok(());
+        }
+        self.security
+            .check_exposure(&[Secret::Admin], first_exposed([listen]))
     }
 
     pub fn node(&self, id: u64) -> Option<&NodeConfig> {
@@ -280,8 +331,22 @@ impl ClusterConfig {
         if self.restock.amount <= self.restock.threshold && self.restock.interval_secs > 0 {
             return Err(invalid("restock.amount", "must be above restock.threshold"));
         }
-        if self.security.token.len() < 8 {
-            return Err(invalid("security.token", "must be at least 8 characters"));
+        if self.cluster_name.is_empty()
+            || !self
+                .cluster_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(invalid(
+                "cluster_name",
+                "must be letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if r.ready_max_lag_entries == 0 {
+            return Err(invalid("raft.ready_max_lag_entries", "must be above 0"));
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
         }
         let f = &self.frontend;
         check_host_port("frontend.listen", &f.listen)?;
@@ -290,6 +355,12 @@ impl ClusterConfig {
         }
         if f.request_deadline_ms == 0 {
             return Err(invalid("frontend.request_deadline_ms", "must be above 0"));
+        }
+        if f.no_leader_grace_ms == 0 || f.no_leader_grace_ms > f.request_deadline_ms {
+            return Err(invalid(
+                "frontend.no_leader_grace_ms",
+                "must be above 0 and at most frontend.request_deadline_ms",
+            ));
         }
         if f.staleness_bound_ms == 0 {
             return Err(invalid("frontend.staleness_bound_ms", "must be above 0"));
