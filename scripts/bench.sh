@@ -19,8 +19,8 @@ while [ $# -gt 0 ]; do
     --restart-orders) restart_orders=$2; shift 2 ;;
     --no-etcd) etcd=0; shift ;;
     --bin-dir) BIN_DIR=$(realpath "$2"); build=0; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (try --help)" ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument $1" ;;
   esac
 done
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }

@@ -5,7 +5,7 @@
 # `docker import` turns into the image. Run it again at any time: it starts from scratch
 # each time and replaces the tag.
 #
-#   scripts/build-image.sh [--tag NAME] [--no-build]
+# usage: scripts/build-image.sh [--tag NAME] [--no-build] [--help]
 #
 #   --tag NAME   image name (default bazaar:local, or $BAZAAR_IMAGE)
 #   --no-build   skip `cargo build`; use the binaries already in target/release (the
@@ -26,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --tag=*) TAG=${1#*=}; shift ;;
     --no-build) BUILD=0; shift ;;
     -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "build-image: unknown argument $1" >&2; exit 2 ;;
+    *) echo "build-image: unknown argument $1 (usage: scripts/build-image.sh --help)" >&2; exit 2 ;;
   esac
 done
 

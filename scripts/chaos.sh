@@ -4,6 +4,7 @@
 # the leader half the time) and restarting nodes and pausing them (SIGSTOP/SIGCONT),
 # then heals the cluster and lets the checker judge the history.
 #
+# usage:
 #   scripts/chaos.sh [--duration SECS]     default 60; CI uses a short run (e.g. 20)
 #   scripts/chaos.sh --duration 600        a longer soak: same checks, more faults
 #   scripts/chaos.sh --docker [--duration SECS] [--via frontend|nodes] [--keep]
@@ -39,8 +40,8 @@ while [[ $# -gt 0 ]]; do
     --docker) DOCKER=1; shift ;;
     --keep) KEEP_PROJECT=1; shift ;;
     --via) VIA=${2:?--via needs frontend or nodes}; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
-    *) echo "chaos: unknown argument $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "chaos: unknown argument $1 (usage: scripts/chaos.sh --help)" >&2; exit 2 ;;
   esac
 done
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 5 ]] || { echo "chaos: --duration must be >= 5 seconds" >&2; exit 2; }

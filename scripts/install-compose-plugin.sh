@@ -4,19 +4,25 @@
 # `docker compose` command to docker-compose. Does nothing when `docker compose` already
 # works. The project's own scripts and tests do not need it: they use whichever is present.
 #
+# usage:
 #   scripts/install-compose-plugin.sh            # into ~/.docker/cli-plugins
 #   scripts/install-compose-plugin.sh --remove   # takes it out again
+#   scripts/install-compose-plugin.sh --help
 set -euo pipefail
 
 DIR=${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins
 PLUGIN=$DIR/docker-compose
 MARK="bazaar: docker compose -> docker-compose v1"
 
-if [[ ${1:-} == --remove ]]; then
-  if [[ -f $PLUGIN ]] && grep -q "$MARK" "$PLUGIN"; then rm -f "$PLUGIN"; echo "removed $PLUGIN"; fi
-  exit 0
-fi
-[[ -z ${1:-} ]] || { sed -n '2,9p' "$0"; exit 2; }
+case ${1:-} in
+  "") ;;
+  -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+  --remove)
+    if [[ -f $PLUGIN ]] && grep -q "$MARK" "$PLUGIN"; then rm -f "$PLUGIN"; echo "removed $PLUGIN"; fi
+    exit 0 ;;
+  *) { echo "error: unknown argument $1"; sed -n '2,10p' "$0"; } >&2; exit 2 ;;
+esac
+[[ $# -le 1 ]] || { echo "error: one argument at most" >&2; exit 2; }
 if docker compose version >/dev/null 2>&1; then
   echo "docker compose already works: $(docker compose version 2>/dev/null | head -1)"
   exit 0

@@ -4,24 +4,29 @@
 # builds first. Data, logs and pid files go to $BAZAAR_DATA_DIR (default: the file's
 # data_dir, ./data for cluster.toml).
 #
-# usage: scripts/start-cluster.sh [--config FILE] [--help]
+# usage: scripts/start-cluster.sh [--config FILE] [--no-build] [--help]
 #   --config FILE   the cluster file (default: cluster.toml at the repository's root)
+#   --no-build      use the binaries already built (target/release, or $BAZAAR_BIN_DIR)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 config="$BAZAAR_ROOT/cluster.toml"
+build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
 done
 [ -f "$config" ] || die "no cluster file at $config"
 
-ensure_deps
-step "building (release profile)"
-build_release
+if [ "$build" = 1 ]; then
+  ensure_deps
+  step "building (release profile)"
+  build_release
+fi
 use_config "$config"
 mkdir -p "$BAZAAR_DATA_DIR"
 

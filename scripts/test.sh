@@ -9,8 +9,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 while [ $# -gt 0 ]; do
   case $1 in
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (usage: scripts/test.sh [--help])" ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument $1" ;;
   esac
 done
 cd "$BAZAAR_ROOT"

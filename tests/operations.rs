@@ -1,0 +1,188 @@
+//! What an operator relies on, with real processes: health that tells the truth, and
+//! scripts that parse their arguments before they act.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{wait_for, TestCluster};
+use serde_json::Value;
+
+async fn get(url: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("an answer");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_two_of_three_killed_the_survivor_is_live_but_not_ready() {
+    let mut cluster = TestCluster::start(3).await;
+    for id in cluster.ids() {
+        let (status, body) = get(&format!("{}/readyz", cluster.api_url(id))).await;
+        assert_eq!(status, 200, "node {id}: {body}");
+        assert_eq!(body["data"]["ready"], true);
+    }
+    let (status, _) = get(&format!("{}/health", cluster.api_url(1))).await;
+    assert_eq!(status, 200, "/health is /readyz");
+    let leader = cluster.leader().await;
+    let survivor = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    for id in cluster.ids() {
+        if id != survivor {
+            cluster.kill(id);
+        }
+    }
+    let url = cluster.api_url(survivor);
+    let body = wait_for("the survivor to stop calling itself ready", || async {
+        let (status, body) = get(&format!("{url}/readyz")).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(body["error"]["reason"], "not_ready", "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    let (status, body) = get(&format!("{url}/livez")).await;
+    assert_eq!(status, 200, "still serving: {body}");
+    // And it is not ready because nothing linearizable can be served.
+    let (status, _) = get(&format!("{url}/products/Tux")).await;
+    assert_eq!(status, 503);
+}
+
+fn script(name: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(common::repo_root().join("scripts").join(name))
+        .env_remove("BAZAAR_BIN_DIR")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run the script")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A stand-in "cluster": pid files of a process that must survive `--help`.
+fn sleeper(data: &Path) -> std::process::Child {
+    std::fs::create_dir_all(data).expect("data dir");
+    let child = Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("spawn sleep");
+    for name in ["node1", "frontend"] {
+        std::fs::write(data.join(format!("{name}.pid")), child.id().to_string()).expect("pid file");
+    }
+    child
+}
+
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn scripts_answer_help_without_acting_and_refuse_unknown_arguments() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let mut held = sleeper(&data);
+    for name in [
+        "start-cluster.sh",
+        "stop-cluster.sh",
+        "kill-node.sh",
+        "restart-node.sh",
+        "compose-init.sh",
+        "test.sh",
+        "bench.sh",
+        "chaos.sh",
+        "build-image.sh",
+        "install-compose-plugin.sh",
+    ] {
+        let out = run(script(name).arg("--help").env("BAZAAR_DATA_DIR", &data));
+        assert!(out.status.success(), "{name} --help: {}", text(&out));
+        assert!(
+            text(&out).to_lowercase().contains("usage"),
+            "{name} --help prints its usage: {}",
+            text(&out)
+        );
+        assert!(alive(held.id()), "{name} --help acted on the cluster");
+        let out = run(script(name)
+            .arg("--no-such-flag")
+            .env("BAZAAR_DATA_DIR", &data));
+        assert!(!out.status.success(), "{name} accepted an unknown argument");
+        assert!(
+            text(&out).to_lowercase().contains("usage") || text(&out).contains("unknown"),
+            "{name} says what is wrong: {}",
+            text(&out)
+        );
+        assert!(alive(held.id()), "{name} acted on a bad argument");
+    }
+    // Without --help it does act: the stand-in is stopped and its pid files are gone.
+    let out = run(script("stop-cluster.sh")
+        .args([
+            "--config",
+            &common::repo_root().join("cluster.toml").to_string_lossy(),
+        ])
+        .env("BAZAAR_DATA_DIR", &data));
+    assert!(out.status.success(), "{}", text(&out));
+    let _ = held.wait();
+    assert!(!data.join("node1.pid").exists());
+}
+
+#[test]
+fn start_cluster_names_a_stranger_holding_a_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stranger = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = stranger.local_addr().expect("addr").port();
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cluster_name = \"stranger-test\"\ndata_dir = \"data\"\ncatalog = \"{}\"\n\
+             [[nodes]]\nid = 1\napi = \"127.0.0.1:{port}\"\nraft = \"127.0.0.1:{}\"\n\
+             [frontend]\nlisten = \"127.0.0.1:{}\"\n",
+            common::repo_root().join("catalog.toml").display(),
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .expect("write config");
+    let out = run(script("start-cluster.sh")
+        .args(["--no-build", "--config", &config.to_string_lossy()])
+        .env_remove("BAZAAR_DATA_DIR"));
+    assert!(
+        !out.status.success(),
+        "started on a held port: {}",
+        text(&out)
+    );
+    let said = text(&out);
+    assert!(
+        said.contains(&port.to_string()) && said.contains("held by"),
+        "the port and its holder are named: {said}"
+    );
+    let me = std::env::current_exe().expect("exe");
+    let name = me.file_name().expect("name").to_string_lossy();
+    // ss shows at most 15 characters of a process name.
+    let short: String = name.chars().take(15).collect();
+    assert!(
+        said.contains(&short),
+        "the holder is named ({short}): {said}"
+    );
+}
