@@ -186,3 +186,46 @@ fn start_cluster_names_a_stranger_holding_a_port() {
         "the holder is named ({short}): {said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_process_says_which_build_it_is_and_nodes_know_each_others() {
+    let cluster = TestCluster::start(3).await;
+    let fe = common::Frontend::start(&cluster, &[], &[]);
+    for bin in ["raft-node", "frontend", "bazaar"] {
+        let out = Command::new(common::binary(bin))
+            .arg("--version")
+            .output()
+            .expect("run --version");
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success());
+        assert!(
+            said.contains(env!("CARGO_PKG_VERSION")) && said.contains("commit "),
+            "{bin} --version: {said}"
+        );
+    }
+    let (_, node) = get(&format!("{}/version", cluster.api_url(1))).await;
+    let (_, front) = get(&fe.url("/version")).await;
+    assert_eq!(node["data"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(node["data"], front["data"], "one build");
+    let commit = node["data"]["commit"].as_str().expect("commit").to_string();
+    let metrics = reqwest::get(format!("{}/metrics", cluster.api_url(1)))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("bazaar_build_info{component=\"node\"")
+            && metrics.contains(&format!("commit=\"{commit}\"")),
+        "{metrics}"
+    );
+    // Each node asks the others for their version; /cluster shows every member's.
+    let expected = format!("{} (commit {commit})", env!("CARGO_PKG_VERSION"));
+    wait_for("every member's version in /cluster", || async {
+        let (_, body) = get(&format!("{}/cluster", cluster.api_url(2))).await;
+        let members = body["data"]["members"].as_array()?.clone();
+        (members.len() == 3 && members.iter().all(|m| m["version"] == expected.as_str()))
+            .then_some(())
+    })
+    .await;
+}

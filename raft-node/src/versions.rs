@@ -13,6 +13,8 @@ use crate::types::{NodeId, Raft};
 
 /// How often the members are asked.
 const EVERY: Duration = Duration::from_secs(10);
+/// How soon a member that has not answered yet is asked again.
+const RETRY: Duration = Duration::from_secs(1);
 /// A member that has not answered by then is asked again next round.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -67,21 +69,30 @@ impl MemberVersions {
                         .map(|(id, n)| (*id, n.api.clone()))
                         .collect()
                 };
+                // Before the first membership is known there is nobody to ask yet.
+                let mut all_known = !members.is_empty();
                 for (id, api) in members {
                     let url = format!("{scheme}://{api}/version");
                     let asked = http.get(url).timeout(ASK_TIMEOUT).send().await;
-                    match asked {
-                        Ok(resp) => match resp.json::<Envelope<VersionInfo>>().await {
-                            Ok(env) => versions.set(id, env.data.line()),
-                            Err(e) => {
-                                tracing::debug!(member = id, cause = %e, "unreadable version")
-                            }
-                        },
-                        Err(e) => tracing::debug!(member = id, cause = %e, "version not asked"),
+                    let line = match asked {
+                        Ok(resp) => resp
+                            .json::<Envelope<VersionInfo>>()
+                            .await
+                            .map(|env| env.data.line())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match line {
+                        Ok(line) => versions.set(id, line),
+                        Err(cause) => {
+                            all_known &= versions.get(id).is_some();
+                            tracing::debug!(member = id, %cause, "member's version not known");
+                        }
                     }
                 }
+                let pause = if all_known { EVERY } else { RETRY };
                 tokio::select! {
-                    _ = tokio::time::sleep(EVERY) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = stop.cancelled() => return,
                 }
             }
