@@ -291,14 +291,13 @@ fn certs_cmd(config: &std::path::Path, out: &std::path::Path, force: bool) -> Ex
     match made {
         Ok(made) => {
             println!(
-                "wrote {} in {}: {}",
+                "wrote {} in {}, with a .key beside each; keep ca.key offline",
                 made.names
                     .iter()
                     .map(|n| format!("{n}.crt"))
                     .collect::<Vec<_>>()
                     .join(", "),
                 made.dir.display(),
-                "with a .key beside each; keep ca.key offline"
             );
             println!(
                 "add to the cluster file:\n[tls]\nca_cert = \"{0}/ca.crt\"\ncert = \"{0}/{{name}}.crt\"\nkey = \"{0}/{{name}}.key\"",
