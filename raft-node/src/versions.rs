@@ -46,7 +46,8 @@ impl MemberVersions {
             .insert(id, line);
     }
 
-    /// Asks every other member for its version every [`EVERY`] until `stop`.
+    /// Asks every other member for its version every ten seconds (every second while one
+    /// has not answered yet) until `stop`.
     pub fn spawn_refresh(
         &self,
         raft: Raft,
