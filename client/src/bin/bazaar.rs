@@ -29,7 +29,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Cli {
     /// Frontend (or node) to talk to; default: frontend.listen from --config (https with
-    /// a [tls] section).
+    /// a `[tls]` section).
     #[arg(long, global = true, env = "BAZAAR_URL")]
     url: Option<String>,
     /// The cluster's CA certificate, for https URLs; default: tls.ca_cert from --config.
@@ -90,7 +90,7 @@ enum Command {
     Load(LoadArgs),
     /// Make a cluster's TLS files: a CA plus a certificate and key for every node and the
     /// frontend, named for the hosts in --config and for loopback. Point the cluster file's
-    /// [tls] section at them.
+    /// `[tls]` section at them.
     Certs {
         /// Folder to write ca.crt, ca.key, node<id>.crt/.key, frontend.crt/.key into.
         #[arg(long)]

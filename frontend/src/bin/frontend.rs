@@ -16,13 +16,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Bazaar's stateless HTTP frontend: the shop's public API, with a versioned LRU cache in
 /// front of the Raft-replicated store and writes routed to the leader.
 ///
-/// Reads the node addresses and the [frontend] section (listen address, cache capacity,
+/// Reads the node addresses and the `[frontend]` section (listen address, cache capacity,
 /// TTL, staleness bound, request deadline) from the cluster file. SIGTERM or Ctrl-C stop
 /// it cleanly.
 #[derive(Debug, Parser)]
 #[command(name = "frontend", version = bazaar_service::version::LONG, about, long_about)]
 struct Args {
-    /// Cluster configuration file (nodes and [frontend] settings).
+    /// Cluster configuration file (nodes and `[frontend]` settings).
     #[arg(long, default_value = "cluster.toml")]
     config: PathBuf,
     /// Address to listen on, overriding frontend.listen (use 127.0.0.1:0 for any port).
