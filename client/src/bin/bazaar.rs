@@ -92,7 +92,7 @@ enum Command {
     /// frontend, named for the hosts in --config and for loopback. Point the cluster file's
     /// `[tls]` section at them.
     Certs {
-        /// Folder to write ca.crt, ca.key, node<id>.crt/.key, frontend.crt/.key into.
+        /// Folder to write ca.crt, ca.key, `node<id>.crt`/`.key`, frontend.crt/.key into.
         #[arg(long)]
         out: PathBuf,
         /// Replace an existing set (every process then needs the new files).
