@@ -664,6 +664,9 @@ async fn bad_input_is_answered_without_the_cluster_and_an_unreachable_cluster_gi
     assert_eq!(status, 200, "serving: {body}");
     assert_eq!(body["data"]["feed"], "down");
     let (status, _, body) = get_json(&format!("{}/health", fe.url)).await;
-    assert_eq!(status, 503, "/health is /readyz, and nothing answers: {body}");
+    assert_eq!(
+        status, 503,
+        "/health is /readyz, and nothing answers: {body}"
+    );
     assert_eq!(body["error"]["reason"], "not_ready");
 }

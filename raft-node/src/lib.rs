@@ -18,4 +18,4 @@ pub mod store;
 pub mod types;
 pub mod versions;
 
-pub use node::{run, NodeError, NodeListeners};
+pub use node::{run, seed, NodeError, NodeListeners};

@@ -23,7 +23,10 @@ use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
-use crate::store::{open_db, LogStore, StateMachine, StoreError};
+use crate::store::{
+    open_raft_db, restore_interrupted, seed_from_backup, BackupSummary, LogStore, StateMachine,
+    StoreError,
+};
 use crate::types::{NodeAddr, NodeId, Raft};
 use crate::versions::MemberVersions;
 
@@ -84,16 +87,13 @@ pub async fn run(
     let peer_http = cluster_client(&config, Some(&name))?;
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
-    let db = open_db(data_dir.join("db")).await?;
+    check_layout(&data_dir)?;
+    let db = open_raft_db(data_dir.join("raft")).await?;
     let db_open = Arc::downgrade(&db);
-    let log = LogStore::new(db.clone());
+    let log = LogStore::new(db);
     let committed = log.committed_index();
-    let sm = StateMachine::open(
-        db,
-        &data_dir.join("snapshots"),
-        config.raft.dedupe_retention_entries,
-    )
-    .await?;
+    let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries).await?;
+    let sm_open = Arc::downgrade(&sm.reader().current().db);
     let reader = sm.reader();
     let feed: ChangeFeed = sm.feed();
     tracing::info!(node = id, applied = reader.applied_index(), "storage open");
@@ -221,7 +221,7 @@ pub async fn run(
     // after shutdown returns; wait for RocksDB to close, so a node restarted in the same
     // process (or right after this one exits) finds its lock free.
     let closed = tokio::time::timeout(GRACE, async {
-        while db_open.strong_count() > 0 {
+        while db_open.strong_count() > 0 || sm_open.strong_count() > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -230,6 +230,54 @@ pub async fn run(
         tracing::warn!(node = id, "the database was still in use at exit");
     }
     Ok(())
+}
+
+/// Refuses data this build cannot serve: an interrupted restore, or the single-database
+/// layout of earlier builds.
+fn check_layout(data_dir: &std::path::Path) -> Result<(), NodeError> {
+    if restore_interrupted(data_dir) {
+        return Err(NodeError::Store(StoreError::Refused(format!(
+            "a restore into {} was interrupted; run it again (--restore FILE)",
+            data_dir.display()
+        ))));
+    }
+    if data_dir.join("db").join("CURRENT").exists() {
+        return Err(NodeError::Store(StoreError::Refused(format!(
+            "{} holds the single-database layout of an earlier build; start this node \
+             from a fresh data dir and let it catch up from the cluster",
+            data_dir.display()
+        ))));
+    }
+    Ok(())
+}
+
+/// Seeds the pristine data dir of node `id` from a backup, for the cluster of `config`
+/// (every configured node a voter). Run before [`run`], on each node of the new cluster.
+pub async fn seed(
+    config: &ClusterConfig,
+    data_dir: PathBuf,
+    backup: &std::path::Path,
+) -> Result<BackupSummary, NodeError> {
+    let members: BTreeMap<NodeId, NodeAddr> = config
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.id,
+                NodeAddr {
+                    api: n.api.clone(),
+                    raft: n.raft.clone(),
+                },
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(&data_dir)?;
+    let summary = {
+        let db = open_raft_db(data_dir.join("raft")).await?;
+        let log = LogStore::new(db);
+        seed_from_backup(&data_dir, backup, members, &log).await?
+    };
+    Ok(summary)
 }
 
 /// The lowest-numbered node initialises a pristine cluster with every configured member.

@@ -120,7 +120,7 @@ pub async fn get_order(
     if number == 0 || number >= view.shop.next_order {
         return Err(ApiError::unknown_order(number).into());
     }
-    match s.reader.order(number).await? {
+    match s.reader.order(&view, number).await? {
         Some(order) => Ok(ok(&order.view(), view.applied_index())),
         None => Err(ApiError::unknown_order(number).into()),
     }

@@ -148,7 +148,16 @@ pub struct DedupeRecord {
     pub index: u64,
     /// Digest of the first command (key included), to tell a retry from a reuse.
     pub fingerprint: u64,
-    pub result: CommandResult,
+    pub outcome: Remembered,
+}
+
+/// The first outcome of a request id, as small as it can be kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Remembered {
+    /// The order it created (the order itself is stored once, under its number).
+    Order(u64),
+    /// Any other result, kept whole (rejections, catalog changes: few and small).
+    Result(CommandResult),
 }
 
 /// The result of applying one command.

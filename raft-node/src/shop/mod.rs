@@ -7,7 +7,7 @@ mod state;
 
 pub use command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
-    ProductRejection,
+    ProductRejection, Remembered,
 };
 pub use digest::StateDigest;
 pub use state::{ApplySink, Changes, ShopState, MAX_UNITS_PER_ORDER};

@@ -7,7 +7,7 @@ use imbl::OrdMap;
 
 use super::command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
-    ProductRejection,
+    ProductRejection, Remembered,
 };
 use super::digest::StateDigest;
 
@@ -23,9 +23,6 @@ fn fingerprint(command: &Command) -> u64 {
 /// API's input limit (which may be lowered without touching the log's meaning).
 pub const MAX_UNITS_PER_ORDER: u64 = 10_000;
 
-/// Dedupe entries older than the retention are dropped every this many log indexes.
-const DEDUPE_PURGE_EVERY: u64 = 1024;
-
 /// Where apply sends what does not stay in memory. Implemented over a RocksDB write batch.
 /// Products are not written here: every changed product is named in [`Changes`], and the
 /// store writes each one once per apply call (a batch of orders touches one product many
@@ -33,10 +30,12 @@ const DEDUPE_PURGE_EVERY: u64 = 1024;
 pub trait ApplySink {
     type Error;
     /// The remembered outcome of `request_id`, including ones written earlier in this batch.
+    /// It may return a record past its retention: apply decides what has expired.
     fn dedupe(&mut self, request_id: &str) -> Result<Option<DedupeRecord>, Self::Error>;
     fn put_dedupe(&mut self, request_id: &str, record: &DedupeRecord) -> Result<(), Self::Error>;
-    /// Forget request ids first used at or below `index`.
-    fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Self::Error>;
+    /// Order `number`, which a remembered outcome names (one from this batch included);
+    /// a missing one is an error of the store.
+    fn order(&mut self, number: u64) -> Result<OrderRecord, Self::Error>;
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), Self::Error>;
 }
 
@@ -96,9 +95,6 @@ impl ShopState {
         changes: &mut Changes,
     ) -> Result<CommandResult, S::Error> {
         let result = self.apply_one(index, command, sink, changes)?;
-        if index.is_multiple_of(DEDUPE_PURGE_EVERY) && index > self.dedupe_retention {
-            sink.purge_dedupe_up_to(index - self.dedupe_retention)?;
-        }
         self.digest.absorb(&index.to_be_bytes());
         // Results are plain data; bincode cannot fail on them.
         if let Ok(bytes) = bincode::serialize(&result) {
@@ -121,19 +117,30 @@ impl ShopState {
         };
         let fingerprint = fingerprint(command);
         if let Some(first) = sink.dedupe(request_id)? {
-            return Ok(if first.fingerprint == fingerprint {
-                first.result
-            } else {
-                command.key_reused()
-            });
+            // Remembered for `dedupe_retention` entries after its first use; older records
+            // are forgotten here (and dropped by compactions whenever they run), so every
+            // replica decides the same way whatever its disk still holds.
+            if index.saturating_sub(first.index) <= self.dedupe_retention {
+                if first.fingerprint != fingerprint {
+                    return Ok(command.key_reused());
+                }
+                return Ok(match first.outcome {
+                    Remembered::Order(number) => CommandResult::Order(Ok(sink.order(number)?)),
+                    Remembered::Result(result) => result,
+                });
+            }
         }
         let result = self.execute(index, command, sink, changes)?;
+        let outcome = match &result {
+            CommandResult::Order(Ok(order)) => Remembered::Order(order.number),
+            other => Remembered::Result(other.clone()),
+        };
         sink.put_dedupe(
             request_id,
             &DedupeRecord {
                 index,
                 fingerprint,
-                result: result.clone(),
+                outcome,
             },
         )?;
         Ok(result)
@@ -284,7 +291,6 @@ impl ShopState {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::convert::Infallible;
 
     use super::*;
 
@@ -292,24 +298,28 @@ mod tests {
     struct MemorySink {
         dedupe: HashMap<String, DedupeRecord>,
         orders: Vec<OrderRecord>,
-        purged_up_to: Option<u64>,
     }
 
+    #[derive(Debug, PartialEq)]
+    struct MissingOrder(u64);
+
     impl ApplySink for MemorySink {
-        type Error = Infallible;
-        fn dedupe(&mut self, id: &str) -> Result<Option<DedupeRecord>, Infallible> {
+        type Error = MissingOrder;
+        fn dedupe(&mut self, id: &str) -> Result<Option<DedupeRecord>, MissingOrder> {
             Ok(self.dedupe.get(id).cloned())
         }
-        fn put_dedupe(&mut self, id: &str, r: &DedupeRecord) -> Result<(), Infallible> {
+        fn put_dedupe(&mut self, id: &str, r: &DedupeRecord) -> Result<(), MissingOrder> {
             self.dedupe.insert(id.to_owned(), r.clone());
             Ok(())
         }
-        fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), Infallible> {
-            self.dedupe.retain(|_, r| r.index > index);
-            self.purged_up_to = Some(index);
-            Ok(())
+        fn order(&mut self, number: u64) -> Result<OrderRecord, MissingOrder> {
+            self.orders
+                .iter()
+                .find(|o| o.number == number)
+                .cloned()
+                .ok_or(MissingOrder(number))
         }
-        fn put_order(&mut self, o: &OrderRecord) -> Result<(), Infallible> {
+        fn put_order(&mut self, o: &OrderRecord) -> Result<(), MissingOrder> {
             self.orders.push(o.clone());
             Ok(())
         }
@@ -548,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn dedupe_entries_expire_after_the_retention() {
+    fn a_key_is_remembered_for_the_retention_then_forgotten() {
         let mut s = ShopState::new(1000);
         let mut sink = MemorySink::default();
         s.apply(
@@ -558,13 +568,33 @@ mod tests {
             &mut Changes::default(),
         )
         .unwrap();
-        s.apply(2, &order("old", 1), &mut sink, &mut Changes::default())
+        let first = s
+            .apply(2, &order("k", 1), &mut sink, &mut Changes::default())
             .unwrap();
-        s.apply(2048, &order("new", 1), &mut sink, &mut Changes::default())
+        let within = s
+            .apply(1002, &order("k", 1), &mut sink, &mut Changes::default())
             .unwrap();
-        assert_eq!(sink.purged_up_to, Some(1048));
-        assert!(!sink.dedupe.contains_key("old"));
-        assert!(sink.dedupe.contains_key("new"));
+        assert_eq!(within, first, "still remembered 1000 entries later");
+        assert_eq!(sink.orders.len(), 1);
+        let after = s
+            .apply(1003, &order("k", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        let CommandResult::Order(Ok(again)) = after else {
+            panic!("a forgotten key orders anew")
+        };
+        assert_eq!(again.number, 2);
+    }
+
+    #[test]
+    fn a_remembered_order_that_is_missing_is_the_stores_error() {
+        let (mut s, mut sink) = seeded(10);
+        s.apply(2, &order("k", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        sink.orders.clear();
+        assert_eq!(
+            s.apply(3, &order("k", 1), &mut sink, &mut Changes::default()),
+            Err(MissingOrder(1))
+        );
     }
 
     #[test]

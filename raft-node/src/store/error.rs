@@ -17,6 +17,10 @@ pub enum StoreError {
     Join(String),
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    #[error("format version {found} is not one this build reads (it reads {expected})")]
+    Version { found: u8, expected: u8 },
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl StoreError {

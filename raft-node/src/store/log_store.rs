@@ -10,8 +10,9 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
-use super::db::{be64, read_be64, synced, Db, CF_LOG, CF_RAFT};
 use super::error::{blocking, StoreError};
+use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
+use super::rocks::{be64, read_be64, synced};
 use crate::codec::{decode, encode};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -22,17 +23,40 @@ const KEY_PURGED: &[u8] = b"purged";
 /// The log store; clones share the database (a clone is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Db>,
+    db: Arc<RaftDb>,
     /// Last committed index openraft told us about, for `/cluster` and metrics.
     committed: Arc<AtomicU64>,
 }
 
 impl LogStore {
-    pub fn new(db: Arc<Db>) -> Self {
+    pub fn new(db: Arc<RaftDb>) -> Self {
         Self {
             db,
             committed: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Marks a pristine log as purged up to `log_id`: the log of a node seeded from a
+    /// backup starts right after the state it was seeded with.
+    pub async fn seed_purged(&self, log_id: LogId) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        blocking(move || {
+            if db
+                .rocks
+                .iterator_cf(db.cf(CF_LOG)?, IteratorMode::Start)
+                .next()
+                .is_some()
+                || Self::read_meta::<Vote>(&db, KEY_VOTE)?.is_some()
+            {
+                return Err(StoreError::Refused(
+                    "the Raft log is not empty: a restore needs a pristine node".into(),
+                ));
+            }
+            db.rocks
+                .put_cf_opt(db.cf(CF_RAFT)?, KEY_PURGED, encode(&log_id)?, &synced())?;
+            Ok(())
+        })
+        .await
     }
 
     /// The commit index as last saved by openraft (a lower bound of the cluster's).
@@ -41,7 +65,7 @@ impl LogStore {
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
-        db: &Db,
+        db: &RaftDb,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
         match db.rocks.get_cf(db.cf(CF_RAFT)?, key)? {
@@ -50,7 +74,7 @@ impl LogStore {
         }
     }
 
-    fn read_range(db: &Db, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StoreError> {
+    fn read_range(db: &RaftDb, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StoreError> {
         let cf = db.cf(CF_LOG)?;
         let mut out = Vec::new();
         let iter = db

@@ -1,17 +1,27 @@
-//! Storage: the only module that touches RocksDB. One DB per node with column families for
-//! the Raft log, Raft metadata, and the state machine's data and metadata.
+//! Storage: the only module that touches RocksDB. Two databases per node: the Raft log
+//! and Raft's metadata (`raft_db`), and the state machine's data and metadata (`sm_db`),
+//! one generation at a time so a snapshot install can replace it whole. Snapshots and
+//! backups share one streamed, checksummed file format (`snapshot`).
 
-mod db;
 mod error;
 mod log_store;
+mod raft_db;
+mod restore;
+mod rocks;
 mod sink;
-mod snapshot;
+mod sm_db;
+mod sm_meta;
+pub mod snapshot;
 mod state_machine;
 mod view;
 
-pub use db::{open_db, Db};
 pub use error::StoreError;
 pub use log_store::LogStore;
+pub use raft_db::{open_raft_db, RaftDb};
+pub use restore::{
+    dump_backup, inspect_backup, restore_interrupted, seed_from_backup, BackupSummary,
+};
+pub use sm_meta::SmMeta;
 pub use state_machine::StateMachine;
 pub use view::{AppliedView, StateReader};
 
@@ -31,8 +41,8 @@ mod suite {
             let io =
                 |e: StoreError| e.raft(openraft::ErrorSubject::Store, openraft::ErrorVerb::Write);
             let dir = tempfile::tempdir().map_err(|e| io(e.into()))?;
-            let db = open_db(dir.path().join("db")).await.map_err(io)?;
-            let sm = StateMachine::open(db.clone(), &dir.path().join("snapshots"), 1_000_000)
+            let db = open_raft_db(dir.path().join("raft")).await.map_err(io)?;
+            let sm = StateMachine::open(dir.path(), 1_000_000)
                 .await
                 .map_err(io)?;
             Ok((dir, LogStore::new(db), sm))

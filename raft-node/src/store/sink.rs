@@ -1,27 +1,33 @@
-//! The state machine's writes for one apply call, gathered into one RocksDB write batch.
+//! The state machine's writes for one apply call, gathered into one RocksDB write batch:
+//! per order one order record and one idempotency record (which names the order rather
+//! than copying it); each changed product once per call.
 
 use std::collections::HashMap;
 
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use rocksdb::WriteBatch;
 
-use super::db::{be64, read_be64, Db, CF_DEDUPE, CF_DEDUPE_AGE, CF_ORDERS, CF_PRODUCTS};
 use super::error::StoreError;
+use super::rocks::be64;
+use super::sm_db::{SmDb, CF_DEDUPE, CF_ORDERS, CF_PRODUCTS};
 use crate::codec::{decode, encode};
 use crate::shop::{ApplySink, DedupeRecord, OrderRecord, ProductRecord};
 
 pub struct RocksSink<'a> {
-    db: &'a Db,
+    db: &'a SmDb,
     pub batch: WriteBatch,
     /// Request ids first seen in this batch: not yet readable from the DB.
     pending_dedupe: HashMap<String, DedupeRecord>,
+    /// Orders created in this batch, for retries inside the same batch.
+    pending_orders: HashMap<u64, OrderRecord>,
 }
 
 impl<'a> RocksSink<'a> {
-    pub fn new(db: &'a Db) -> Self {
+    pub fn new(db: &'a SmDb) -> Self {
         Self {
             db,
             batch: WriteBatch::default(),
             pending_dedupe: HashMap::new(),
+            pending_orders: HashMap::new(),
         }
     }
 }
@@ -64,35 +70,27 @@ impl ApplySink for RocksSink<'_> {
             request_id.as_bytes(),
             encode(record)?,
         );
-        let mut age_key = be64(record.index).to_vec();
-        age_key.extend_from_slice(request_id.as_bytes());
-        self.batch.put_cf(self.db.cf(CF_DEDUPE_AGE)?, age_key, []);
         self.pending_dedupe
             .insert(request_id.to_owned(), record.clone());
         Ok(())
     }
 
-    fn purge_dedupe_up_to(&mut self, index: u64) -> Result<(), StoreError> {
-        let age = self.db.cf(CF_DEDUPE_AGE)?;
-        let dedupe = self.db.cf(CF_DEDUPE)?;
-        let iter = self
-            .db
-            .rocks
-            .iterator_cf(age, IteratorMode::From(&be64(0), Direction::Forward));
-        for item in iter {
-            let (key, _) = item?;
-            if read_be64(&key)? > index {
-                break;
-            }
-            self.batch.delete_cf(dedupe, &key[8..]);
-            self.batch.delete_cf(age, &key);
+    fn order(&mut self, number: u64) -> Result<OrderRecord, StoreError> {
+        if let Some(order) = self.pending_orders.get(&number) {
+            return Ok(order.clone());
         }
-        Ok(())
+        match self.db.rocks.get_cf(self.db.cf(CF_ORDERS)?, be64(number))? {
+            Some(bytes) => Ok(decode(&bytes)?),
+            None => Err(StoreError::Corrupt(format!(
+                "order {number}, which an idempotency record names, is missing"
+            ))),
+        }
     }
 
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), StoreError> {
         self.batch
             .put_cf(self.db.cf(CF_ORDERS)?, be64(order.number), encode(order)?);
+        self.pending_orders.insert(order.number, order.clone());
         Ok(())
     }
 }

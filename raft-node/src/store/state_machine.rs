@@ -1,117 +1,124 @@
 //! The shop state machine on RocksDB. Each apply call works on a copy of the applied
 //! state, writes its data and `last_applied` in one atomic write batch, and only then
 //! publishes the copy as the new view: memory never runs ahead of the database, and no
-//! lock is shared with the readers.
+//! lock is shared with the readers. Snapshots stream to and from files; an installed one
+//! becomes a new database generation, switched in atomically.
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bazaar_api::ChangeEvent;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use rocksdb::IteratorMode;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-use super::db::{Db, CF_PRODUCTS, CF_SM_META};
 use super::error::{blocking, StoreError};
 use super::sink::RocksSink;
-use super::snapshot::{self, SmMeta, SnapshotFile, KEY_INSTALLING, KEY_META};
+use super::sm_db::{SmDb, SmDirs, CF_META, KEY_META};
+use super::snapshot::{dump_to_file, install_generation, SnapshotFiles, StreamHeader};
 use super::view::{AppliedView, Published, StateReader};
-use crate::codec::{decode, encode};
+use crate::codec::encode;
 use crate::feed::ChangeFeed;
-use crate::shop::{Changes, CommandResult, ProductRecord};
+use crate::shop::{Changes, CommandResult};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
 pub struct StateMachine {
-    db: Arc<Db>,
+    dirs: SmDirs,
     /// The applied state; the same value readers see (published after every apply).
     state: Arc<AppliedView>,
     published: Published,
     feed: ChangeFeed,
-    snapshots: Arc<SnapshotFile>,
+    snapshots: SnapshotFiles,
     dedupe_retention: u64,
+    /// The file openraft is writing a received snapshot into.
+    receiving: Option<PathBuf>,
 }
 
 impl StateMachine {
-    /// Loads the applied state; finishes a snapshot restore a crash interrupted.
-    pub async fn open(
-        db: Arc<Db>,
-        snapshot_dir: &Path,
-        dedupe_retention: u64,
-    ) -> Result<Self, StoreError> {
-        let snapshots = Arc::new(SnapshotFile::new(snapshot_dir));
-        let files = snapshots.clone();
-        let loaded_db = db.clone();
-        let state = blocking(move || {
-            let db = loaded_db;
-            let meta_cf = db.cf(CF_SM_META)?;
-            if db.rocks.get_cf(meta_cf, KEY_INSTALLING)?.is_some() {
-                let (_, data) = files.load()?.ok_or_else(|| {
-                    StoreError::Corrupt("interrupted snapshot install but no snapshot file".into())
-                })?;
-                snapshot::restore(&db, &data)?;
-            }
-            load_view(&db, dedupe_retention)
+    /// Opens the current generation under `<data_dir>/sm` and the snapshot folder.
+    pub async fn open(data_dir: &Path, dedupe_retention: u64) -> Result<Self, StoreError> {
+        let dirs = SmDirs::new(data_dir.join("sm"));
+        let snapshot_dir = data_dir.join("snapshots");
+        let (dirs, state, snapshots) = blocking(move || {
+            let db = Arc::new(dirs.open_current()?);
+            let state = AppliedView::load(db, dedupe_retention)?;
+            let snapshots = SnapshotFiles::open(&snapshot_dir)?;
+            Ok((dirs, state, snapshots))
         })
         .await?;
+        state
+            .db
+            .expiry
+            .set(state.applied_index().saturating_sub(dedupe_retention));
         let feed = ChangeFeed::new(state.applied_index());
         let state = Arc::new(state);
         Ok(Self {
-            db,
+            dirs,
             published: Arc::new(ArcSwap::new(state.clone())),
             state,
             feed,
             snapshots,
             dedupe_retention,
+            receiving: None,
         })
     }
 
     pub fn reader(&self) -> StateReader {
-        StateReader::new(self.db.clone(), self.published.clone())
+        StateReader::new(self.published.clone())
     }
 
     pub fn feed(&self) -> ChangeFeed {
         self.feed.clone()
     }
 
+    pub fn snapshot_files(&self) -> SnapshotFiles {
+        self.snapshots.clone()
+    }
+
+    /// The file holding a snapshot handed to `install_snapshot`: normally the one
+    /// `begin_receiving_snapshot` made (openraft wrote the chunks into it); any other
+    /// handle is copied into a new file of ours first.
+    async fn received_file(
+        &mut self,
+        mut snapshot: Box<tokio::fs::File>,
+    ) -> Result<PathBuf, StoreError> {
+        snapshot.sync_all().await?;
+        if let Some(path) = self.receiving.take() {
+            if same_file(&snapshot, &path).await? {
+                return Ok(path);
+            }
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        let path = self.snapshots.part_path("copy");
+        let mut copy = tokio::fs::File::create(&path).await?;
+        tokio::io::AsyncSeekExt::seek(&mut *snapshot, std::io::SeekFrom::Start(0)).await?;
+        tokio::io::copy(&mut *snapshot, &mut copy).await?;
+        copy.sync_all().await?;
+        Ok(path)
+    }
+
     fn publish(&mut self, state: AppliedView) {
+        state
+            .db
+            .expiry
+            .set(state.applied_index().saturating_sub(self.dedupe_retention));
         self.state = Arc::new(state);
         self.published.store(self.state.clone());
     }
 }
 
-/// The applied state as the database holds it.
-fn load_view(db: &Db, dedupe_retention: u64) -> Result<AppliedView, StoreError> {
-    let meta: SmMeta = match db.rocks.get_cf(db.cf(CF_SM_META)?, KEY_META)? {
-        Some(bytes) => decode(&bytes)?,
-        None => SmMeta::default(),
-    };
-    let mut products = Vec::new();
-    for item in db
-        .rocks
-        .iterator_cf(db.cf(CF_PRODUCTS)?, IteratorMode::Start)
-    {
-        let (_, value) = item?;
-        products.push(decode::<ProductRecord>(&value)?);
-    }
-    Ok(AppliedView::from_meta(meta, products, dedupe_retention))
-}
-
 /// Applies entries to `state` (a copy) and one write batch, and writes the batch. On error
 /// the copy is dropped, so the published state stays what the database holds.
 fn apply_blocking(
-    db: &Db,
     mut state: AppliedView,
     entries: Vec<Entry>,
 ) -> Result<(AppliedView, Vec<CommandResult>, Vec<ChangeEvent>), StoreError> {
-    let mut sink = RocksSink::new(db);
+    let db = state.db.clone();
+    let mut sink = RocksSink::new(&db);
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
     let mut changed_products = BTreeSet::new();
@@ -146,25 +153,106 @@ fn apply_blocking(
             .filter_map(|name| state.shop.products.get(name)),
     )?;
     let mut batch = sink.batch;
-    batch.put_cf(db.cf(CF_SM_META)?, KEY_META, encode(&state.meta())?);
-    // Not synced: the log is, and every later synced log write flushes this WAL record too.
+    batch.put_cf(db.cf(CF_META)?, KEY_META, encode(&state.meta())?);
+    // Not synced: the log is. After a crash the state machine resumes from an older
+    // `last_applied` and openraft applies the rest again from the log.
     db.rocks.write(batch)?;
     Ok((state, results, events))
 }
 
-/// Builds the snapshot whose RocksDB view was taken when the builder was made.
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+fn snapshot_meta(header: &StreamHeader) -> SnapshotMeta {
+    SnapshotMeta {
+        last_log_id: header.meta.last_applied,
+        last_membership: header.meta.membership.clone(),
+        snapshot_id: header.snapshot_id.clone(),
+    }
+}
+
+/// Dumps `db` into `snapshots` and makes the dump the node's current snapshot.
+fn build_snapshot_file(db: &SmDb, snapshots: &SnapshotFiles) -> Result<SnapshotMeta, StoreError> {
+    // What the snapshot holds must survive a power loss before the log behind it is
+    // purged: sync the state machine's WAL first (its writes are otherwise unsynced).
+    db.rocks.flush_wal(true)?;
+    let part = snapshots.part_path("build");
+    let dumped = dump_to_file(db, &part, |meta| {
+        format!("{}-{}", meta.applied_index(), now_ms())
+    });
+    let dumped = match dumped {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    snapshots.make_current(&part)?;
+    tracing::info!(
+        index = dumped.header.meta.applied_index(),
+        bytes = dumped.bytes,
+        "snapshot built"
+    );
+    Ok(snapshot_meta(&dumped.header))
+}
+
+async fn open_snapshot(path: PathBuf, meta: SnapshotMeta) -> Result<Snapshot, StoreError> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(Snapshot {
+        meta,
+        snapshot: Box::new(file),
+    })
+}
+
+/// Builds a snapshot of the generation current when the builder was made.
 pub struct SnapshotBuilder {
-    build: JoinHandle<Result<Snapshot, StoreError>>,
+    db: Arc<SmDb>,
+    snapshots: SnapshotFiles,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let io = |e: StoreError| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write);
-        (&mut self.build)
+        let db = self.db.clone();
+        let snapshots = self.snapshots.clone();
+        let meta = blocking(move || build_snapshot_file(&db, &snapshots))
             .await
-            .map_err(|e| io(StoreError::Join(e.to_string())))?
+            .map_err(io)?;
+        open_snapshot(self.snapshots.current_path(), meta)
+            .await
             .map_err(io)
     }
+}
+
+/// Whether the open `file` is the file at `path`.
+async fn same_file(file: &tokio::fs::File, path: &Path) -> Result<bool, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata().await?;
+    let named = tokio::fs::metadata(path).await?;
+    Ok(open.dev() == named.dev() && open.ino() == named.ino())
+}
+
+/// Removes a replaced generation's folder once no reader holds it any more.
+fn remove_when_released(old: Weak<SmDb>, path: PathBuf) {
+    tokio::spawn(async move {
+        // Readers hold a view for the length of one request; a minute is far past that.
+        for _ in 0..600 {
+            if old.strong_count() == 0 {
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await
+                {
+                    tracing::warn!(cause = %e, "could not remove a replaced generation");
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!(path = %path.display(), "a replaced generation is still in use; the next start removes it");
+    });
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -180,9 +268,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let db = self.db.clone();
         let working = AppliedView::clone(&self.state);
-        let (state, results, events) = blocking(move || apply_blocking(&db, working, entries))
+        let (state, results, events) = blocking(move || apply_blocking(working, entries))
             .await
             .map_err(|e| e.raft(ErrorSubject::StateMachine, ErrorVerb::Write))?;
         let applied = state.applied_index();
@@ -191,78 +278,94 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(results)
     }
 
-    /// Takes the snapshot's RocksDB view before returning: openraft calls this between
-    /// two apply calls, so the view matches `self.state` exactly. The dump itself runs on
-    /// the blocking pool while apply goes on.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        let db = self.db.clone();
-        let files = self.snapshots.clone();
-        let meta = self.state.meta();
-        let (view_taken, taken) = oneshot::channel::<()>();
-        let build = tokio::task::spawn_blocking(move || {
-            let data = snapshot::dump(&db, meta.clone(), move || {
-                let _ = view_taken.send(());
-            })?;
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
-            let snapshot_meta = SnapshotMeta {
-                last_log_id: meta.last_applied,
-                last_membership: meta.membership,
-                snapshot_id: format!(
-                    "{}-{}",
-                    meta.last_applied.map(|l| l.index).unwrap_or(0),
-                    now_ms
-                ),
-            };
-            files.save(&snapshot_meta, &data)?;
-            Ok(Snapshot {
-                meta: snapshot_meta,
-                snapshot: Box::new(Cursor::new(data)),
-            })
-        });
-        // Err means the dump failed before taking its view; build_snapshot reports it.
-        let _ = taken.await;
-        SnapshotBuilder { build }
+        SnapshotBuilder {
+            db: self.state.db.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let io = |e: std::io::Error| {
+            StoreError::from(e).raft(ErrorSubject::Snapshot(None), ErrorVerb::Write)
+        };
+        let path = self.snapshots.part_path("receive");
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(io)?;
+        if let Some(stale) = self.receiving.replace(path) {
+            let _ = tokio::fs::remove_file(stale).await;
+        }
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let db = self.db.clone();
-        let files = self.snapshots.clone();
-        let meta = meta.clone();
-        let data = snapshot.into_inner();
+        let io = |e: StoreError| {
+            e.raft(
+                ErrorSubject::Snapshot(Some(meta.signature())),
+                ErrorVerb::Write,
+            )
+        };
+        let part = self.received_file(snapshot).await.map_err(io)?;
+        let dirs = self.dirs.clone();
+        let generation = self.state.db.generation + 1;
+        let expect = meta.last_log_id.map(|l| l.index).unwrap_or(0);
+        let snapshots = self.snapshots.clone();
         let retention = self.dedupe_retention;
-        let state = blocking(move || {
-            // The file first: it is what a crash in the middle of the restore resumes from.
-            files.save(&meta, &data)?;
-            snapshot::restore(&db, &data)?;
-            load_view(&db, retention)
+        let started = std::time::Instant::now();
+        let installed = blocking(move || {
+            let installed = install_generation(&dirs, generation, &part, Some(expect), |m| m);
+            let installed = match installed {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(e);
+                }
+            };
+            // The received file is a snapshot of what is now applied: keep it as current.
+            snapshots.make_current(&part)?;
+            let records = installed.records;
+            let view = AppliedView::load(Arc::new(installed.db), retention)?;
+            Ok((view, records))
         })
         .await
-        .map_err(|e| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write))?;
-        let applied = state.applied_index();
-        self.publish(state);
+        .map_err(io)?;
+        let (view, records) = installed;
+        tracing::info!(
+            index = view.applied_index(),
+            generation = view.db.generation,
+            records,
+            took_ms = started.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
+        let old = Arc::downgrade(&self.state.db);
+        let old_path = self.state.db.path().to_owned();
+        let applied = view.applied_index();
+        self.publish(view);
         self.feed.reset(applied);
+        remove_when_released(old, old_path);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let io = |e: StoreError| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Read);
         let files = self.snapshots.clone();
-        let loaded = blocking(move || files.load())
-            .await
-            .map_err(|e| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Read))?;
-        Ok(loaded.map(|(meta, data)| Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        let header = blocking(move || files.current_header()).await.map_err(io)?;
+        match header {
+            None => Ok(None),
+            Some(header) => open_snapshot(self.snapshots.current_path(), snapshot_meta(&header))
+                .await
+                .map(Some)
+                .map_err(io),
+        }
     }
 }

@@ -1,25 +1,38 @@
 //! The applied state as readers see it: an immutable view the state machine publishes
 //! after each write batch is on disk. Readers take the current view without blocking and
-//! never wait for apply, snapshot install or expiry.
+//! never wait for apply, snapshot install or expiry. A view holds the database generation
+//! it was applied to, so a reader keeps a consistent picture across a snapshot install.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rocksdb::IteratorMode;
 
-use super::db::{be64, Db, CF_ORDERS};
 use super::error::{blocking, StoreError};
-use super::snapshot::SmMeta;
+use super::rocks::be64;
+use super::sm_db::{SmDb, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
+use super::sm_meta::SmMeta;
 use crate::codec::decode;
 use crate::shop::{OrderRecord, ProductRecord, ShopState};
 use crate::types::{LogId, StoredMembership};
 
-/// Everything applied up to `last_applied` that lives in memory. Cheap to clone: the
-/// catalog is a persistent map.
-#[derive(Debug, Clone)]
+/// Everything applied up to `last_applied` that lives in memory, and the database that
+/// holds the rest. Cheap to clone: the catalog is a persistent map.
+#[derive(Clone)]
 pub struct AppliedView {
     pub shop: ShopState,
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    pub db: Arc<SmDb>,
+}
+
+impl std::fmt::Debug for AppliedView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppliedView")
+            .field("last_applied", &self.last_applied)
+            .field("generation", &self.db.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppliedView {
@@ -37,21 +50,30 @@ impl AppliedView {
         }
     }
 
-    pub(super) fn from_meta(
-        meta: SmMeta,
-        products: impl IntoIterator<Item = ProductRecord>,
-        retention: u64,
-    ) -> Self {
+    /// The applied state `db` holds (its metadata and its catalog).
+    pub(super) fn load(db: Arc<SmDb>, retention: u64) -> Result<Self, StoreError> {
+        let meta: SmMeta = match db.rocks.get_cf(db.cf(CF_META)?, KEY_META)? {
+            Some(bytes) => decode(&bytes)?,
+            None => SmMeta::default(),
+        };
         let mut shop = ShopState::new(retention);
-        shop.products = products.into_iter().map(|p| (p.name.clone(), p)).collect();
+        for item in db
+            .rocks
+            .iterator_cf(db.cf(CF_PRODUCTS)?, IteratorMode::Start)
+        {
+            let (_, value) = item?;
+            let p: ProductRecord = decode(&value)?;
+            shop.products.insert(p.name.clone(), p);
+        }
         shop.next_order = meta.next_order.max(1);
         shop.seeded = meta.seeded;
         shop.digest = meta.digest;
-        Self {
+        Ok(Self {
             shop,
             last_applied: meta.last_applied,
             membership: meta.membership,
-        }
+            db,
+        })
     }
 }
 
@@ -61,13 +83,12 @@ pub(super) type Published = Arc<ArcSwap<AppliedView>>;
 /// Read access to the applied state for the HTTP layer and the leader's duties.
 #[derive(Clone)]
 pub struct StateReader {
-    db: Arc<Db>,
     published: Published,
 }
 
 impl StateReader {
-    pub(super) fn new(db: Arc<Db>, published: Published) -> Self {
-        Self { db, published }
+    pub(super) fn new(published: Published) -> Self {
+        Self { published }
     }
 
     /// The newest published view; never blocks.
@@ -79,10 +100,13 @@ impl StateReader {
         self.published.load().applied_index()
     }
 
-    /// Order `number`, if it exists. Orders never change once written, so the newest
-    /// data answers for any view that already has the order.
-    pub async fn order(&self, number: u64) -> Result<Option<OrderRecord>, StoreError> {
-        let db = self.db.clone();
+    /// Order `number` as `view` has it. Orders never change once written.
+    pub async fn order(
+        &self,
+        view: &AppliedView,
+        number: u64,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let db = view.db.clone();
         blocking(
             move || match db.rocks.get_cf(db.cf(CF_ORDERS)?, be64(number))? {
                 Some(bytes) => Ok(Some(decode(&bytes)?)),
