@@ -2,8 +2,6 @@
 //! plus its cache and feed) and `GET /cluster/nodes` (every node probed), and the bodies
 //! of membership changes.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::{Deserialize, Serialize};
 
 /// A node's Raft role as it reports it.
@@ -210,19 +208,58 @@ pub struct MembershipChange {
     pub raft: String,
 }
 
-/// `POST /admin/membership/voters`: the new voter set.
+/// `POST /admin/membership/promote` and `/remove`: which member.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct Voters {
-    pub voters: BTreeSet<u64>,
+pub struct MemberId {
+    pub id: u64,
 }
 
-/// The answer to a membership change: the voters and every member's API address.
+/// One member as the leader sees it (`GET /cluster/members`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MembershipView {
-    pub voters: Vec<u64>,
-    /// Member id (as a string, JSON keys are strings) to API address.
-    pub nodes: BTreeMap<String, String>,
+pub struct MemberStatus {
+    pub id: u64,
+    pub api: String,
+    pub raft: String,
+    pub voter: bool,
+    /// The last log index the leader knows this member holds (the leader's own last
+    /// index for itself); `None` when the answering node is not the leader.
+    pub matched_index: Option<u64>,
+    /// How many entries it is behind the leader's last index.
+    pub lag: Option<u64>,
+    pub version: Option<String>,
+}
+
+/// `GET /cluster/members`: the membership with replication progress when the answering
+/// node leads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MembersView {
+    /// The node that answered.
+    pub answered_by: u64,
+    pub leader: Option<u64>,
+    /// The leader's API address, to ask it for progress.
+    pub leader_api: Option<String>,
+    /// The answering leader's last log index.
+    pub last_log_index: u64,
+    pub members: Vec<MemberStatus>,
+}
+
+/// `POST /admin/leader/transfer`: hand leadership to `to`, or to the most up-to-date voter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[serde(default)]
+    pub to: Option<u64>,
+}
+
+/// What a leadership transfer did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferOutcome {
+    pub from: u64,
+    pub to: u64,
+    pub term: u64,
+    /// From the writes pausing to the new leader being known here.
+    pub took_ms: u64,
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum Reason {
     UnknownProduct,
     /// No such order.
     UnknownOrder,
+    /// No such cluster member.
+    UnknownMember,
     /// No such route (or a route this process does not serve).
     UnknownRoute,
     /// The route exists but not for this method.
@@ -53,7 +55,10 @@ impl Reason {
         match self {
             Reason::BadRequest => 400,
             Reason::Unauthorized => 401,
-            Reason::UnknownProduct | Reason::UnknownOrder | Reason::UnknownRoute => 404,
+            Reason::UnknownProduct
+            | Reason::UnknownOrder
+            | Reason::UnknownMember
+            | Reason::UnknownRoute => 404,
             Reason::MethodNotAllowed => 405,
             Reason::InsufficientStock | Reason::Conflict => 409,
             Reason::BodyTooLarge => 413,
@@ -90,6 +95,7 @@ impl Reason {
             Reason::Unauthorized => "unauthorized",
             Reason::UnknownProduct => "unknown_product",
             Reason::UnknownOrder => "unknown_order",
+            Reason::UnknownMember => "unknown_member",
             Reason::UnknownRoute => "unknown_route",
             Reason::MethodNotAllowed => "method_not_allowed",
             Reason::InsufficientStock => "insufficient_stock",
@@ -229,6 +235,7 @@ mod tests {
             Reason::UnknownProduct,
             Reason::InsufficientStock,
             Reason::KeyReused,
+            Reason::UnknownMember,
             Reason::NotLeader,
             Reason::NoLeader,
             Reason::Timeout,

@@ -4,6 +4,7 @@
 //! cluster file. No runtime lives here (no tokio, axum, openraft or RocksDB): the
 //! frontend and the client depend on this crate and never on the node.
 
+pub mod backup;
 pub mod cluster;
 pub mod config;
 mod envelope;
@@ -18,9 +19,9 @@ mod read;
 mod watch;
 
 pub use cluster::{
-    ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberInfo,
-    MembershipChange, MembershipView, NodeProbe, NodeRole, NodesOverview, ProbedRole, Readiness,
-    VersionInfo, Voters,
+    ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberId, MemberInfo,
+    MemberStatus, MembersView, MembershipChange, NodeProbe, NodeRole, NodesOverview, ProbedRole,
+    Readiness, TransferOutcome, TransferRequest, VersionInfo,
 };
 pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, Reason};
@@ -39,6 +40,8 @@ pub use watch::{ChangeEvent, WatchMessage};
 pub const INDEX_HEADER: &str = "x-bazaar-index";
 /// Response header naming the leader on a not-leader answer: `<id> <api address>`.
 pub const LEADER_HEADER: &str = "x-bazaar-leader";
+/// On a backup download: the state digest at the backup's index.
+pub const DIGEST_HEADER: &str = "x-bazaar-digest";
 /// Request header carrying a client's idempotency key for writes.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Request and response header carrying the request id, logged on every hop.

@@ -12,7 +12,20 @@ pub mod paths {
     pub const VOTE: &str = "/raft/vote";
     pub const SNAPSHOT: &str = "/raft/snapshot";
     pub const READ_INDEX: &str = "/raft/read-index";
+    pub const CAMPAIGN: &str = "/raft/campaign";
 }
+
+/// `POST /raft/campaign`: the leader `from`, in `term`, hands leadership over; the target
+/// campaigns only while it still follows that leader in that term, so a late request
+/// cannot start a needless election.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRequest {
+    pub from: u64,
+    pub term: u64,
+}
+
+/// Whether the target started its campaign.
+pub type CampaignReply = Result<(), String>;
 
 /// Why no read index could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

@@ -2,16 +2,23 @@
 //! kept-alive connection set per instance, the JSON envelope decoded into
 //! `bazaar_api` types, and one hop to the leader on a not-leader answer.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bazaar_api::backup::{summarize, BackupSummary};
 use bazaar_api::{
     ApiError, ClusterAnswer, ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, OrderRequest,
     OrderView, ProductList, ProductPatch, ProductSpec, ProductView, Reason, RestockRequest,
     SearchResult, IDEMPOTENCY_HEADER, LEADER_HEADER,
 };
+use bazaar_api::{
+    MemberId, MembersView, MembershipChange, TransferOutcome, TransferRequest, VersionInfo,
+    INDEX_HEADER,
+};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::io::AsyncWriteExt;
 
 use crate::error::ClientError;
 use crate::transport::Transport;
@@ -56,6 +63,16 @@ impl ApiClient {
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token;
         self
+    }
+
+    /// A client for another process of the same cluster (`host:port`), on the same scheme,
+    /// connection pool, deadline and token.
+    pub fn sibling(&self, address: &str) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: self.http.clone(),
+            base: parse_base(&format!("{}://{address}", self.base.scheme()))?,
+            token: self.token.clone(),
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -181,6 +198,123 @@ impl ApiClient {
         self.call(Method::POST, &["admin", "restock"], extra).await
     }
 
+    /// `GET /cluster/members`: the membership, with progress when a leader answers.
+    pub async fn members(&self) -> Result<MembersView, ClientError> {
+        self.call(Method::GET, &["cluster", "members"], Extra::default())
+            .await
+    }
+
+    /// `GET /version` of the process at this client's URL.
+    pub async fn version(&self) -> Result<VersionInfo, ClientError> {
+        self.call(Method::GET, &["version"], Extra::default()).await
+    }
+
+    async fn admin_post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let extra = Extra {
+            body: Some(to_json(body)?),
+            admin: true,
+            ..Extra::default()
+        };
+        self.call(Method::POST, segments, extra).await
+    }
+
+    /// Adds a learner (it catches up in the background); answers the members after it.
+    pub async fn add_learner(&self, change: &MembershipChange) -> Result<MembersView, ClientError> {
+        self.admin_post(&["admin", "membership", "learners"], change)
+            .await
+    }
+
+    /// Makes a caught-up learner a voter.
+    pub async fn promote(&self, id: u64) -> Result<MembersView, ClientError> {
+        self.admin_post(&["admin", "membership", "promote"], &MemberId { id })
+            .await
+    }
+
+    /// Removes a member, voter or learner, from the cluster.
+    pub async fn remove_member(&self, id: u64) -> Result<MembersView, ClientError> {
+        self.admin_post(&["admin", "membership", "remove"], &MemberId { id })
+            .await
+    }
+
+    /// Moves leadership to `to`, or to the most up-to-date voter.
+    pub async fn transfer_leader(&self, to: Option<u64>) -> Result<TransferOutcome, ClientError> {
+        self.admin_post(&["admin", "leader", "transfer"], &TransferRequest { to })
+            .await
+    }
+
+    /// `GET /admin/backup`, streamed into `out` (through `out.part`, synced, checked and
+    /// then renamed, so `out` is complete or absent). `progress` gets the bytes so far and
+    /// the total. The download has no overall deadline, only one per read.
+    pub async fn download_backup(
+        &self,
+        out: &Path,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<BackupSummary, ClientError> {
+        let token = self.admin_token()?;
+        let url = self.url(&["admin", "backup"])?;
+        let resp = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token)
+            .timeout(BACKUP_DEADLINE)
+            .send()
+            .await
+            .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| ClientError::transport(url.as_str(), &e))?;
+            return Err(match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+                Ok(env) => ClientError::Api(ApiError::from_envelope(env)),
+                Err(_) => decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)),
+            });
+        }
+        let announced_index = resp
+            .headers()
+            .get(INDEX_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let total = resp.content_length();
+        let part = part_path(out);
+        let result = save_stream(resp, &part, total, &mut progress, url.as_str()).await;
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+        };
+        if announced_index.is_some_and(|i| i != summary.index) {
+            let _ = std::fs::remove_file(&part);
+            return Err(ClientError::Backup(format!(
+                "the node announced index {announced_index:?} but the file holds {}",
+                summary.index
+            )));
+        }
+        std::fs::rename(&part, out).map_err(|e| io_error(out, e))?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error(dir, e))?;
+        }
+        Ok(summary)
+    }
+
+    fn admin_token(&self) -> Result<&str, ClientError> {
+        self.token.as_deref().ok_or_else(|| {
+            ClientError::Usage(
+                "admin commands need a token (--token, BAZAAR_ADMIN_TOKEN or security.admin_token)"
+                    .into(),
+            )
+        })
+    }
+
     fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
         url_at(&self.base, segments)
     }
@@ -200,7 +334,8 @@ impl ApiClient {
                 leader: Some(hint),
                 ..
             })) => {
-                let leader = parse_base(&format!("http://{}", hint.api))?;
+                // The leader serves the same scheme as the node that named it.
+                let leader = parse_base(&format!("{}://{}", self.base.scheme(), hint.api))?;
                 self.send(method, url_at(&leader, segments)?, &extra).await
             }
             other => other,
@@ -224,12 +359,7 @@ impl ApiClient {
             req = req.header(IDEMPOTENCY_HEADER, key);
         }
         if extra.admin {
-            let token = self.token.as_deref().ok_or_else(|| {
-                ClientError::Usage(
-                    "admin commands need a token (--token, BAZAAR_ADMIN_TOKEN or security.admin_token)".into(),
-                )
-            })?;
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(self.admin_token()?);
         }
         let resp = req
             .send()
@@ -265,6 +395,61 @@ impl ApiClient {
             )),
         }
     }
+}
+
+/// Longest a backup download may take, dump and transfer together.
+const BACKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+fn part_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> ClientError {
+    ClientError::Backup(format!("{}: {e}", path.display()))
+}
+
+/// Writes the body into `part`, syncs it, and reads it back whole to check it.
+async fn save_stream(
+    mut resp: reqwest::Response,
+    part: &Path,
+    total: Option<u64>,
+    progress: &mut impl FnMut(u64, Option<u64>),
+    url: &str,
+) -> Result<BackupSummary, ClientError> {
+    let mut file = tokio::fs::File::create(part)
+        .await
+        .map_err(|e| io_error(part, e))?;
+    let mut written = 0u64;
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ClientError::transport(url, &e))?
+    {
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| io_error(part, e))?;
+        written += chunk.len() as u64;
+        progress(written, total);
+    }
+    file.sync_all().await.map_err(|e| io_error(part, e))?;
+    drop(file);
+    if total.is_some_and(|t| t != written) {
+        return Err(ClientError::Backup(format!(
+            "the download ended after {written} of {total:?} bytes"
+        )));
+    }
+    let path = part.to_owned();
+    tokio::task::spawn_blocking(move || inspect_file(&path))
+        .await
+        .map_err(|e| ClientError::Backup(format!("checking the backup failed: {e}")))?
+}
+
+/// Reads a backup file whole, checking its format, framing and checksum.
+pub fn inspect_file(path: &Path) -> Result<BackupSummary, ClientError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    summarize(file).map_err(|e| ClientError::Backup(format!("{}: {e}", path.display())))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ClientError> {

@@ -29,6 +29,9 @@ pub enum ClientError {
     BadUrl { url: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    /// A backup that could not be saved or read, or that is damaged.
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl ClientError {
@@ -66,7 +69,7 @@ impl ClientError {
             ClientError::Transport { not_sent, .. } => !not_sent,
             ClientError::Api(e) => e.reason.is_unavailable() || e.reason == Reason::Internal,
             ClientError::Decode { .. } => true,
-            ClientError::BadUrl { .. } | ClientError::Usage(_) => false,
+            ClientError::BadUrl { .. } | ClientError::Usage(_) | ClientError::Backup(_) => false,
         }
     }
 
@@ -89,6 +92,7 @@ impl ClientError {
             ClientError::Decode { .. } => "bad_answer",
             ClientError::BadUrl { .. } => "bad_url",
             ClientError::Usage(_) => "usage",
+            ClientError::Backup(_) => "backup",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `bazaar` client library: a typed API client, the one-shot commands, the load
-//! generator with order verification, and the consistency checker.
+//! generator with order verification, the consistency checker, and the operator's
+//! commands (members, leadership, backups, cluster status).
 
 pub mod api_client;
 pub mod certs;
@@ -7,6 +8,7 @@ pub mod check;
 pub mod commands;
 pub mod error;
 pub mod load;
+pub mod operations;
 pub mod target;
 pub mod transport;
 

@@ -8,6 +8,7 @@ pub mod feed;
 pub mod http;
 mod leader_duties;
 pub mod leadership;
+pub mod members;
 pub mod metrics;
 pub mod net;
 pub mod node;
@@ -15,6 +16,7 @@ pub mod proposer;
 pub mod read_index;
 pub mod shop;
 pub mod store;
+pub mod transfer;
 pub mod types;
 pub mod versions;
 

@@ -17,21 +17,26 @@ use tokio::net::TcpListener;
 
 use crate::catalog::{load_catalog, CatalogError};
 use crate::feed::ChangeFeed;
-use crate::http::{api_router, AppState};
+use crate::http::{api_router, clear_backup_leftovers, AppState};
 use crate::leader_duties::LeaderDuties;
+use crate::leadership::Leadership;
+use crate::members::Members;
 use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::store::{
-    open_raft_db, restore_interrupted, seed_from_backup, BackupSummary, LogStore, StateMachine,
-    StoreError,
+    inspect_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
+    BackupSummary, LogStore, StateMachine, StoreError,
 };
+use crate::transfer::LeaderTransfer;
 use crate::types::{NodeAddr, NodeId, Raft};
 use crate::versions::MemberVersions;
 
 /// How long in-flight requests get to finish after shutdown is requested.
 const GRACE: Duration = Duration::from_secs(3);
+/// How long a stopping leader tries to hand leadership over.
+const HAND_OVER: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -88,6 +93,8 @@ pub async fn run(
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
     check_layout(&data_dir)?;
+    let backup_dir = data_dir.join("backups");
+    clear_backup_leftovers(&backup_dir);
     let db = open_raft_db(data_dir.join("raft")).await?;
     let db_open = Arc::downgrade(&db);
     let log = LogStore::new(db);
@@ -164,6 +171,20 @@ pub async fn run(
         &tasks,
         stop.clone(),
     );
+    let members = Members {
+        raft: raft.clone(),
+        my_id: id,
+        contacts: net.contacts().clone(),
+        alive_window: quorum_lost_after,
+        max_promote_lag: r.ready_max_lag_entries,
+        versions: versions.clone(),
+    };
+    let transfer = LeaderTransfer::new(
+        members.clone(),
+        proposer.clone(),
+        net.clone(),
+        Duration::from_millis(r.election_timeout_max_ms),
+    );
     let status = NodeStatus {
         id,
         cluster_name: Arc::from(config.cluster_name.as_str()),
@@ -191,16 +212,22 @@ pub async fn run(
         admin_token,
         read_deadline,
         shutdown: shutdown.clone(),
+        members,
+        transfer: transfer.clone(),
+        backup_dir,
     };
     let listeners_done = TaskTracker::new();
+    // The listeners close after a leader has handed over: the new leader's vote request
+    // arrives on the raft listener, and writes that arrive meanwhile are told where it is.
+    let closing = CancellationToken::new();
     let api_router = api_router(state);
     for (name, listener, router, tls) in [
         ("api", listeners.api, api_router, api_tls),
         ("raft", listeners.raft, peer_router, raft_tls),
     ] {
-        let shutdown = shutdown.clone();
+        let closing = closing.clone();
         listeners_done.spawn(async move {
-            if let Err(e) = bazaar_service::serve::serve(listener, router, shutdown, tls).await {
+            if let Err(e) = bazaar_service::serve::serve(listener, router, closing, tls).await {
                 tracing::error!(node = id, listener = name, cause = %e, "listener failed");
             }
         });
@@ -208,6 +235,8 @@ pub async fn run(
     tracing::info!(node = id, "serving");
     shutdown.cancelled().await;
     tracing::info!(node = id, "shutting down");
+    hand_over(&raft, &transfer, id).await;
+    closing.cancel();
     if !drain(&listeners_done, GRACE).await {
         tracing::warn!(node = id, "requests still open after the grace period");
     }
@@ -230,6 +259,36 @@ pub async fn run(
         tracing::warn!(node = id, "the database was still in use at exit");
     }
     Ok(())
+}
+
+/// A leader that is stopping hands leadership to the most up-to-date voter first, so the
+/// cluster does not wait out an election timeout.
+async fn hand_over(raft: &Raft, transfer: &LeaderTransfer, id: NodeId) {
+    if !Leadership::of(raft).is_leader {
+        return;
+    }
+    let voters = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count();
+    if voters < 2 {
+        return;
+    }
+    match tokio::time::timeout(HAND_OVER, transfer.transfer(None)).await {
+        Ok(Ok(done)) => {
+            tracing::info!(
+                node = id,
+                to = done.to,
+                took_ms = done.took_ms,
+                "handed leadership over"
+            )
+        }
+        Ok(Err(e)) => tracing::warn!(node = id, cause = %e, "could not hand leadership over"),
+        Err(_) => tracing::warn!(node = id, "handing leadership over took too long"),
+    }
 }
 
 /// Refuses data this build cannot serve: an interrupted restore, or the single-database
@@ -271,7 +330,12 @@ pub async fn seed(
             )
         })
         .collect();
-    std::fs::create_dir_all(&data_dir)?;
+    // Refuse a damaged backup before the data dir is touched.
+    let path = backup.to_owned();
+    tokio::task::spawn_blocking(move || inspect_backup(&path))
+        .await
+        .map_err(|e| NodeError::Store(StoreError::Join(e.to_string())))??;
+    prepare_restore(&data_dir)?;
     let summary = {
         let db = open_raft_db(data_dir.join("raft")).await?;
         let log = LogStore::new(db);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bazaar_api::LeaderHint;
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -51,6 +51,21 @@ struct Proposal {
 pub struct Proposer {
     tx: mpsc::Sender<Proposal>,
     deadline: Duration,
+    /// While true, proposals queue instead of being proposed (a leadership transfer).
+    paused: Arc<watch::Sender<bool>>,
+    /// The slots of proposals whose outcome is awaited.
+    in_flight: Arc<Semaphore>,
+}
+
+/// Holds the proposer paused; dropping it lets the queued proposals go.
+pub struct PauseGuard {
+    paused: Arc<watch::Sender<bool>>,
+}
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        self.paused.send_replace(false);
+    }
 }
 
 impl Proposer {
@@ -64,14 +79,42 @@ impl Proposer {
         stop: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let outcomes = tasks.clone();
+        let paused = Arc::new(watch::Sender::new(false));
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+        let loop_state = BatchLoop {
+            raft,
+            deadline,
+            quorum_lost_after,
+            tasks: tasks.clone(),
+            paused: paused.subscribe(),
+            in_flight: in_flight.clone(),
+        };
         tasks.spawn(async move {
             tokio::select! {
-                _ = batch_loop(rx, raft, deadline, quorum_lost_after, outcomes) => {}
+                _ = batch_loop(rx, loop_state) => {}
                 _ = stop.cancelled() => {}
             }
         });
-        Self { tx, deadline }
+        Self {
+            tx,
+            deadline,
+            paused,
+            in_flight,
+        }
+    }
+
+    /// Stops proposing (proposals queue, unanswered) until the guard is dropped, and
+    /// returns once every proposal already made has its outcome.
+    pub async fn pause(&self) -> PauseGuard {
+        self.paused.send_replace(true);
+        let guard = PauseGuard {
+            paused: self.paused.clone(),
+        };
+        // All slots free: nothing proposed is still waiting for its commit.
+        if let Ok(all) = self.in_flight.acquire_many(IN_FLIGHT as u32).await {
+            drop(all);
+        }
+        guard
     }
 
     /// Proposes `command` and waits for its applied result, at most the write deadline.
@@ -95,15 +138,31 @@ impl Proposer {
     }
 }
 
-async fn batch_loop(
-    mut rx: mpsc::Receiver<Proposal>,
+/// What the batching task works with.
+struct BatchLoop {
     raft: Raft,
     deadline: Duration,
     quorum_lost_after: Duration,
     tasks: TaskTracker,
-) {
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    paused: watch::Receiver<bool>,
+    in_flight: Arc<Semaphore>,
+}
+
+async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
+    let BatchLoop {
+        ref raft,
+        deadline,
+        quorum_lost_after,
+        ref tasks,
+        ref in_flight,
+        ..
+    } = l;
     while let Some(first) = rx.recv().await {
+        // During a leadership transfer nothing is proposed; afterwards this node no longer
+        // leads, and the batch is answered with where the leader went.
+        if l.paused.wait_for(|paused| !paused).await.is_err() {
+            return;
+        }
         // Wait for a free slot before gathering, so a batch takes everything that queued
         // while the slots were busy.
         let Ok(slot) = in_flight.clone().acquire_owned().await else {
@@ -116,7 +175,7 @@ async fn batch_loop(
                 Err(_) => break,
             }
         }
-        let leadership = Leadership::of(&raft);
+        let leadership = Leadership::of(raft);
         if !leadership.is_leader {
             reply_all(proposals, Err(WriteError::NotLeader(leadership.hint)));
             continue;

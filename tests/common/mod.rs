@@ -154,6 +154,9 @@ impl RunningNode {
     }
 }
 
+/// Runs for a node before it first starts (e.g. to seed its data dir).
+type Prepare = Box<dyn Fn(&TestCluster, u64)>;
+
 pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub config: ClusterConfig,
@@ -195,6 +198,78 @@ impl TestCluster {
         Self::launch(nodes, BTreeMap::new(), |_| {}, true).await
     }
 
+    /// Starts `n` node processes on a new cluster seeded from `backup`
+    /// (`raft-node --restore --seed-only` on each pristine data dir first).
+    pub async fn start_restored(n: usize, backup: &Path) -> Self {
+        let nodes = (1..=n as u64)
+            .map(|id| NodeConfig {
+                id,
+                api: format!("127.0.0.1:{}", free_port()),
+                raft: format!("127.0.0.1:{}", free_port()),
+            })
+            .collect();
+        let backup = backup.to_owned();
+        let restore: Prepare = Box::new(move |cluster, id| {
+            let out =
+                cluster.node_command(id, &["--restore", &backup.to_string_lossy(), "--seed-only"]);
+            assert!(
+                out.status.success(),
+                "restoring node {id} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+        Self::launch_with(nodes, BTreeMap::new(), |_| {}, false, Some(restore)).await
+    }
+
+    /// Runs `raft-node` for node `id` of this cluster with `args`, to completion.
+    pub fn node_command(&self, id: u64, args: &[&str]) -> std::process::Output {
+        Command::new(binary("raft-node"))
+            .args([
+                "--config",
+                &self.config_path.to_string_lossy(),
+                "--id",
+                &id.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(self.config.node_data_dir(id))
+            .args(args)
+            .env_remove("BAZAAR_DATA_DIR")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run raft-node")
+    }
+
+    /// Runs the `bazaar` CLI against this cluster (its file, CA and admin token), to
+    /// completion.
+    pub fn bazaar(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary("bazaar"))
+            .args(["--config", &self.config_path.to_string_lossy()])
+            .args(args)
+            .env_remove("BAZAAR_URL")
+            .env_remove(bazaar_api::config::PEER_TOKEN_ENV)
+            .env(bazaar_api::config::ADMIN_TOKEN_ENV, TOKEN)
+            .output()
+            .expect("run bazaar")
+    }
+
+    /// Adds a node to the cluster file (not to the cluster: that is a membership change)
+    /// and starts it on a pristine data dir; it waits to be contacted. Returns its id.
+    pub fn add_node(&mut self) -> u64 {
+        let id = self.ids().into_iter().max().unwrap_or(0) + 1;
+        self.config.nodes.push(NodeConfig {
+            id,
+            api: format!("127.0.0.1:{}", free_port()),
+            raft: format!("127.0.0.1:{}", free_port()),
+        });
+        std::fs::write(
+            &self.config_path,
+            toml::to_string(&self.config).expect("config serialises"),
+        )
+        .expect("rewrite cluster.toml");
+        self.spawn(id);
+        id
+    }
+
     /// Starts `n` nodes inside this test's runtime, on listeners bound here first.
     pub async fn start_in_process(n: usize) -> Self {
         let mut nodes = Vec::new();
@@ -212,12 +287,23 @@ impl TestCluster {
         Self::launch(nodes, listeners, |_| {}, false).await
     }
 
-    /// `listeners` empty: processes; else one task per node on its listeners.
     async fn launch(
+        nodes: Vec<NodeConfig>,
+        listeners: BTreeMap<u64, NodeListeners>,
+        tweak: impl FnOnce(&mut ClusterConfig),
+        tls: bool,
+    ) -> Self {
+        Self::launch_with(nodes, listeners, tweak, tls, None).await
+    }
+
+    /// `listeners` empty: processes; else one task per node on its listeners. `prepare`
+    /// runs for each node before it starts.
+    async fn launch_with(
         nodes: Vec<NodeConfig>,
         mut listeners: BTreeMap<u64, NodeListeners>,
         tweak: impl FnOnce(&mut ClusterConfig),
         tls: bool,
+        prepare: Option<Prepare>,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bazaar-test-")
@@ -266,6 +352,9 @@ impl TestCluster {
             http,
         };
         for id in cluster.ids() {
+            if let Some(prepare) = &prepare {
+                prepare(&cluster, id);
+            }
             match listeners.remove(&id) {
                 Some(bound) => cluster.run_task(id, bound),
                 None => cluster.spawn(id),

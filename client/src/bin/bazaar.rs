@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bazaar_api::config::ClusterConfig;
-use bazaar_api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
+use bazaar_api::{parse_price, MembershipChange, ProductPatch, ProductSpec, RestockRequest};
 use bazaar_service::logging::LogArgs;
 use clap::{Args, Parser, Subcommand};
 use client::check::model::AutoRestock;
 use client::check::{run_check, CheckOptions};
 use client::commands::{self, Output};
 use client::load::{self, LoadOptions};
+use client::operations;
 use client::target::{resolve, Target};
 use client::ApiClient;
 
@@ -73,7 +74,41 @@ enum Command {
     /// Show order number N.
     OrderStatus { number: u64 },
     /// Cluster members, leader, term, log indexes, cache figures.
-    Status,
+    Status {
+        /// Ask every member instead: one row per node with its role, term, commit and
+        /// applied index, lag, readiness and version.
+        #[arg(long)]
+        cluster: bool,
+    },
+    /// Cluster membership, etcdctl style (talks to nodes: --url of a node, or the nodes of
+    /// --config; changes need the admin token).
+    Member {
+        /// Overrides BAZAAR_ADMIN_TOKEN and the config's admin token.
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// Leadership (talks to nodes; needs the admin token).
+    Leader {
+        /// Overrides BAZAAR_ADMIN_TOKEN and the config's admin token.
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: LeaderAction,
+    },
+    /// Backups of the whole shop state (`save` talks to a node and needs the admin token;
+    /// `inspect` reads a file offline). Restore with `raft-node --restore FILE` or
+    /// `scripts/start-cluster.sh --restore FILE`.
+    Backup {
+        /// Overrides BAZAAR_ADMIN_TOKEN and the config's admin token.
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Print a shell completion script, e.g. `bazaar completions bash > /etc/bash_completion.d/bazaar`.
+    Completions { shell: clap_complete::Shell },
     /// Catalog changes (need the admin token: --token, BAZAAR_TOKEN or security.token).
     Admin {
         /// Overrides BAZAAR_TOKEN and the config's security.token.
@@ -137,6 +172,45 @@ enum AdminAction {
     },
     /// Add AMOUNT units to a product's stock.
     Restock { name: String, amount: u64 },
+}
+
+#[derive(Subcommand)]
+enum MemberAction {
+    /// Every member: id, addresses, voter or learner, match index, lag and version.
+    List,
+    /// Add node ID as a learner (start it first, with an empty data dir).
+    Add {
+        id: u64,
+        /// Its public API address, host:port.
+        #[arg(long)]
+        api: String,
+        /// Its peer (Raft) address, host:port.
+        #[arg(long)]
+        raft: String,
+        /// Wait until it has caught up with the leader, at most this long (default 2m
+        /// when given without a value).
+        #[arg(long, num_args = 0..=1, default_missing_value = "2m", value_parser = humantime::parse_duration)]
+        wait: Option<Duration>,
+    },
+    /// Make a caught-up learner a voter.
+    Promote { id: u64 },
+    /// Remove a member, voter or learner. Refused if it would leave no quorum.
+    Remove { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum LeaderAction {
+    /// Move leadership to voter ID, or to the most up-to-date voter. Writes pause until
+    /// it leads (typically well under a second).
+    Transfer { id: Option<u64> },
+}
+
+#[derive(Subcommand)]
+enum BackupAction {
+    /// Stream a consistent, checksummed copy of the state from a node into FILE.
+    Save { file: PathBuf },
+    /// Check FILE whole and print its index, counts and digest.
+    Inspect { file: PathBuf },
 }
 
 #[derive(Args)]
@@ -228,6 +302,26 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Certs { out, force } => return certs_cmd(&cli.config, out, *force),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "bazaar", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Backup {
+            action: BackupAction::Inspect { file },
+            ..
+        } => {
+            return match operations::backup_inspect(file) {
+                Ok(out) => {
+                    print(&out, cli.json);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -251,7 +345,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let admin_token = match &cli.command {
-        Command::Admin { token, .. } => token.clone(),
+        Command::Admin { token, .. }
+        | Command::Member { token, .. }
+        | Command::Leader { token, .. }
+        | Command::Backup { token, .. } => token.clone(),
         Command::Check(c) => c.token.clone(),
         _ => None,
     };
@@ -272,15 +369,73 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             idempotency_key,
         } => commands::order(&client, &name, quantity, idempotency_key.as_deref()).await?,
         Command::OrderStatus { number } => commands::order_status(&client, number).await?,
-        Command::Status => commands::status(&client).await?,
+        Command::Status { cluster: false } => commands::status(&client).await?,
+        Command::Status { cluster: true } => {
+            let node = node_client(&cli.url, &target, cli.timeout).await?;
+            operations::cluster_status(&node).await?
+        }
+        Command::Member { action, .. } => {
+            let node = node_client(&cli.url, &target, cli.timeout).await?;
+            member(&node, action).await?
+        }
+        Command::Leader {
+            action: LeaderAction::Transfer { id },
+            ..
+        } => {
+            let node = node_client(&cli.url, &target, cli.timeout).await?;
+            operations::leader_transfer(&node, id).await?
+        }
+        Command::Backup {
+            action: BackupAction::Save { file },
+            ..
+        } => {
+            let node = node_client(&cli.url, &target, cli.timeout).await?;
+            let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            operations::backup_save(&node, &file, progress).await?
+        }
         Command::Ready => return ready_cmd(&client).await,
-        Command::Token | Command::Certs { .. } => unreachable_cli()?,
+        Command::Token
+        | Command::Certs { .. }
+        | Command::Completions { .. }
+        | Command::Backup {
+            action: BackupAction::Inspect { .. },
+            ..
+        } => unreachable_cli()?,
         Command::Admin { action, .. } => admin(&client, action).await?,
         Command::Load(args) => return load_cmd(&target, cli.timeout, cli.json, args).await,
         Command::Check(args) => return check_cmd(&target, cli.json, args).await,
     };
     print(&out, cli.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node operator commands talk to: --url when given, else the first node of the
+/// cluster file that answers.
+async fn node_client(
+    url: &Option<String>,
+    target: &Target,
+    timeout: Duration,
+) -> Result<ApiClient> {
+    let urls = match url {
+        Some(u) => vec![u.clone()],
+        None => target.node_urls.clone(),
+    };
+    let node = operations::first_node(&urls, timeout, &target.transport).await?;
+    Ok(node.with_token(target.token.clone()))
+}
+
+async fn member(node: &ApiClient, action: MemberAction) -> Result<Output> {
+    Ok(match action {
+        MemberAction::List => operations::member_list(node).await?,
+        MemberAction::Add {
+            id,
+            api,
+            raft,
+            wait,
+        } => operations::member_add(node, MembershipChange { id, api, raft }, wait).await?,
+        MemberAction::Promote { id } => operations::member_promote(node, id).await?,
+        MemberAction::Remove { id } => operations::member_remove(node, id).await?,
+    })
 }
 
 /// `bazaar certs` for the nodes and frontend of `config`.

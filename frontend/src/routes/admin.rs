@@ -1,5 +1,5 @@
-//! Admin routes (`/admin/...`): off unless `frontend.admin` is set, and membership changes
-//! never (they go to nodes only). When on, passed to the leader with the caller's
+//! Admin routes (`/admin/...`): off unless `frontend.admin` is set, and membership,
+//! leadership and backups never (they go to nodes only). When on, passed to the leader with the caller's
 //! Authorization header, which the node checks, and the caller's address in
 //! `X-Forwarded-For` for the node's audit line; product changes are invalidated before
 //! answering.
@@ -24,8 +24,9 @@ use crate::state::AppState;
 
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Admin paths a frontend never forwards, whatever its configuration.
-const NODE_ONLY: &str = "/admin/membership";
+/// Admin paths a frontend never forwards, whatever its configuration: operations on the
+/// cluster itself, and backups (a stream the frontend's deadlines would cut).
+const NODE_ONLY: [&str; 3] = ["/admin/membership", "/admin/leader", "/admin/backup"];
 
 pub async fn admin(
     State(state): State<Arc<AppState>>,
@@ -36,7 +37,7 @@ pub async fn admin(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !state.admin_enabled || uri.path().starts_with(NODE_ONLY) {
+    if !state.admin_enabled || NODE_ONLY.iter().any(|p| uri.path().starts_with(p)) {
         // The same answer as for any path this frontend does not serve.
         return respond::error(&ApiError::new(
             Reason::UnknownRoute,

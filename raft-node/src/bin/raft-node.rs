@@ -44,6 +44,15 @@ struct Args {
     /// Bootstrap catalog file [default: `catalog` from the cluster file].
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// Seed this node's new, empty data dir from a backup (`bazaar backup save`) before it
+    /// starts: its state becomes the backup's, with the cluster file's nodes as voters. Run
+    /// it on every node of the new cluster with the same file. Refuses a damaged backup and
+    /// a data dir that holds anything.
+    #[arg(long, value_name = "BACKUP")]
+    restore: Option<PathBuf>,
+    /// With --restore: seed the data dir, print what was restored, and exit.
+    #[arg(long, requires = "restore")]
+    seed_only: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -78,6 +87,37 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("node {id} is not in {}", args.config.display()))?
         .clone();
     let data_dir = args.data_dir.unwrap_or_else(|| config.node_data_dir(id));
+    if let Some(backup) = &args.restore {
+        let summary = raft_node::seed(&config, data_dir.clone(), backup)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot restore {} into {}",
+                    backup.display(),
+                    data_dir.display()
+                )
+            })?;
+        tracing::info!(
+            node = id,
+            index = summary.index,
+            products = summary.products,
+            orders = summary.orders,
+            digest = %summary.digest,
+            "restored from {}",
+            backup.display()
+        );
+        if args.seed_only {
+            println!(
+                "node {id}: restored index {} ({} products, {} orders, digest {}) into {}",
+                summary.index,
+                summary.products,
+                summary.orders,
+                summary.digest,
+                data_dir.display()
+            );
+            return Ok(());
+        }
+    }
     let api = bind_retrying(&node.api, BIND_PATIENCE)
         .await
         .with_context(|| format!("cannot listen on api address {}", node.api))?;

@@ -4,7 +4,9 @@
 mod admin;
 mod audit;
 pub mod auth;
+mod backup;
 mod error;
+mod members;
 mod reads;
 mod state;
 mod status;
@@ -21,6 +23,7 @@ use bazaar_api::MAX_API_BODY_BYTES;
 use bazaar_service::respond::{method_not_allowed, unknown_route};
 use bazaar_service::{standard_layers, Limits};
 
+pub use backup::clear_leftovers as clear_backup_leftovers;
 pub use error::{read_index_error, store_error, write_error};
 pub use state::AppState;
 
@@ -28,14 +31,29 @@ pub use state::AppState;
 /// read and write deadlines, so those answer first with their own reason.
 pub const API_ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a backup may take to be dumped before its download starts.
+pub const BACKUP_ROUTE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 pub fn api_router(state: AppState) -> Router {
+    // One shared state: axum clones it per request, and cloning an Arc is one atomic
+    // increment instead of one per field.
+    let state = Arc::new(state);
     let metrics = state.metrics.clone();
     let admin = Router::new()
         .route("/admin/products", post(admin::upsert_product))
         .route("/admin/products/{name}", patch(admin::update_product))
         .route("/admin/restock", post(admin::restock))
-        .route("/admin/membership/learners", post(admin::add_learner))
-        .route("/admin/membership/voters", post(admin::change_voters))
+        .route("/admin/membership/learners", post(members::add_learner))
+        .route("/admin/membership/promote", post(members::promote))
+        .route("/admin/membership/remove", post(members::remove))
+        .route("/admin/leader/transfer", post(members::transfer))
+        .layer(middleware::from_fn_with_state(
+            state.admin_token.clone(),
+            auth::require_token,
+        ));
+    // A backup streams for as long as the state takes to send: its own, longer time limit.
+    let backup = Router::new()
+        .route("/admin/backup", get(backup::backup))
         .layer(middleware::from_fn_with_state(
             state.admin_token.clone(),
             auth::require_token,
@@ -47,6 +65,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/orders", post(writes::place_order))
         .route("/orders/{number}", get(reads::get_order))
         .route("/cluster", get(status::cluster))
+        .route("/cluster/members", get(members::list))
         .route("/livez", get(status::livez))
         .route("/readyz", get(status::readyz))
         .route("/health", get(status::readyz))
@@ -56,9 +75,15 @@ pub fn api_router(state: AppState) -> Router {
         .merge(admin)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        // One shared state: axum clones it per request, and cloning an Arc is one atomic
-        // increment instead of one per field.
-        .with_state(Arc::new(state));
+        .with_state(state.clone());
+    let backup = standard_layers(
+        backup.with_state(state),
+        metrics.http(),
+        Limits {
+            body_bytes: MAX_API_BODY_BYTES,
+            timeout: BACKUP_ROUTE_TIMEOUT,
+        },
+    );
     standard_layers(
         router,
         metrics.http(),
@@ -67,4 +92,5 @@ pub fn api_router(state: AppState) -> Router {
             timeout: API_ROUTE_TIMEOUT,
         },
     )
+    .merge(backup)
 }

@@ -1,5 +1,6 @@
 //! What every `api` handler can reach, and the read barrier that makes reads linearizable.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::read_index_error;
 use crate::feed::ChangeFeed;
+use crate::members::Members;
 use crate::metrics::NodeStatus;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::store::{AppliedView, StateReader};
+use crate::transfer::LeaderTransfer;
 use crate::types::Raft;
 
 pub struct AppState {
@@ -29,6 +32,10 @@ pub struct AppState {
     pub read_deadline: Duration,
     /// Cancelled when the node shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
+    pub members: Members,
+    pub transfer: LeaderTransfer,
+    /// Where backups are dumped before they are sent.
+    pub backup_dir: PathBuf,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::contact::PeerContacts;
 use crate::codec::{decode, encode};
 use crate::types::{NodeAddr, NodeId, TypeConfig};
 use bazaar_api::peer::{paths, ReadIndexError};
@@ -28,6 +29,7 @@ pub struct PeerNetwork {
     my_id: NodeId,
     /// `http` or `https`.
     scheme: &'static str,
+    contacts: PeerContacts,
 }
 
 impl PeerNetwork {
@@ -50,7 +52,38 @@ impl PeerNetwork {
             token: Arc::from(token),
             my_id,
             scheme,
+            contacts: PeerContacts::default(),
         })
+    }
+
+    /// When each peer last answered one of this node's RPCs.
+    pub fn contacts(&self) -> &PeerContacts {
+        &self.contacts
+    }
+
+    /// Sends `req` to `path` on the `raft` listener of `target` and decodes its bincode
+    /// answer: for Bazaar's own peer calls besides openraft's.
+    pub async fn peer_call<Req, Resp, E>(
+        &self,
+        target: NodeId,
+        node: &NodeAddr,
+        path: &str,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Result<Resp, E>, String>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        self.client(target, node)
+            .call(path, req, ttl)
+            .await
+            .map_err(|e| match e {
+                CallError::Timeout => format!("node {target} did not answer in time"),
+                CallError::Unreachable(e) => format!("node {target} unreachable: {e}"),
+                CallError::Network(msg) => format!("node {target}: {msg}"),
+            })
     }
 
     /// The pooled client itself, for the node's other calls to its peers.
@@ -122,6 +155,7 @@ impl PeerClient {
             Err(e) if e.is_connect() => return Err(CallError::Unreachable(e)),
             Err(e) => return Err(CallError::Network(e.to_string())),
         };
+        self.net.contacts.answered(self.target);
         let status = resp.status();
         if !status.is_success() {
             return Err(CallError::Network(format!("peer answered {status}")));

@@ -3,7 +3,9 @@
 //! the paths and Bazaar's own bodies are in `bazaar_api::peer`.
 
 mod client;
+mod contact;
 mod routes;
 
 pub use client::{PeerNetwork, ReadIndexClient};
+pub use contact::PeerContacts;
 pub use routes::raft_router;

@@ -1,6 +1,6 @@
-//! The `raft` listener: openraft's RPCs from peers and read-index requests from followers,
-//! all behind the bearer token, with a body limit large enough for AppendEntries batches
-//! and snapshot chunks.
+//! The `raft` listener: openraft's RPCs from peers, read-index requests from followers and
+//! campaign requests from a leader handing over, all behind the bearer token, with a body
+//! limit large enough for AppendEntries batches and snapshot chunks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bazaar_api::peer::paths;
+use bazaar_api::peer::{paths, CampaignRequest};
 use bazaar_service::{standard_layers, HttpMetrics, Limits};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
@@ -44,6 +44,7 @@ pub fn raft_router(
         .route(paths::VOTE, post(vote))
         .route(paths::SNAPSHOT, post(snapshot))
         .route(paths::READ_INDEX, post(read_index))
+        .route(paths::CAMPAIGN, post(campaign))
         .layer(middleware::from_fn_with_state(token, require_token))
         .with_state(RaftRpc { raft, reads });
     standard_layers(
@@ -90,4 +91,12 @@ async fn snapshot(State(s): State<RaftRpc>, body: Bytes) -> Response {
 
 async fn read_index(State(s): State<RaftRpc>) -> Response {
     bincode_answer(&s.reads.leader_read_index().await)
+}
+
+/// A leader handing leadership over asks this node to campaign.
+async fn campaign(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<CampaignRequest>(&body) {
+        Ok(req) => bincode_answer(&crate::transfer::campaign(&s.raft, &req).await),
+        Err(e) => bad_body(e),
+    }
 }

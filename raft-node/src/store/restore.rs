@@ -9,12 +9,13 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bazaar_api::backup::summarize;
+pub use bazaar_api::backup::BackupSummary;
 use openraft::{CommittedLeaderId, Membership};
-use serde::Serialize;
 
 use super::error::{blocking, StoreError};
 use super::log_store::LogStore;
-use super::sm_db::{SmDirs, DATA_CFS};
+use super::sm_db::SmDirs;
 use super::sm_meta::SmMeta;
 use super::snapshot::{dump_to_file, install_generation, Dumped, SnapshotFiles, StreamReader};
 use super::view::AppliedView;
@@ -22,23 +23,6 @@ use crate::types::{LogId, NodeAddr, NodeId, StoredMembership};
 
 /// Present while a restore is under way: a crash in the middle is redone, never served.
 const RESTORING: &str = "restoring";
-
-/// What a backup holds, as `bazaar backup inspect` prints it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct BackupSummary {
-    pub format_version: u8,
-    pub snapshot_id: String,
-    /// The applied index it was taken at.
-    pub index: u64,
-    pub term: u64,
-    pub products: u64,
-    pub orders: u64,
-    pub idempotency_records: u64,
-    pub next_order: u64,
-    /// The state digest at `index`: equal to every replica's at that index.
-    pub digest: String,
-    pub bytes: u64,
-}
 
 /// Writes a backup of what `view`'s database holds (at least `view`'s index) to `path`.
 pub async fn dump_backup(view: &AppliedView, path: &Path) -> Result<Dumped, StoreError> {
@@ -56,38 +40,16 @@ pub async fn dump_backup(view: &AppliedView, path: &Path) -> Result<Dumped, Stor
     .await
 }
 
-/// Reads a whole backup, checking its format version and checksum; counts what it holds.
+/// Reads a whole backup, checking its format version, framing and checksum, and that the
+/// node's metadata in it is readable; counts what it holds.
 pub fn inspect_backup(path: &Path) -> Result<BackupSummary, StoreError> {
-    let file = File::open(path).map_err(|e| {
-        StoreError::Refused(format!("cannot open the backup {}: {e}", path.display()))
-    })?;
-    let bytes = file.metadata()?.len();
-    let mut reader = StreamReader::open(file)?;
-    let header = reader.header().clone();
-    let mut counts = [0u64; 3];
-    while let Some(record) = reader.next_record()? {
-        let slot = DATA_CFS
-            .iter()
-            .position(|(id, _)| *id == record.cf)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown column family {}", record.cf)))?;
-        counts[slot] += 1;
-    }
-    Ok(BackupSummary {
-        format_version: super::snapshot::STREAM_VERSION,
-        snapshot_id: header.snapshot_id,
-        index: header.meta.applied_index(),
-        term: header
-            .meta
-            .last_applied
-            .map(|l| l.leader_id.term)
-            .unwrap_or(0),
-        products: counts[0],
-        orders: counts[1],
-        idempotency_records: counts[2],
-        next_order: header.meta.next_order,
-        digest: header.meta.digest.hex(),
-        bytes,
-    })
+    let open = || {
+        File::open(path).map_err(|e| {
+            StoreError::Refused(format!("cannot open the backup {}: {e}", path.display()))
+        })
+    };
+    StreamReader::open(open()?)?;
+    Ok(summarize(open()?)?)
 }
 
 fn is_pristine(data_dir: &Path) -> Result<bool, StoreError> {
@@ -105,10 +67,35 @@ pub fn restore_interrupted(data_dir: &Path) -> bool {
     data_dir.join(RESTORING).exists()
 }
 
-/// Seeds the state machine, snapshot and log of the pristine node in `data_dir` from the
-/// backup at `backup`, for a cluster of `members` (all voters). Refuses a damaged or
-/// foreign-format backup, an empty one, and a data dir that already holds anything (but
-/// what an interrupted restore left, which it redoes). Returns what was restored.
+/// Checks that `data_dir` may be restored into, before anything is opened in it: it must be
+/// new and empty, or hold what an interrupted restore left (which is cleared, to redo it).
+/// Marks the restore as under way: the node refuses to serve until it completes.
+pub fn prepare_restore(data_dir: &Path) -> Result<(), StoreError> {
+    if restore_interrupted(data_dir) {
+        tracing::warn!(data_dir = %data_dir.display(), "redoing an interrupted restore");
+        for sub in ["sm", "snapshots"] {
+            let path = data_dir.join(sub);
+            if path.exists() {
+                std::fs::remove_dir_all(path)?;
+            }
+        }
+        return Ok(());
+    }
+    if !is_pristine(data_dir)? {
+        return Err(StoreError::Refused(format!(
+            "{} already holds data: restore only into a new, empty data dir",
+            data_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(data_dir.join(RESTORING), b"restoring")?;
+    Ok(())
+}
+
+/// Seeds the state machine, snapshot and log of the node in `data_dir` (passed by
+/// [`prepare_restore`]) from the backup at `backup`, for a cluster of `members` (all
+/// voters). Refuses a damaged or foreign-format backup and an empty one before it writes
+/// anything. Returns what was restored.
 pub async fn seed_from_backup(
     data_dir: &Path,
     backup: &Path,
@@ -123,19 +110,6 @@ pub async fn seed_from_backup(
         ));
     }
     let marker = data_dir.join(RESTORING);
-    if marker.exists() {
-        tracing::warn!(data_dir = %data_dir.display(), "redoing an interrupted restore");
-        for sub in ["sm", "snapshots"] {
-            let _ = std::fs::remove_dir_all(data_dir.join(sub));
-        }
-    } else if !is_pristine(data_dir)? {
-        return Err(StoreError::Refused(format!(
-            "{} already holds data: restore only into a new, empty data dir",
-            data_dir.display()
-        )));
-    }
-    std::fs::create_dir_all(data_dir)?;
-    std::fs::write(&marker, summary.index.to_string())?;
     // The new cluster's first log position: the same on every node seeded from this file.
     let log_id = LogId::new(CommittedLeaderId::new(0, 0), summary.index);
     let voters: BTreeSet<NodeId> = members.keys().copied().collect();

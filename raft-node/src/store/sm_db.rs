@@ -4,6 +4,7 @@
 //! switches by rewriting `CURRENT` atomically, so a crash at any point leaves either the old
 //! state or the new one, never a mix; other generations are removed at start-up.
 
+use bazaar_api::backup::kind;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,11 @@ pub const CF_META: &str = "meta";
 pub const KEY_META: &[u8] = b"meta";
 
 /// The column families a snapshot carries, with their ids in the snapshot stream.
-pub const DATA_CFS: [(u8, &str); 3] = [(1, CF_PRODUCTS), (2, CF_ORDERS), (3, CF_DEDUPE)];
+pub const DATA_CFS: [(u8, &str); 3] = [
+    (kind::PRODUCT, CF_PRODUCTS),
+    (kind::ORDER, CF_ORDERS),
+    (kind::IDEMPOTENCY, CF_DEDUPE),
+];
 
 const CURRENT: &str = "CURRENT";
 const DB_MEMTABLES: usize = 40 << 20;

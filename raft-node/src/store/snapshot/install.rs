@@ -118,7 +118,7 @@ pub fn install_generation(
             records: 0,
         };
         while let Some(record) = reader.next_record()? {
-            loader.add(record.cf, &record.key, &record.value)?;
+            loader.add(record.kind, &record.key, &record.value)?;
         }
         loader.flush()?;
         let records = loader.records;
