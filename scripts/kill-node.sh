@@ -6,18 +6,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-config="$BAZAAR_ROOT/cluster.toml"
-target=""
-while [ $# -gt 0 ]; do
-  case $1 in
-    --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config=$2; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
-    frontend|[0-9]*) [ -z "$target" ] || bad_usage "one node at a time"; target=$1; shift ;;
-    *) bad_usage "unknown argument $1" ;;
-  esac
-done
-[ -n "$target" ] || bad_usage "which node? give an id or 'frontend'"
-use_config "$config"
+parse_node_args "$@"
+target=$TARGET
 name=node$target; [ "$target" = frontend ] && name=frontend
 [ "$target" = frontend ] || [ -n "$(node_api "$target")" ] || die "node $target is not in $CONFIG"
 is_running "$name" || die "$name is not running"

@@ -59,6 +59,23 @@ build_release() {
   (cd "$BAZAAR_ROOT" && cargo build --release --workspace --bins)
 }
 
+# parse_node_args ARGS...: `ID|frontend [--config FILE] [--help]` for the scripts that act on
+# one process; sets TARGET and reads the cluster file (use_config).
+parse_node_args() {
+  local config="$BAZAAR_ROOT/cluster.toml"
+  TARGET=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --config) [ $# -ge 2 ] || bad_usage "--config needs a file"; config=$2; shift 2 ;;
+      -h|--help) usage; exit 0 ;;
+      frontend|[0-9]*) [ -z "$TARGET" ] || bad_usage "one node at a time"; TARGET=$1; shift ;;
+      *) bad_usage "unknown argument $1" ;;
+    esac
+  done
+  [ -n "$TARGET" ] || bad_usage "which node? give an id or 'frontend'"
+  use_config "$config"
+}
+
 # use_config FILE: reads the cluster file once (validated by raft-node) into CONFIG,
 # CLUSTER_NAME, SCHEME, CA_CERT and CLUSTER_LINES, and sets BAZAAR_DATA_DIR from its
 # data_dir unless the environment set it.

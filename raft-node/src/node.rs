@@ -310,6 +310,21 @@ fn check_layout(data_dir: &std::path::Path) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// Every node of the cluster file, as openraft members.
+fn configured_members(config: &ClusterConfig) -> BTreeMap<NodeId, NodeAddr> {
+    config
+        .nodes
+        .iter()
+        .map(|n| {
+            let addr = NodeAddr {
+                api: n.api.clone(),
+                raft: n.raft.clone(),
+            };
+            (n.id, addr)
+        })
+        .collect()
+}
+
 /// Seeds the pristine data dir of node `id` from a backup, for the cluster of `config`
 /// (every configured node a voter). Run before [`run`], on each node of the new cluster.
 pub async fn seed(
@@ -317,19 +332,7 @@ pub async fn seed(
     data_dir: PathBuf,
     backup: &std::path::Path,
 ) -> Result<BackupSummary, NodeError> {
-    let members: BTreeMap<NodeId, NodeAddr> = config
-        .nodes
-        .iter()
-        .map(|n| {
-            (
-                n.id,
-                NodeAddr {
-                    api: n.api.clone(),
-                    raft: n.raft.clone(),
-                },
-            )
-        })
-        .collect();
+    let members = configured_members(config);
     // Refuse a damaged backup before the data dir is touched.
     let path = backup.to_owned();
     tokio::task::spawn_blocking(move || inspect_backup(&path))
@@ -359,19 +362,7 @@ async fn bootstrap_once(raft: &Raft, id: NodeId, config: &ClusterConfig) -> Resu
     if initialized {
         return Ok(());
     }
-    let members: BTreeMap<NodeId, NodeAddr> = config
-        .nodes
-        .iter()
-        .map(|n| {
-            (
-                n.id,
-                NodeAddr {
-                    api: n.api.clone(),
-                    raft: n.raft.clone(),
-                },
-            )
-        })
-        .collect();
+    let members = configured_members(config);
     match raft.initialize(members).await {
         Ok(()) => {
             tracing::info!(node = id, "bootstrapped a new cluster");

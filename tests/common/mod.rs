@@ -54,6 +54,15 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Node `id` on two free loopback ports.
+pub fn node_on_free_ports(id: u64) -> NodeConfig {
+    NodeConfig {
+        id,
+        api: format!("127.0.0.1:{}", free_port()),
+        raft: format!("127.0.0.1:{}", free_port()),
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -174,13 +183,7 @@ impl TestCluster {
     /// Starts `n` nodes with `tweak` applied to the config; waits for a leader and the
     /// seeded catalog.
     pub async fn start_with(n: usize, tweak: impl FnOnce(&mut ClusterConfig)) -> Self {
-        let nodes = (1..=n as u64)
-            .map(|id| NodeConfig {
-                id,
-                api: format!("127.0.0.1:{}", free_port()),
-                raft: format!("127.0.0.1:{}", free_port()),
-            })
-            .collect();
+        let nodes = (1..=n as u64).map(node_on_free_ports).collect();
         Self::launch(nodes, BTreeMap::new(), tweak, false).await
     }
 
@@ -188,26 +191,14 @@ impl TestCluster {
     /// `bazaar certs`' library in the cluster's temp dir, and this harness's client trusting
     /// that CA.
     pub async fn start_tls(n: usize) -> Self {
-        let nodes = (1..=n as u64)
-            .map(|id| NodeConfig {
-                id,
-                api: format!("127.0.0.1:{}", free_port()),
-                raft: format!("127.0.0.1:{}", free_port()),
-            })
-            .collect();
+        let nodes = (1..=n as u64).map(node_on_free_ports).collect();
         Self::launch(nodes, BTreeMap::new(), |_| {}, true).await
     }
 
     /// Starts `n` node processes on a new cluster seeded from `backup`
     /// (`raft-node --restore --seed-only` on each pristine data dir first).
     pub async fn start_restored(n: usize, backup: &Path) -> Self {
-        let nodes = (1..=n as u64)
-            .map(|id| NodeConfig {
-                id,
-                api: format!("127.0.0.1:{}", free_port()),
-                raft: format!("127.0.0.1:{}", free_port()),
-            })
-            .collect();
+        let nodes = (1..=n as u64).map(node_on_free_ports).collect();
         let backup = backup.to_owned();
         let restore: Prepare = Box::new(move |cluster, id| {
             let out =
@@ -256,11 +247,7 @@ impl TestCluster {
     /// and starts it on a pristine data dir; it waits to be contacted. Returns its id.
     pub fn add_node(&mut self) -> u64 {
         let id = self.ids().into_iter().max().unwrap_or(0) + 1;
-        self.config.nodes.push(NodeConfig {
-            id,
-            api: format!("127.0.0.1:{}", free_port()),
-            raft: format!("127.0.0.1:{}", free_port()),
-        });
+        self.config.nodes.push(node_on_free_ports(id));
         std::fs::write(
             &self.config_path,
             toml::to_string(&self.config).expect("config serialises"),
