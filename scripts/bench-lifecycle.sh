@@ -56,7 +56,7 @@ listen = \"127.0.0.1:17280\""
 { echo "$common_toml"; nodes_toml 1 2 3 4; } >"$work/cluster-4.toml"
 mkdir -p "$BAZAAR_DATA_DIR"
 use_config "$config"
-bazaar() { "$BIN_DIR/bazaar" --config "$config" --token "$token" "$@"; }
+bazaar() { BAZAAR_ADMIN_TOKEN=$token "$BIN_DIR/bazaar" --config "$config" "$@"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 for id in 1 2 3; do start_node "$id"; done
