@@ -148,3 +148,5 @@ printf '%-48s %14s  %s\n' "rolling restart: longest write wait" "$(field max_wai
 printf '%-48s %14s\n' "rolling restart: p99 write wait" "$(field p99_wait_ms) ms"
 printf '%-48s %14s  %s\n' "rolling restart: orders acknowledged / lost" "$(field orders) / $(field lost)" "0 lost"
 printf '%-48s %s\n' "peak RSS over the whole run" "$(peak_rss)"
+handovers=$(grep -ho 'handed leadership over.*' "$BAZAAR_DATA_DIR"/node*.log | sed -n 's/.*took_ms=\([0-9]*\).*/\1/p' | paste -sd, -)
+printf '%-48s %14s\n' "rolling restart: hand-overs on SIGTERM (ms)" "${handovers:-none}"
