@@ -9,19 +9,23 @@
 # usage: scripts/bench-lifecycle.sh [--orders N] [--no-build] [--help]
 #   --orders N   orders in the store before the measurements (default 1000000)
 #   --no-build   use the binaries already built
+#   --snapshot-every N   raft.snapshot_every_entries of the bench cluster (default: the
+#                        built-in default)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-orders=1000000 build=1
+orders=1000000 build=1 snapshot_every=
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) [ $# -ge 2 ] || bad_usage "--orders needs a number"; orders=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --snapshot-every) [ $# -ge 2 ] || bad_usage "--snapshot-every needs a number"; snapshot_every=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
 done
 [[ "$orders" =~ ^[0-9]+$ ]] || bad_usage "--orders takes a number"
+[[ "$snapshot_every" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-every takes a number"
 command -v wrk >/dev/null || apt_install "to load the cluster" wrk
 ensure_deps
 [ "$build" = 0 ] || build_release
@@ -50,7 +54,9 @@ interval_secs = 0
 admin_token = \"$token\"
 peer_token = \"lifecycle-peer-token-0123456789\"
 [frontend]
-listen = \"127.0.0.1:17280\""
+listen = \"127.0.0.1:17280\"
+${snapshot_every:+[raft]
+snapshot_every_entries = $snapshot_every}"
 { echo "$common_toml"; nodes_toml 1 2 3; } >"$config"
 # The learner's file: the same cluster plus node 4 (it waits to be contacted).
 { echo "$common_toml"; nodes_toml 1 2 3 4; } >"$work/cluster-4.toml"

@@ -85,7 +85,7 @@ impl Default for RaftSettings {
             heartbeat_interval_ms: 50,
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
-            snapshot_every_entries: 50_000,
+            snapshot_every_entries: 10_000,
             keep_entries_after_snapshot: 1000,
             write_deadline_ms: 2000,
             read_deadline_ms: 2000,
