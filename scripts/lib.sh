@@ -109,9 +109,13 @@ url_of() { echo "$SCHEME://$1"; }
 pid_file() { echo "$BAZAAR_DATA_DIR/$1.pid"; }
 
 # gone PID: true once the process has exited or is a zombie (in a container without an
-# init, exited children of a dead parent are never reaped).
+# init, exited children of a dead parent are never reaped). A multi-threaded process shows
+# its main thread as a zombie while the other threads still exit and hold its files (its
+# listening sockets included), so a zombie counts as gone only once no other thread is left.
 gone() {
-  ! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+  ! kill -0 "$1" 2>/dev/null && return 0
+  [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] || return 1
+  [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ]
 }
 
 # wait_gone PID SECONDS: until the process is gone; false if it is still there.

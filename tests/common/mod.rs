@@ -212,9 +212,11 @@ impl TestCluster {
         Self::launch_with(nodes, BTreeMap::new(), |_| {}, false, Some(restore)).await
     }
 
-    /// Runs `raft-node` for node `id` of this cluster with `args`, to completion.
-    pub fn node_command(&self, id: u64, args: &[&str]) -> std::process::Output {
-        Command::new(binary("raft-node"))
+    /// `raft-node` for node `id` of this cluster: its file, id and data dir, and none of the
+    /// operator's overrides from this environment.
+    fn raft_node(&self, id: u64) -> Command {
+        let mut command = Command::new(binary("raft-node"));
+        command
             .args([
                 "--config",
                 &self.config_path.to_string_lossy(),
@@ -223,8 +225,16 @@ impl TestCluster {
             ])
             .arg("--data-dir")
             .arg(self.config.node_data_dir(id))
-            .args(args)
             .env_remove("BAZAAR_DATA_DIR")
+            .env_remove(bazaar_api::config::ADMIN_TOKEN_ENV)
+            .env_remove(bazaar_api::config::PEER_TOKEN_ENV);
+        command
+    }
+
+    /// Runs `raft-node` for node `id` of this cluster with `args`, to completion.
+    pub fn node_command(&self, id: u64, args: &[&str]) -> std::process::Output {
+        self.raft_node(id)
+            .args(args)
             .env("RUST_LOG", "warn")
             .output()
             .expect("run raft-node")
@@ -380,19 +390,8 @@ impl TestCluster {
             .append(true)
             .open(self.dir.path().join(format!("node{id}.log")))
             .expect("node log file");
-        let child = Command::new(binary("raft-node"))
-            .args([
-                "--config",
-                &self.config_path.to_string_lossy(),
-                "--id",
-                &id.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(self.config.node_data_dir(id))
-            // The operator's overrides must not leak from the environment into a test cluster.
-            .env_remove("BAZAAR_DATA_DIR")
-            .env_remove(bazaar_api::config::ADMIN_TOKEN_ENV)
-            .env_remove(bazaar_api::config::PEER_TOKEN_ENV)
+        let child = self
+            .raft_node(id)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
