@@ -26,7 +26,7 @@ use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::store::{
-    inspect_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
+    check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
     BackupSummary, LogStore, StateMachine, StoreError,
 };
 use crate::transfer::LeaderTransfer;
@@ -333,16 +333,13 @@ pub async fn seed(
     backup: &std::path::Path,
 ) -> Result<BackupSummary, NodeError> {
     let members = configured_members(config);
-    // Refuse a damaged backup before the data dir is touched.
-    let path = backup.to_owned();
-    tokio::task::spawn_blocking(move || inspect_backup(&path))
-        .await
-        .map_err(|e| NodeError::Store(StoreError::Join(e.to_string())))??;
-    prepare_restore(&data_dir)?;
+    // Refuse a damaged or empty backup before the data dir is touched.
+    let summary = check_backup(backup).await?;
+    prepare_restore(&data_dir).await?;
     let summary = {
         let db = open_raft_db(data_dir.join("raft")).await?;
         let log = LogStore::new(db);
-        seed_from_backup(&data_dir, backup, members, &log).await?
+        seed_from_backup(&data_dir, backup, summary, members, &log).await?
     };
     Ok(summary)
 }

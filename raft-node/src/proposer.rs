@@ -160,13 +160,20 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
     while let Some(first) = rx.recv().await {
         // During a leadership transfer nothing is proposed; afterwards this node no longer
         // leads, and the batch is answered with where the leader went.
-        if l.paused.wait_for(|paused| !paused).await.is_err() {
-            return;
-        }
         // Wait for a free slot before gathering, so a batch takes everything that queued
-        // while the slots were busy.
-        let Ok(slot) = in_flight.clone().acquire_owned().await else {
-            return;
+        // while the slots were busy. A pause may begin while this waits (the pause takes
+        // every slot, then gives them back): check it again once the slot is held, or a
+        // proposal would go out after `pause` returned.
+        let slot = loop {
+            if l.paused.wait_for(|paused| !paused).await.is_err() {
+                return;
+            }
+            let Ok(slot) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            if !*l.paused.borrow() {
+                break slot;
+            }
         };
         let mut proposals = vec![first];
         while proposals.len() < MAX_BATCH {

@@ -19,8 +19,8 @@ pub use error::StoreError;
 pub use log_store::LogStore;
 pub use raft_db::{open_raft_db, RaftDb};
 pub use restore::{
-    dump_backup, inspect_backup, prepare_restore, restore_interrupted, seed_from_backup,
-    BackupSummary,
+    check_backup, dump_backup, inspect_backup, prepare_restore, restore_interrupted,
+    seed_from_backup, BackupSummary,
 };
 pub use sm_meta::SmMeta;
 pub use state_machine::StateMachine;

@@ -67,10 +67,28 @@ pub fn restore_interrupted(data_dir: &Path) -> bool {
     data_dir.join(RESTORING).exists()
 }
 
+/// Reads the whole backup at `path` (format, framing, checksum, the node's metadata) and
+/// refuses one that holds nothing to restore; runs on the blocking pool.
+pub async fn check_backup(path: &Path) -> Result<BackupSummary, StoreError> {
+    let path = path.to_owned();
+    let summary = blocking(move || inspect_backup(&path)).await?;
+    if summary.index == 0 {
+        return Err(StoreError::Refused(
+            "the backup holds no applied entry: nothing to restore".into(),
+        ));
+    }
+    Ok(summary)
+}
+
 /// Checks that `data_dir` may be restored into, before anything is opened in it: it must be
 /// new and empty, or hold what an interrupted restore left (which is cleared, to redo it).
 /// Marks the restore as under way: the node refuses to serve until it completes.
-pub fn prepare_restore(data_dir: &Path) -> Result<(), StoreError> {
+pub async fn prepare_restore(data_dir: &Path) -> Result<(), StoreError> {
+    let data_dir = data_dir.to_owned();
+    blocking(move || prepare_restore_blocking(&data_dir)).await
+}
+
+fn prepare_restore_blocking(data_dir: &Path) -> Result<(), StoreError> {
     if restore_interrupted(data_dir) {
         tracing::warn!(data_dir = %data_dir.display(), "redoing an interrupted restore");
         for sub in ["sm", "snapshots"] {
@@ -94,21 +112,14 @@ pub fn prepare_restore(data_dir: &Path) -> Result<(), StoreError> {
 
 /// Seeds the state machine, snapshot and log of the node in `data_dir` (passed by
 /// [`prepare_restore`]) from the backup at `backup`, for a cluster of `members` (all
-/// voters). Refuses a damaged or foreign-format backup and an empty one before it writes
-/// anything. Returns what was restored.
+/// voters). `summary` is the backup as [`check_backup`] read it. Returns what was restored.
 pub async fn seed_from_backup(
     data_dir: &Path,
     backup: &Path,
+    summary: BackupSummary,
     members: BTreeMap<NodeId, NodeAddr>,
     log: &LogStore,
 ) -> Result<BackupSummary, StoreError> {
-    let path = backup.to_owned();
-    let summary = blocking(move || inspect_backup(&path)).await?;
-    if summary.index == 0 {
-        return Err(StoreError::Refused(
-            "the backup holds no applied entry: nothing to restore".into(),
-        ));
-    }
     let marker = data_dir.join(RESTORING);
     // The new cluster's first log position: the same on every node seeded from this file.
     let log_id = LogId::new(CommittedLeaderId::new(0, 0), summary.index);
@@ -135,6 +146,6 @@ pub async fn seed_from_backup(
     })
     .await?;
     log.seed_purged(log_id).await?;
-    std::fs::remove_file(&marker)?;
+    tokio::fs::remove_file(&marker).await?;
     Ok(summary)
 }
