@@ -6,25 +6,31 @@
 #   restart until it serves a linearizable read; and a rolling restart of all three nodes
 #   (SIGTERM: a leader hands over first) under order load through the frontend: the longest
 #   wait of any write, and acknowledged orders lost.
-# usage: scripts/bench-lifecycle.sh [--orders N] [--no-build] [--help]
+# usage: scripts/bench-lifecycle.sh [--orders N] [--rolls N] [--no-build] [--keep-logs DIR]
 #   --orders N   orders in the store before the measurements (default 1000000)
+#   --rolls N    rolling restarts in a row under the same load (default 1): more hand-overs
+#                to find the longest write wait among
 #   --no-build   use the binaries already built
+#   --keep-logs DIR   copy every process's log into DIR at the end (RUST_LOG applies)
 #   --snapshot-every N   raft.snapshot_every_entries of the bench cluster (default: the
 #                        built-in default)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-orders=1000000 build=1 snapshot_every=
+orders=1000000 build=1 snapshot_every= keep_logs= rolls=1
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) [ $# -ge 2 ] || bad_usage "--orders needs a number"; orders=$2; shift 2 ;;
+    --rolls) [ $# -ge 2 ] || bad_usage "--rolls needs a number"; rolls=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --keep-logs) [ $# -ge 2 ] || bad_usage "--keep-logs needs a directory"; keep_logs=$2; shift 2 ;;
     --snapshot-every) [ $# -ge 2 ] || bad_usage "--snapshot-every needs a number"; snapshot_every=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
 done
 [[ "$orders" =~ ^[0-9]+$ ]] || bad_usage "--orders takes a number"
+[[ "$rolls" =~ ^[1-9][0-9]*$ ]] || bad_usage "--rolls takes a number from 1"
 [[ "$snapshot_every" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-every takes a number"
 command -v wrk >/dev/null || apt_install "to load the cluster" wrk
 ensure_deps
@@ -38,6 +44,7 @@ rss_pid=
 cleanup() {
   [ -z "$rss_pid" ] || kill "$rss_pid" 2>/dev/null || true
   for f in "$BAZAAR_DATA_DIR"/*.pid; do [ -f "$f" ] && sigkill "$(cat "$f")"; done
+  [ -z "$keep_logs" ] || { mkdir -p "$keep_logs" && cp "$BAZAAR_DATA_DIR"/*.log "$keep_logs"/; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -122,18 +129,20 @@ done
 restart_ms=$(ms_since "$t0")
 wait_ready 30 "node$victim" "http://$vapi" || die "node $victim not ready"
 
-step "rolling restart of all three nodes under order load"
+step "rolling restart of all three nodes under order load ($rolls time(s))"
 start_frontend
 wait_ready 30 frontend "http://127.0.0.1:17280" || die "frontend not ready"
 stop_file=$work/stop-load
 python3 "$BAZAAR_ROOT/scripts/bench/roll_load.py" 127.0.0.1:17280 Bench "$stop_file" 4 >"$work/roll.json" &
 load_pid=$!
 sleep 2
-for id in 1 2 3; do
-  stop_process "node$id" >/dev/null
-  start_node "$id"
-  wait_ready 30 "node$id" "http://$(node_api "$id")" || die "node $id did not come back"
-  sleep 1
+for _ in $(seq "$rolls"); do
+  for id in 1 2 3; do
+    stop_process "node$id" >/dev/null
+    start_node "$id"
+    wait_ready 30 "node$id" "http://$(node_api "$id")" || die "node $id did not come back"
+    sleep 1
+  done
 done
 sleep 2
 touch "$stop_file"
@@ -151,6 +160,8 @@ printf '%-48s %14s  %s\n' "backup save ($backup_mb MB)" "${backup_ms} ms" "<= 10
 printf '%-48s %14s  %s\n' "restore (seed one data dir)" "${restore_ms} ms" "<= 10000 ms"
 printf '%-48s %14s  %s\n' "follower restart -> linearizable read" "${restart_ms} ms" "<= 1000 ms"
 printf '%-48s %14s  %s\n' "rolling restart: longest write wait" "$(field max_wait_ms) ms" "<= 150 ms"
+printf '%-48s %14s\n' "rolling restart: longest wait began (UTC)" \
+  "$(echo "$roll" | sed -n 's/.*"max_wait_began": "\([^"]*\)".*/\1/p')"
 printf '%-48s %14s\n' "rolling restart: p99 write wait" "$(field p99_wait_ms) ms"
 printf '%-48s %14s  %s\n' "rolling restart: orders acknowledged / lost" "$(field orders) / $(field lost)" "0 lost"
 printf '%-48s %s\n' "peak RSS over the whole run" "$(peak_rss)"

@@ -16,6 +16,7 @@ pub mod proposer;
 pub mod read_index;
 pub mod shop;
 pub mod store;
+pub mod timings;
 pub mod transfer;
 pub mod types;
 pub mod versions;

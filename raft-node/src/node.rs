@@ -29,6 +29,7 @@ use crate::store::{
     check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
     BackupSummary, LogStore, StateMachine, StoreError,
 };
+use crate::timings::NodeTimings;
 use crate::transfer::LeaderTransfer;
 use crate::types::{NodeAddr, NodeId, Raft};
 use crate::versions::MemberVersions;
@@ -95,11 +96,15 @@ pub async fn run(
     check_layout(&data_dir)?;
     let backup_dir = data_dir.join("backups");
     clear_backup_leftovers(&backup_dir);
+    let mut metrics = MetricsBuilder::new("bazaar_node");
+    let timings = NodeTimings::register(metrics.registry());
     let db = open_raft_db(data_dir.join("raft")).await?;
     let db_open = Arc::downgrade(&db);
-    let log = LogStore::new(db);
+    let log = LogStore::new(db).with_sync_timing(timings.log_sync.clone());
     let committed = log.committed_index();
-    let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries).await?;
+    let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries)
+        .await?
+        .with_apply_timing(timings.apply.clone());
     let sm_open = Arc::downgrade(&sm.reader().current().db);
     let reader = sm.reader();
     let feed: ChangeFeed = sm.feed();
@@ -113,12 +118,14 @@ pub async fn run(
         election_timeout_max: r.election_timeout_max_ms,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(r.snapshot_every_entries),
         max_in_snapshot_log_to_keep: r.keep_entries_after_snapshot,
+        max_payload_entries: r.max_entries_per_append,
         install_snapshot_timeout: 10_000,
         ..Default::default()
     }
     .validate()
     .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let net = PeerNetwork::new(id, &peer_token, peer_http, config.scheme())?;
+    let net = PeerNetwork::new(id, &peer_token, peer_http, config.scheme())?
+        .with_replicate_timing(timings.replicate.clone());
     let raft = Raft::new(id, Arc::new(raft_config), net.clone(), log, sm)
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
@@ -136,6 +143,7 @@ pub async fn run(
         raft.clone(),
         write_deadline,
         quorum_lost_after,
+        &timings,
         &tasks,
         stop.clone(),
     );
@@ -195,7 +203,6 @@ pub async fn run(
         quorum_lost_after,
         ready_max_lag: r.ready_max_lag_entries,
     };
-    let mut metrics = MetricsBuilder::new("bazaar_node");
     metrics
         .registry()
         .register_collector(Box::new(status.clone()));

@@ -4,9 +4,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bazaar_api::LeaderHint;
+use bazaar_service::Step;
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -15,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::leadership::{hint_of, Leadership};
 use crate::shop::{Command, CommandResult};
+use crate::timings::NodeTimings;
 use crate::types::{NodeAddr, NodeId, Raft, TypeConfig};
 
 /// What openraft reports for one proposal.
@@ -45,6 +47,7 @@ type Reply = oneshot::Sender<Result<CommandResult, WriteError>>;
 struct Proposal {
     command: Command,
     reply: Reply,
+    queued_at: Instant,
 }
 
 #[derive(Clone)]
@@ -71,10 +74,12 @@ impl Drop for PauseGuard {
 impl Proposer {
     /// `deadline`: how long a write may wait for commit; `quorum_lost_after`: a leader that
     /// has not heard from a quorum for this long refuses writes at once instead of queueing.
+    /// `timings`: where the `queue` and `raft_write` steps are recorded.
     pub fn spawn(
         raft: Raft,
         deadline: Duration,
         quorum_lost_after: Duration,
+        timings: &NodeTimings,
         tasks: &TaskTracker,
         stop: CancellationToken,
     ) -> Self {
@@ -88,6 +93,8 @@ impl Proposer {
             tasks: tasks.clone(),
             paused: paused.subscribe(),
             in_flight: in_flight.clone(),
+            queue_timing: timings.queue.clone(),
+            write_timing: timings.raft_write.clone(),
         };
         tasks.spawn(async move {
             tokio::select! {
@@ -123,7 +130,11 @@ impl Proposer {
         let shutting_down = || WriteError::Unavailable("node is shutting down".into());
         let wait = async {
             self.tx
-                .send(Proposal { command, reply })
+                .send(Proposal {
+                    command,
+                    reply,
+                    queued_at: Instant::now(),
+                })
                 .await
                 .map_err(|_| shutting_down())?;
             rx.await.map_err(|_| shutting_down())?
@@ -146,6 +157,8 @@ struct BatchLoop {
     tasks: TaskTracker,
     paused: watch::Receiver<bool>,
     in_flight: Arc<Semaphore>,
+    queue_timing: Step,
+    write_timing: Step,
 }
 
 async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
@@ -155,6 +168,8 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
         quorum_lost_after,
         ref tasks,
         ref in_flight,
+        ref queue_timing,
+        ref write_timing,
         ..
     } = l;
     while let Some(first) = rx.recv().await {
@@ -196,6 +211,10 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
             );
             continue;
         }
+        let proposing = Instant::now();
+        for p in &proposals {
+            queue_timing.record(proposing.saturating_duration_since(p.queued_at));
+        }
         let (mut commands, replies): (Vec<_>, Vec<_>) =
             proposals.into_iter().map(|p| (p.command, p.reply)).unzip();
         let command = if commands.len() == 1 {
@@ -212,8 +231,10 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
                 continue;
             }
         };
+        let write_timing = write_timing.clone();
         tasks.spawn(async move {
             let outcome = outcome(receiver, deadline).await;
+            write_timing.record_since(proposing);
             drop(slot);
             distribute(replies, outcome);
         });

@@ -110,7 +110,9 @@ impl LeaderTransfer {
         let started = Instant::now();
         // Nothing new is proposed from here; what was proposed before has its outcome.
         let paused = self.proposer.pause().await;
+        let paused_at = started.elapsed();
         self.wait_caught_up(target).await?;
+        let caught_up_at = started.elapsed();
         let term = Leadership::of(raft).term;
         let quiet = HeartbeatsOff::new(raft);
         let addr = {
@@ -129,6 +131,7 @@ impl LeaderTransfer {
             .await
             .map_err(|why| TransferError::Campaign { id: target, why })?;
         reply.map_err(|why| TransferError::Campaign { id: target, why })?;
+        let campaigning_at = started.elapsed();
         let changed = raft
             .wait(Some(self.settle))
             .metrics(
@@ -145,12 +148,16 @@ impl LeaderTransfer {
             term: changed.current_term,
             took_ms: started.elapsed().as_millis() as u64,
         };
+        // Each phase's end, from the start: where a slow hand-over spent its time.
         tracing::info!(
             target: "audit",
             from = me,
             to = outcome.to,
             term = outcome.term,
             took_ms = outcome.took_ms,
+            paused_ms = paused_at.as_millis() as u64,
+            caught_up_ms = caught_up_at.as_millis() as u64,
+            campaigning_ms = campaigning_at.as_millis() as u64,
             "leadership transferred"
         );
         Ok(outcome)

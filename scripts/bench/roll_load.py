@@ -4,8 +4,9 @@ usage: roll_load.py FRONTEND_HOST:PORT PRODUCT STOP_FILE [THREADS]
 Each thread places one order at a time with its own idempotency key and retries it with the
 same key (on no answer, 421 or 503) until it is acknowledged, so nothing is doubled. A
 write's wait is from its first attempt to its acknowledgement. At the end every acknowledged
-order is read back. Prints one JSON line: orders, the longest wait and its p99 in ms, and
-how many acknowledged orders could not be read back (lost).
+order is read back. Prints one JSON line: orders, the longest wait and its p99 in ms, when
+the longest wait began (UTC, to find it in the node logs), and how many acknowledged orders
+could not be read back (lost).
 """
 import http.client
 import json
@@ -27,6 +28,7 @@ def worker(addr, product, stop_file, waits, acked, lock):
     while not os.path.exists(stop_file):
         key = uuid.uuid4().hex
         t0 = time.monotonic()
+        began = time.time()
         while True:
             try:
                 c.request("POST", "/orders", body=body,
@@ -43,7 +45,7 @@ def worker(addr, product, stop_file, waits, acked, lock):
                 c = connect(addr)
             time.sleep(0.005)
         with lock:
-            waits.append((time.monotonic() - t0) * 1000.0)
+            waits.append(((time.monotonic() - t0) * 1000.0, began))
             acked.append(number)
 
 
@@ -75,8 +77,11 @@ def main():
                 c = connect(addr)
             time.sleep(0.1)
     waits.sort()
-    p99 = waits[int(len(waits) * 0.99)] if waits else 0.0
-    print(json.dumps({"orders": len(acked), "max_wait_ms": round(waits[-1] if waits else 0.0, 1),
+    p99 = waits[int(len(waits) * 0.99)][0] if waits else 0.0
+    longest, began = waits[-1] if waits else (0.0, time.time())
+    print(json.dumps({"orders": len(acked), "max_wait_ms": round(longest, 1),
+                      "max_wait_began": time.strftime("%H:%M:%S", time.gmtime(began))
+                      + f".{int(began * 1000) % 1000:03d}Z",
                       "p99_wait_ms": round(p99, 1), "lost": lost}))
 
 

@@ -4,11 +4,13 @@
 //! serving.
 
 pub mod http;
+mod latency;
 pub mod logging;
 pub mod metrics;
 pub mod respond;
 pub mod serve;
 pub mod shutdown;
+pub mod steps;
 pub mod tls;
 pub mod version;
 
@@ -16,3 +18,4 @@ pub use http::{standard_layers, Limits};
 pub use metrics::{HttpMetrics, Metrics, MetricsBuilder};
 pub use respond::ErrorResponse;
 pub use shutdown::{CancellationToken, TaskTracker};
+pub use steps::{Step, StepTimings};

@@ -14,13 +14,9 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-pub use prometheus_client;
+use crate::latency::LatencyHistogram;
 
-/// Latency bucket upper bounds, in seconds: 50 µs to 5 s (and +Inf).
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0,
-];
+pub use prometheus_client;
 
 /// Label of requests that matched no route (404s, scanners): one series for all of them.
 const UNMATCHED: &str = "unmatched";
@@ -42,17 +38,12 @@ struct RouteOnly {
     route: &'static str,
 }
 
-/// One route's series, all plain atomics: two worker threads bump them on every request,
-/// and a lock here (prometheus-client's `Histogram` takes one per observation) measured
-/// as contention on the hot path.
+/// One route's series, all plain atomics (see [`LatencyHistogram`]).
 #[derive(Debug)]
 struct RouteSeries {
     name: &'static str,
     by_status: Vec<AtomicU64>,
-    /// Per bucket (not cumulative); the last one is +Inf.
-    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+    latency: LatencyHistogram,
 }
 
 impl RouteSeries {
@@ -60,26 +51,14 @@ impl RouteSeries {
         Self {
             name,
             by_status: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_nanos: AtomicU64::new(0),
+            latency: LatencyHistogram::new(),
         }
     }
 
     fn record(&self, status: u16, took: Duration) {
         let slot = usize::from(status.saturating_sub(FIRST_STATUS)).min(STATUSES - 1);
         self.by_status[slot].fetch_add(1, Ordering::Relaxed);
-        let seconds = took.as_secs_f64();
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|upper| seconds <= *upper)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(
-            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.latency.record(took);
     }
 }
 
@@ -208,17 +187,10 @@ impl Collector for HttpCollector {
             MetricType::Histogram,
         )?;
         for series in &routes {
-            let count = series.count.load(Ordering::Relaxed);
+            let (sum, count, buckets) = series.latency.snapshot();
             if count == 0 {
                 continue;
             }
-            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
-                .iter()
-                .copied()
-                .chain([f64::INFINITY])
-                .zip(series.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
-                .collect();
-            let sum = series.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
             histograms
                 .encode_family(&RouteOnly { route: series.name })?
                 .encode_histogram::<RouteOnly>(sum, count, &buckets, None)?;

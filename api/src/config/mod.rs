@@ -68,6 +68,10 @@ pub struct RaftSettings {
     pub snapshot_every_entries: u64,
     /// Log entries kept behind a snapshot before they are purged.
     pub keep_entries_after_snapshot: u64,
+    /// Most log entries in one append-entries request. A new leader finds where each
+    /// follower's log ends by a binary search whose every probe carries this many entries,
+    /// and each probe must come back within one heartbeat interval.
+    pub max_entries_per_append: u64,
     /// A write that has not committed after this long answers 503.
     pub write_deadline_ms: u64,
     /// A linearizable read that has no read index after this long answers 503.
@@ -87,6 +91,7 @@ impl Default for RaftSettings {
             election_timeout_max_ms: 300,
             snapshot_every_entries: 10_000,
             keep_entries_after_snapshot: 1000,
+            max_entries_per_append: 64,
             write_deadline_ms: 2000,
             read_deadline_ms: 2000,
             ready_max_lag_entries: 1000,
@@ -316,6 +321,9 @@ impl ClusterConfig {
         if r.snapshot_every_entries == 0 {
             return Err(invalid("raft.snapshot_every_entries", "must be above 0"));
         }
+        if r.max_entries_per_append == 0 {
+            return Err(invalid("raft.max_entries_per_append", "must be above 0"));
+        }
         if r.write_deadline_ms == 0 {
             return Err(invalid("raft.write_deadline_ms", "must be above 0"));
         }
@@ -408,6 +416,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("raft.election_timeout_max_ms"));
+        let mut c = ClusterConfig::default();
+        c.raft.max_entries_per_append = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("raft.max_entries_per_append"));
         let mut c = ClusterConfig::default();
         c.nodes[0].api = "nowhere".into();
         assert!(c

@@ -5,7 +5,9 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
+use bazaar_service::Step;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
@@ -26,6 +28,8 @@ pub struct LogStore {
     db: Arc<RaftDb>,
     /// Last committed index openraft told us about, for `/cluster` and metrics.
     committed: Arc<AtomicU64>,
+    /// Where each synced append's duration goes, when the node keeps metrics.
+    sync_timing: Option<Step>,
 }
 
 impl LogStore {
@@ -33,7 +37,14 @@ impl LogStore {
         Self {
             db,
             committed: Arc::new(AtomicU64::new(0)),
+            sync_timing: None,
         }
+    }
+
+    /// Times every synced append into `step`.
+    pub fn with_sync_timing(mut self, step: Step) -> Self {
+        self.sync_timing = Some(step);
+        self
     }
 
     /// Marks a pristine log as purged up to `log_id`: the log of a node seeded from a
@@ -200,6 +211,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
+        let started = Instant::now();
         let written = blocking(move || {
             let cf = db.cf(CF_LOG)?;
             let mut batch = WriteBatch::default();
@@ -211,6 +223,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await;
+        if let Some(step) = &self.sync_timing {
+            step.record_since(started);
+        }
         match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

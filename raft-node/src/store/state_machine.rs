@@ -7,10 +7,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bazaar_api::ChangeEvent;
+use bazaar_service::Step;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 
@@ -36,6 +37,8 @@ pub struct StateMachine {
     dedupe_retention: u64,
     /// The file openraft is writing a received snapshot into.
     receiving: Option<PathBuf>,
+    /// Where each apply's duration goes, when the node keeps metrics.
+    apply_timing: Option<Step>,
 }
 
 impl StateMachine {
@@ -64,7 +67,14 @@ impl StateMachine {
             snapshots,
             dedupe_retention,
             receiving: None,
+            apply_timing: None,
         })
+    }
+
+    /// Times every apply (one batch of entries) into `step`.
+    pub fn with_apply_timing(mut self, step: Step) -> Self {
+        self.apply_timing = Some(step);
+        self
     }
 
     pub fn reader(&self) -> StateReader {
@@ -269,9 +279,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let working = AppliedView::clone(&self.state);
+        let started = Instant::now();
         let (state, results, events) = blocking(move || apply_blocking(working, entries))
             .await
             .map_err(|e| e.raft(ErrorSubject::StateMachine, ErrorVerb::Write))?;
+        if let Some(step) = &self.apply_timing {
+            step.record_since(started);
+        }
         let applied = state.applied_index();
         self.publish(state);
         self.feed.publish(events, applied);
@@ -321,7 +335,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let expect = meta.last_log_id.map(|l| l.index).unwrap_or(0);
         let snapshots = self.snapshots.clone();
         let retention = self.dedupe_retention;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let installed = blocking(move || {
             let installed = install_generation(&dirs, generation, &part, Some(expect), |m| m);
             let installed = match installed {
