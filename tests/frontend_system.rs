@@ -578,3 +578,126 @@ async fn bad_input_is_answered_exactly_as_a_node_answers_it() {
     // Nothing above changed any stock.
     assert_eq!(cluster.stock(leader, "Tux").await, Some(100));
 }
+
+/// How many `POST /orders/batch` requests node `id` has answered with 200.
+async fn batches_answered(cluster: &TestCluster, id: u64) -> u64 {
+    let text = http()
+        .get(format!("{}/metrics", cluster.api_url(id)))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .find(|l| {
+            l.starts_with("bazaar_node_http_requests_total{")
+                && l.contains("route=\"/orders/batch\"")
+                && l.contains("status=\"200\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Concurrent orders through the frontend go to the leader in batches, and each still gets
+/// its own answer: its own order, its own rejection, the same order again for a retried
+/// key, and the stock moves by exactly what was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_share_requests_to_the_leader_and_keep_their_own_answers() {
+    let cluster = TestCluster::start(3).await;
+    let fe = Frontend::start(&cluster, &[], &[]);
+    wait_serving(&fe).await;
+    let leader = cluster.leader().await;
+    let resp = http()
+        .post(format!("{}/admin/products", cluster.api_url(leader)))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"name": "Batched", "title": "Batched item", "topic": "tests",
+                      "price": 1.0, "quantity": 100000}),
+        )
+        .send()
+        .await
+        .expect("admin answers");
+    assert!(resp.status().is_success(), "{}", resp.status());
+
+    // Bursts of concurrent orders until the leader has answered batches (a burst can, in
+    // principle, be gathered one order at a time).
+    let mut acked: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut quantity_acked = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for burst in 0.. {
+        let calls = (0..48u64).map(|i| {
+            let url = fe.url("/orders");
+            async move {
+                let key = format!("burst-{burst}-{i}");
+                // Every eighth order names a product that does not exist.
+                let name = if i % 8 == 7 {
+                    "NoSuchProduct"
+                } else {
+                    "Batched"
+                };
+                let quantity = 1 + i % 3;
+                let resp = http()
+                    .post(&url)
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({"name": name, "quantity": quantity}))
+                    .send()
+                    .await
+                    .expect("frontend answers");
+                let status = resp.status().as_u16();
+                let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+                (key, name, quantity, status, body)
+            }
+        });
+        for (key, name, quantity, status, body) in futures::future::join_all(calls).await {
+            if name == "NoSuchProduct" {
+                assert_eq!(status, 404, "{key}: {body}");
+                continue;
+            }
+            assert_eq!(status, 200, "{key}: {body}");
+            let order: Envelope<OrderView> = serde_json::from_value(body).expect("an order");
+            assert_eq!(order.data.quantity, quantity, "{key}");
+            assert_eq!(order.data.name, "Batched");
+            quantity_acked += quantity;
+            acked.insert(key, (order.data.number, quantity));
+        }
+        if batches_answered(&cluster, leader).await > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no batch reached the leader after {burst} bursts"
+        );
+    }
+    let numbers: BTreeSet<u64> = acked.values().map(|(number, _)| *number).collect();
+    assert_eq!(numbers.len(), acked.len(), "every order got its own number");
+    let stock = cluster.stock(leader, "Batched").await.expect("stock");
+    assert_eq!(stock, 100000 - quantity_acked);
+
+    // Every key again, concurrently: its first order, and the stock does not move.
+    let retries = acked.iter().map(|(key, (number, quantity))| {
+        let url = fe.url("/orders");
+        async move {
+            let resp = http()
+                .post(&url)
+                .header("Idempotency-Key", key)
+                .json(&json!({"name": "Batched", "quantity": quantity}))
+                .send()
+                .await
+                .expect("frontend answers");
+            let status = resp.status().as_u16();
+            (
+                key,
+                *number,
+                status,
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    });
+    for (key, number, status, body) in futures::future::join_all(retries).await {
+        assert_eq!(status, 200, "{key}: {body}");
+        assert_eq!(body["data"]["number"], number, "{key}: {body}");
+    }
+    assert_eq!(cluster.stock(leader, "Batched").await, Some(stock));
+}

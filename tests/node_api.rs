@@ -462,3 +462,97 @@ async fn the_change_feed_streams_changes_and_resets_when_too_old() {
         serde_json::from_slice(first.split(|b| *b == b'\n').next().unwrap()).expect("json");
     assert_eq!(line["type"], "reset", "{line}");
 }
+
+/// `POST /orders/batch` (what a frontend sends): each order gets exactly the answer
+/// `POST /orders` gives the same input, under its own key; a retried batch returns the
+/// first orders; a follower refuses the whole batch with where the leader is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_batch_answers_each_order_as_a_single_order_would() {
+    let cluster = TestCluster::start_in_process(3).await;
+    let leader = cluster.leader().await;
+    let http = &cluster.http;
+    let batch = json!({"orders": [
+        {"key": "batch-a", "order": {"name": "Tux", "quantity": 1}},
+        {"key": "batch-b", "order": {"name": "Tux", "quantity": 2}},
+        {"key": "batch-c", "order": {"name": "NoSuchThing", "quantity": 1}},
+        {"key": "batch-d", "order": {"name": "Tux", "quantity": 0}},
+        {"key": "", "order": {"name": "Tux", "quantity": 1}},
+    ]});
+    let send = |id: u64, body: Value| {
+        http.post(format!("{}/orders/batch", cluster.api_url(id)))
+            .json(&body)
+            .send()
+    };
+    let (status, first) = status_and_body(send(leader, batch.clone()).await.expect("answer")).await;
+    assert_eq!(status, 200, "{first}");
+    let results = first["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), 5, "{first}");
+    assert_eq!(results[0]["status"], 200, "{first}");
+    assert_eq!(results[1]["status"], 200, "{first}");
+    let a = results[0]["body"]["data"]["number"]
+        .as_u64()
+        .expect("number");
+    let b = results[1]["body"]["data"]["number"]
+        .as_u64()
+        .expect("number");
+    assert_ne!(a, b);
+    assert_eq!(results[1]["body"]["data"]["quantity"], 2);
+    assert!(
+        results[0]["index"].as_u64().is_some_and(|i| i > 0),
+        "{first}"
+    );
+    // The rejections are what a single order with the same input gets.
+    for (i, (name, quantity, key)) in [
+        ("NoSuchThing", 1, "single-c"),
+        ("Tux", 0, "single-d"),
+        ("Tux", 1, ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resp = http
+            .post(format!("{}/orders", cluster.api_url(leader)))
+            .header("Idempotency-Key", key)
+            .json(&json!({"name": name, "quantity": quantity}))
+            .send()
+            .await
+            .expect("answer");
+        let (single_status, single) = status_and_body(resp).await;
+        let item = &results[2 + i];
+        assert_eq!(item["status"], single_status, "{item} vs {single}");
+        assert_error(
+            single_status,
+            &item["body"],
+            single_status,
+            "batch rejection",
+        );
+        assert_eq!(item["body"]["error"]["reason"], single["error"]["reason"]);
+    }
+    // The same batch again: the same orders, nothing doubled.
+    let stock = cluster.stock(leader, "Tux").await.expect("stock");
+    let (status, again) = status_and_body(send(leader, batch).await.expect("answer")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["results"][0]["body"]["data"]["number"], a);
+    assert_eq!(again["results"][1]["body"]["data"]["number"], b);
+    assert_eq!(cluster.stock(leader, "Tux").await, Some(stock));
+    // A follower answers for the whole batch: 421 naming the leader.
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let one = json!({"orders": [{"key": "batch-f", "order": {"name": "Tux", "quantity": 1}}]});
+    let (status, body) = status_and_body(send(follower, one).await.expect("answer")).await;
+    assert_error(status, &body, 421, "batch on a follower");
+    assert_eq!(body["error"]["leader"]["id"], leader, "{body}");
+    // An empty batch, or one above the limit, is a bad request.
+    let (status, body) =
+        status_and_body(send(leader, json!({"orders": []})).await.expect("answer")).await;
+    assert_error(status, &body, 400, "empty batch");
+    let many: Vec<Value> = (0..=bazaar_api::MAX_ORDERS_PER_BATCH)
+        .map(|i| json!({"key": format!("many-{i}"), "order": {"name": "Tux", "quantity": 1}}))
+        .collect();
+    let (status, body) =
+        status_and_body(send(leader, json!({"orders": many})).await.expect("answer")).await;
+    assert_error(status, &body, 400, "oversized batch");
+}

@@ -12,6 +12,7 @@ mod error;
 mod idempotency;
 mod leader;
 mod order;
+mod order_batch;
 pub mod peer;
 mod price;
 mod product;
@@ -28,6 +29,9 @@ pub use error::{ApiError, Reason};
 pub use idempotency::{IdempotencyKey, KeyError, MAX_IDEMPOTENCY_KEY_LEN};
 pub use leader::LeaderHint;
 pub use order::{OrderRequest, OrderView, MAX_ORDER_QUANTITY};
+pub use order_batch::{
+    KeyedOrder, OrderBatch, OrderBatchReply, OrderOutcome, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH,
+};
 pub use price::{cents_to_decimal, parse_price, Cents};
 pub use product::{
     validate_product_name, ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest,

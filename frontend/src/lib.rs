@@ -10,6 +10,7 @@ mod error;
 mod feed;
 mod metrics;
 mod options;
+mod order_batcher;
 mod paths;
 mod reader;
 mod respond;
@@ -25,6 +26,7 @@ use bazaar_api::config::ClusterConfig;
 use bazaar_service::shutdown::drain;
 use bazaar_service::tls::{cluster_client, server_config, ClientAuth};
 use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
+use order_batcher::OrderBatcher;
 use tokio::net::TcpListener;
 
 pub use error::FrontendError;
@@ -124,8 +126,15 @@ pub async fn run_with(
         );
         tasks.spawn(feed.run(shutdown.clone()));
     }
+    // The batcher stops only once the server has drained, so an order in flight at
+    // shutdown still reaches the leader.
+    let batcher_stop = CancellationToken::new();
+    let orders = f
+        .batch_orders
+        .then(|| OrderBatcher::spawn(backend.clone(), &tasks, batcher_stop.clone()));
     let state = Arc::new(AppState {
         backend,
+        orders,
         reader,
         cache,
         feed: feed_state,
@@ -142,6 +151,7 @@ pub async fn run_with(
         tls,
     )
     .await?;
+    batcher_stop.cancel();
     if !drain(&tasks, GRACE).await {
         tracing::warn!("background tasks still running after the grace period");
     }

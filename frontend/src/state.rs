@@ -11,10 +11,13 @@ use crate::backend::Backend;
 use crate::cache::{CacheKey, VersionedCache};
 use crate::feed::FeedState;
 use crate::metrics::Metrics;
+use crate::order_batcher::OrderBatcher;
 use crate::reader::CachedReader;
 
 pub struct AppState {
     pub backend: Arc<Backend>,
+    /// Orders to the leader, many per request (`None`: `frontend.batch_orders` is off).
+    pub orders: Option<OrderBatcher>,
     pub reader: CachedReader,
     pub cache: Arc<VersionedCache>,
     pub feed: Arc<FeedState>,

@@ -3,8 +3,9 @@
 usage: steps.py BEFORE_DIR AFTER_DIR NAME...
 Each directory holds one scrape per process, BEFORE_DIR/NAME.prom. For every process it
 prints the mean time of each `*_step_duration_seconds{step=...}` series and of the
-`/orders` route's `*_http_request_duration_seconds` over the run (the difference of the two
-scrapes' sums over the difference of their counts), and how many were recorded.
+`/orders` and `/orders/batch` routes' `*_http_request_duration_seconds` over the run (the
+difference of the two scrapes' sums over the difference of their counts), and how many
+were recorded.
 """
 import os
 import re
@@ -25,7 +26,7 @@ def scrape(path):
             _, kind, field, labels, value = m.groups()
             label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
             key = ("step", label.get("step")) if kind.startswith("step") else ("route", label.get("route"))
-            if key[0] == "route" and key[1] != "/orders":
+            if key[0] == "route" and key[1] not in ("/orders", "/orders/batch"):
                 continue
             out.setdefault(key, {})[field] = float(value)
     return out
@@ -43,7 +44,7 @@ def main():
             if count <= 0:
                 continue
             mean_us = (a.get("sum", 0.0) - b.get("sum", 0.0)) / count * 1e6
-            label = f"{key[1]}" if key[0] == "step" else f"http {key[1]} (whole request)"
+            label = f"{key[1]}" if key[0] == "step" else f"http {key[1]} (whole)"
             print(f"{name:<12} {label:<28} {mean_us:>8.0f}us {int(count):>10}")
 
 

@@ -140,6 +140,9 @@ pub struct FrontendSettings {
     /// Forward `/admin/*` (catalog changes) to the nodes. Off by default: the frontend is
     /// for shoppers. Membership changes are never forwarded.
     pub admin: bool,
+    /// Send the orders that arrive while earlier forwards are in flight to the leader
+    /// together, one request for many (`POST /orders/batch`); each keeps its own key.
+    pub batch_orders: bool,
 }
 
 impl Default for FrontendSettings {
@@ -153,6 +156,7 @@ impl Default for FrontendSettings {
             request_deadline_ms: 5000,
             no_leader_grace_ms: 300,
             admin: false,
+            batch_orders: true,
         }
     }
 }

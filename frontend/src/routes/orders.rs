@@ -67,17 +67,23 @@ pub async fn place_order(
         Ok(key) => key,
         Err(message) => return bad_request(message),
     };
-    let body = match serde_json::to_vec(&order) {
-        Ok(body) => Bytes::from(body),
-        Err(err) => return bad_request(format!("cannot encode order: {err}")),
+    let placed = match &state.orders {
+        Some(batcher) => {
+            let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+            batcher.place(key, order).await
+        }
+        None => {
+            let request = WriteRequest {
+                method: Method::POST,
+                path_and_query: "/orders".into(),
+                // Validated above; the node parses it again, so it goes as it came.
+                body: body.clone(),
+                headers: forward_headers(key.clone(), &rid),
+            };
+            state.backend.write(&request).await
+        }
     };
-    let request = WriteRequest {
-        method: Method::POST,
-        path_and_query: "/orders".into(),
-        body,
-        headers: forward_headers(key.clone(), &rid),
-    };
-    let reply = match state.backend.write(&request).await {
+    let reply = match placed {
         Ok(reply) => reply,
         Err(err) => {
             let mut response = unavailable(&err);

@@ -7,6 +7,7 @@ pub mod auth;
 mod backup;
 mod error;
 mod members;
+mod order_batch;
 mod reads;
 mod state;
 mod status;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use axum::Router;
-use bazaar_api::MAX_API_BODY_BYTES;
+use bazaar_api::{MAX_API_BODY_BYTES, ORDER_BATCH_PATH};
 use bazaar_service::respond::{method_not_allowed, unknown_route};
 use bazaar_service::{standard_layers, Limits};
 
@@ -63,6 +64,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/products/{name}", get(reads::get_product))
         .route("/search", get(reads::search))
         .route("/orders", post(writes::place_order))
+        .route(ORDER_BATCH_PATH, post(order_batch::place_orders))
         .route("/orders/{number}", get(reads::get_order))
         .route("/cluster", get(status::cluster))
         .route("/cluster/members", get(members::list))

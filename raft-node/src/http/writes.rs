@@ -7,10 +7,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use bazaar_api::{ApiError, IdempotencyKey, OrderRequest, Reason, IDEMPOTENCY_HEADER};
+use bazaar_api::{ApiError, IdempotencyKey, OrderRequest, OrderView, Reason, IDEMPOTENCY_HEADER};
 use bazaar_service::respond::{json_body, ok};
 use bazaar_service::ErrorResponse;
 
+use super::error::write_error;
 use super::state::AppState;
 use crate::shop::{Command, CommandResult, OrderRejection};
 
@@ -30,8 +31,19 @@ pub async fn place_order(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ErrorResponse> {
     let order: OrderRequest = json_body(body)?;
-    order.validate().map_err(ApiError::bad_request)?;
     let request_id = request_id(&headers)?;
+    let (view, index) = decide(&s, &order, request_id).await?;
+    Ok(ok(&view, index))
+}
+
+/// One order through the log: validated, proposed under `request_id`, and the accepted
+/// order with its log index, or why not. `POST /orders` and `POST /orders/batch` share it.
+pub async fn decide(
+    s: &AppState,
+    order: &OrderRequest,
+    request_id: String,
+) -> Result<(OrderView, u64), ApiError> {
+    order.validate().map_err(ApiError::bad_request)?;
     let result = s
         .proposer
         .propose(Command::PlaceOrder {
@@ -39,13 +51,14 @@ pub async fn place_order(
             product: order.name.clone(),
             quantity: order.quantity,
         })
-        .await?;
+        .await
+        .map_err(write_error)?;
     match result {
-        CommandResult::Order(Ok(record)) => Ok(ok(&record.view(), record.index)),
-        CommandResult::Order(Err(rejection)) => Err(order_rejection(&order, rejection).into()),
+        CommandResult::Order(Ok(record)) => Ok((record.view(), record.index)),
+        CommandResult::Order(Err(rejection)) => Err(order_rejection(order, rejection)),
         other => {
             tracing::error!(result = ?other, "order produced a non-order result");
-            Err(ApiError::internal("unexpected result").into())
+            Err(ApiError::internal("unexpected result"))
         }
     }
 }

@@ -1,0 +1,257 @@
+//! Orders to the leader in batches: the orders that arrive while earlier forwards are in
+//! flight go together in one `POST /orders/batch`, so the frontend and the leader pay one
+//! HTTP exchange for many orders. Each order keeps its own idempotency key and gets its own
+//! answer. A batch that fails as a whole is retried by the backend with the same keys; an
+//! order whose own answer says the leader moved is sent again alone with its key, so
+//! nothing is ever doubled.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use bazaar_api::{
+    KeyedOrder, OrderBatch, OrderBatchReply, OrderRequest, IDEMPOTENCY_HEADER,
+    MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH,
+};
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backend::{Backend, BackendError, NodeReply, WriteRequest};
+
+/// Batches forwarded at once. More than one lets a batch form while others are answered;
+/// each in-flight batch is one log entry's worth of orders at most.
+const IN_FLIGHT: usize = 4;
+/// Orders waiting for a batch before callers wait for room.
+const QUEUE: usize = 8 * 1024;
+
+type Answer = Result<NodeReply, BackendError>;
+
+struct PendingOrder {
+    item: KeyedOrder,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// Hands orders to the batching task; cheap to clone.
+#[derive(Clone)]
+pub struct OrderBatcher {
+    tx: mpsc::Sender<PendingOrder>,
+    backend: Arc<Backend>,
+}
+
+impl OrderBatcher {
+    pub fn spawn(backend: Arc<Backend>, tasks: &TaskTracker, stop: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let worker = backend.clone();
+        let forwards = tasks.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = batch_loop(rx, worker, forwards) => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+        Self { tx, backend }
+    }
+
+    /// Places one validated order under `key` and returns the leader's answer to it.
+    pub async fn place(&self, key: String, order: OrderRequest) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingOrder {
+            item: KeyedOrder { key, order },
+            reply,
+        };
+        if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
+            // The batching task has stopped (shutting down): send this one alone.
+            return send_alone(&self.backend, pending.item).await;
+        }
+        match answer.await {
+            Ok(answer) => answer,
+            Err(_) => Err(BackendError::Unavailable {
+                deadline_ms: 0,
+                last: "the frontend is shutting down".into(),
+            }),
+        }
+    }
+}
+
+async fn batch_loop(
+    mut rx: mpsc::Receiver<PendingOrder>,
+    backend: Arc<Backend>,
+    tasks: TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Wait for a free slot before gathering, so the batch takes everything that queued
+        // while the slots were busy.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_ORDERS_PER_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let backend = backend.clone();
+        tasks.spawn(async move {
+            forward(&backend, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
+    if batch.len() == 1 {
+        for p in batch {
+            let answer = send_alone(backend, p.item).await;
+            let _ = p.reply.send(answer);
+        }
+        return;
+    }
+    let (items, replies): (Vec<KeyedOrder>, Vec<oneshot::Sender<Answer>>) =
+        batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+    let body = match serde_json::to_vec(&OrderBatch {
+        orders: items.clone(),
+    }) {
+        Ok(body) => Bytes::from(body),
+        Err(e) => {
+            let err = BackendError::Unavailable {
+                deadline_ms: 0,
+                last: format!("cannot encode a batch: {e}"),
+            };
+            replies
+                .into_iter()
+                .for_each(|r| drop(r.send(Err(err.clone()))));
+            return;
+        }
+    };
+    let request = WriteRequest {
+        method: Method::POST,
+        path_and_query: ORDER_BATCH_PATH.into(),
+        body,
+        headers: json_headers(),
+    };
+    let reply = match backend.write(&request).await {
+        Ok(reply) => reply,
+        Err(err) => {
+            replies
+                .into_iter()
+                .for_each(|r| drop(r.send(Err(err.clone()))));
+            return;
+        }
+    };
+    let answers = match batch_answers(&reply, items.len()) {
+        Some(answers) => answers,
+        None if matches!(
+            reply.status,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        ) =>
+        {
+            // A node from before batches: each order on its own.
+            for (item, reply) in items.into_iter().zip(replies) {
+                let _ = reply.send(send_alone(backend, item).await);
+            }
+            return;
+        }
+        None => {
+            // The batch as a whole was refused (it should not be: the frontend validated
+            // every order); every order gets that answer.
+            replies
+                .into_iter()
+                .for_each(|r| drop(r.send(Ok(reply.clone()))));
+            return;
+        }
+    };
+    for ((item, reply), answer) in items.into_iter().zip(replies).zip(answers) {
+        let answer = if retry_alone(answer.status) {
+            send_alone(backend, item).await
+        } else {
+            Ok(answer)
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// Each order's answer, if `reply` is a batch answer for `expected` orders.
+fn batch_answers(reply: &NodeReply, expected: usize) -> Option<Vec<NodeReply>> {
+    if reply.status != StatusCode::OK {
+        return None;
+    }
+    let parsed: OrderBatchReply = match serde_json::from_slice(&reply.body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::error!(cause = %e, "unreadable batch answer");
+            return None;
+        }
+    };
+    if parsed.results.len() != expected {
+        tracing::error!(
+            expected,
+            got = parsed.results.len(),
+            "batch answer does not match the batch"
+        );
+        return None;
+    }
+    Some(
+        parsed
+            .results
+            .into_iter()
+            .map(|o| NodeReply {
+                status: StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                body: Bytes::copy_from_slice(o.body.get().as_bytes()),
+                index: o.index,
+                leader_header: None,
+            })
+            .collect(),
+    )
+}
+
+/// An order's own answer that another attempt can change: the leader moved while it was
+/// being proposed (its key makes a second attempt safe). A 503 passes through: it comes
+/// after the node's whole write deadline, and the client retries it with the key.
+fn retry_alone(status: StatusCode) -> bool {
+    status == StatusCode::MISDIRECTED_REQUEST
+}
+
+/// `POST /orders` with the order's key: the backend follows the leader and retries within
+/// the request deadline.
+async fn send_alone(backend: &Backend, item: KeyedOrder) -> Answer {
+    let body = match serde_json::to_vec(&item.order) {
+        Ok(body) => Bytes::from(body),
+        Err(e) => {
+            return Err(BackendError::Unavailable {
+                deadline_ms: 0,
+                last: format!("cannot encode an order: {e}"),
+            })
+        }
+    };
+    let mut headers = json_headers();
+    match HeaderValue::from_str(&item.key) {
+        Ok(key) => {
+            headers.insert(IDEMPOTENCY_HEADER, key);
+        }
+        Err(e) => {
+            return Err(BackendError::Unavailable {
+                deadline_ms: 0,
+                last: format!("unusable idempotency key: {e}"),
+            })
+        }
+    }
+    let request = WriteRequest {
+        method: Method::POST,
+        path_and_query: "/orders".into(),
+        body,
+        headers,
+    };
+    backend.write(&request).await
+}
+
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(2);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
+}
