@@ -91,7 +91,7 @@ impl Default for RaftSettings {
             election_timeout_max_ms: 300,
             snapshot_every_entries: 10_000,
             keep_entries_after_snapshot: 1000,
-            max_entries_per_append: 64,
+            max_entries_per_append: 16,
             write_deadline_ms: 2000,
             read_deadline_ms: 2000,
             ready_max_lag_entries: 1000,
