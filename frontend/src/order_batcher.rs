@@ -3,7 +3,8 @@
 //! HTTP exchange for many orders. Each order keeps its own idempotency key and gets its own
 //! answer. A batch that fails as a whole is retried by the backend with the same keys; an
 //! order whose own answer says the leader moved is sent again alone with its key, so
-//! nothing is ever doubled.
+//! nothing is ever doubled; one the leader could not confirm in time gets the 503 (with its
+//! key) a single order gets.
 
 use std::sync::Arc;
 
@@ -66,10 +67,9 @@ impl OrderBatcher {
         }
         match answer.await {
             Ok(answer) => answer,
-            Err(_) => Err(BackendError::Unavailable {
-                deadline_ms: 0,
-                last: "the frontend is shutting down".into(),
-            }),
+            Err(_) => Err(self
+                .backend
+                .unavailable("the frontend is shutting down".into())),
         }
     }
 }
@@ -116,10 +116,7 @@ async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
     }) {
         Ok(body) => Bytes::from(body),
         Err(e) => {
-            let err = BackendError::Unavailable {
-                deadline_ms: 0,
-                last: format!("cannot encode a batch: {e}"),
-            };
+            let err = backend.unavailable(format!("cannot encode a batch: {e}"));
             replies
                 .into_iter()
                 .for_each(|r| drop(r.send(Err(err.clone()))));
@@ -164,8 +161,14 @@ async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
         }
     };
     for ((item, reply), answer) in items.into_iter().zip(replies).zip(answers) {
-        let answer = if retry_alone(answer.status) {
+        let answer = if answer.status == StatusCode::MISDIRECTED_REQUEST {
+            // The leader moved while the batch was being proposed: this order alone, with
+            // its key, follows it.
             send_alone(backend, item).await
+        } else if answer.status.is_server_error() {
+            // Not confirmed within the node's write deadline: the same 503 (with
+            // Retry-After and the key) a single order gets once its deadline has passed.
+            Err(backend.unavailable(format!("the leader answered {}", answer.status)))
         } else {
             Ok(answer)
         };
@@ -207,36 +210,19 @@ fn batch_answers(reply: &NodeReply, expected: usize) -> Option<Vec<NodeReply>> {
     )
 }
 
-/// An order's own answer that another attempt can change: the leader moved while it was
-/// being proposed (its key makes a second attempt safe). A 503 passes through: it comes
-/// after the node's whole write deadline, and the client retries it with the key.
-fn retry_alone(status: StatusCode) -> bool {
-    status == StatusCode::MISDIRECTED_REQUEST
-}
-
 /// `POST /orders` with the order's key: the backend follows the leader and retries within
 /// the request deadline.
 async fn send_alone(backend: &Backend, item: KeyedOrder) -> Answer {
     let body = match serde_json::to_vec(&item.order) {
         Ok(body) => Bytes::from(body),
-        Err(e) => {
-            return Err(BackendError::Unavailable {
-                deadline_ms: 0,
-                last: format!("cannot encode an order: {e}"),
-            })
-        }
+        Err(e) => return Err(backend.unavailable(format!("cannot encode an order: {e}"))),
     };
     let mut headers = json_headers();
     match HeaderValue::from_str(&item.key) {
         Ok(key) => {
             headers.insert(IDEMPOTENCY_HEADER, key);
         }
-        Err(e) => {
-            return Err(BackendError::Unavailable {
-                deadline_ms: 0,
-                last: format!("unusable idempotency key: {e}"),
-            })
-        }
+        Err(e) => return Err(backend.unavailable(format!("unusable idempotency key: {e}"))),
     }
     let request = WriteRequest {
         method: Method::POST,

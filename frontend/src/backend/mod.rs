@@ -165,7 +165,9 @@ impl Backend {
         self.leader.get().map(|t| t.address.api)
     }
 
-    fn unavailable(&self, last: String) -> BackendError {
+    /// The error of a request that got no usable answer within its deadline; `last` says
+    /// what went wrong last.
+    pub fn unavailable(&self, last: String) -> BackendError {
         self.metrics.unavailable.inc();
         BackendError::Unavailable {
             deadline_ms: self.settings.request_deadline.as_millis() as u64,
