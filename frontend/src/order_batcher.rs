@@ -30,6 +30,8 @@ type Answer = Result<NodeReply, BackendError>;
 
 struct PendingOrder {
     item: KeyedOrder,
+    /// The same order as a `POST /orders` of its own, for when it must go alone.
+    alone: WriteRequest,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -54,16 +56,29 @@ impl OrderBatcher {
         Self { tx, backend }
     }
 
-    /// Places one validated order under `key` and returns the leader's answer to it.
-    pub async fn place(&self, key: String, order: OrderRequest) -> Answer {
+    /// Places one validated order and returns the leader's answer to it. `alone` is the
+    /// same order as the `POST /orders` the caller would send without batches (its body,
+    /// key and request id): what goes to the leader when the order cannot share a batch.
+    pub async fn place(&self, order: OrderRequest, alone: WriteRequest) -> Answer {
+        let Some(key) = alone
+            .headers
+            .get(IDEMPOTENCY_HEADER)
+            .and_then(|k| k.to_str().ok())
+        else {
+            return self.backend.write(&alone).await;
+        };
         let (reply, answer) = oneshot::channel();
         let pending = PendingOrder {
-            item: KeyedOrder { key, order },
+            item: KeyedOrder {
+                key: key.to_owned(),
+                order,
+            },
+            alone,
             reply,
         };
         if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
             // The batching task has stopped (shutting down): send this one alone.
-            return send_alone(&self.backend, pending.item).await;
+            return self.backend.write(&pending.alone).await;
         }
         match answer.await {
             Ok(answer) => answer,
@@ -101,25 +116,26 @@ async fn batch_loop(
     }
 }
 
-async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
+async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     if batch.len() == 1 {
-        for p in batch {
-            let answer = send_alone(backend, p.item).await;
-            let _ = p.reply.send(answer);
+        if let Some(p) = batch.pop() {
+            let _ = p.reply.send(backend.write(&p.alone).await);
         }
         return;
     }
-    let (items, replies): (Vec<KeyedOrder>, Vec<oneshot::Sender<Answer>>) =
-        batch.into_iter().map(|p| (p.item, p.reply)).unzip();
-    let body = match serde_json::to_vec(&OrderBatch {
-        orders: items.clone(),
-    }) {
+    let mut items = Vec::with_capacity(batch.len());
+    let mut waiting = Vec::with_capacity(batch.len());
+    for p in batch {
+        items.push(p.item);
+        waiting.push((p.alone, p.reply));
+    }
+    let body = match serde_json::to_vec(&OrderBatch { orders: items }) {
         Ok(body) => Bytes::from(body),
         Err(e) => {
             let err = backend.unavailable(format!("cannot encode a batch: {e}"));
-            replies
-                .into_iter()
-                .for_each(|r| drop(r.send(Err(err.clone()))));
+            for (_, reply) in waiting {
+                let _ = reply.send(Err(err.clone()));
+            }
             return;
         }
     };
@@ -132,13 +148,13 @@ async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
     let reply = match backend.write(&request).await {
         Ok(reply) => reply,
         Err(err) => {
-            replies
-                .into_iter()
-                .for_each(|r| drop(r.send(Err(err.clone()))));
+            for (_, reply) in waiting {
+                let _ = reply.send(Err(err.clone()));
+            }
             return;
         }
     };
-    let answers = match batch_answers(&reply, items.len()) {
+    let answers = match batch_answers(&reply, waiting.len()) {
         Some(answers) => answers,
         None if matches!(
             reply.status,
@@ -146,25 +162,25 @@ async fn forward(backend: &Backend, batch: Vec<PendingOrder>) {
         ) =>
         {
             // A node from before batches: each order on its own.
-            for (item, reply) in items.into_iter().zip(replies) {
-                let _ = reply.send(send_alone(backend, item).await);
+            for (alone, reply) in waiting {
+                let _ = reply.send(backend.write(&alone).await);
             }
             return;
         }
         None => {
             // The batch as a whole was refused (it should not be: the frontend validated
             // every order); every order gets that answer.
-            replies
-                .into_iter()
-                .for_each(|r| drop(r.send(Ok(reply.clone()))));
+            for (_, answer) in waiting {
+                let _ = answer.send(Ok(reply.clone()));
+            }
             return;
         }
     };
-    for ((item, reply), answer) in items.into_iter().zip(replies).zip(answers) {
+    for ((alone, reply), answer) in waiting.into_iter().zip(answers) {
         let answer = if answer.status == StatusCode::MISDIRECTED_REQUEST {
             // The leader moved while the batch was being proposed: this order alone, with
             // its key, follows it.
-            send_alone(backend, item).await
+            backend.write(&alone).await
         } else if answer.status.is_server_error() {
             // Not confirmed within the node's write deadline: the same 503 (with
             // Retry-After and the key) a single order gets once its deadline has passed.
@@ -202,35 +218,12 @@ fn batch_answers(reply: &NodeReply, expected: usize) -> Option<Vec<NodeReply>> {
             .into_iter()
             .map(|o| NodeReply {
                 status: StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                body: Bytes::copy_from_slice(o.body.get().as_bytes()),
+                body: Bytes::from(String::from(Box::<str>::from(o.body))),
                 index: o.index,
                 leader_header: None,
             })
             .collect(),
     )
-}
-
-/// `POST /orders` with the order's key: the backend follows the leader and retries within
-/// the request deadline.
-async fn send_alone(backend: &Backend, item: KeyedOrder) -> Answer {
-    let body = match serde_json::to_vec(&item.order) {
-        Ok(body) => Bytes::from(body),
-        Err(e) => return Err(backend.unavailable(format!("cannot encode an order: {e}"))),
-    };
-    let mut headers = json_headers();
-    match HeaderValue::from_str(&item.key) {
-        Ok(key) => {
-            headers.insert(IDEMPOTENCY_HEADER, key);
-        }
-        Err(e) => return Err(backend.unavailable(format!("unusable idempotency key: {e}"))),
-    }
-    let request = WriteRequest {
-        method: Method::POST,
-        path_and_query: "/orders".into(),
-        body,
-        headers,
-    };
-    backend.write(&request).await
 }
 
 fn json_headers() -> HeaderMap {

@@ -67,21 +67,16 @@ pub async fn place_order(
         Ok(key) => key,
         Err(message) => return bad_request(message),
     };
+    let request = WriteRequest {
+        method: Method::POST,
+        path_and_query: "/orders".into(),
+        // Validated above; the node parses it again, so it goes as it came.
+        body,
+        headers: forward_headers(key.clone(), &rid),
+    };
     let placed = match &state.orders {
-        Some(batcher) => {
-            let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
-            batcher.place(key, order).await
-        }
-        None => {
-            let request = WriteRequest {
-                method: Method::POST,
-                path_and_query: "/orders".into(),
-                // Validated above; the node parses it again, so it goes as it came.
-                body: body.clone(),
-                headers: forward_headers(key.clone(), &rid),
-            };
-            state.backend.write(&request).await
-        }
+        Some(batcher) => batcher.place(order, request).await,
+        None => state.backend.write(&request).await,
     };
     let reply = match placed {
         Ok(reply) => reply,

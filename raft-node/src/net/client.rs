@@ -227,14 +227,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
-        let timing = (!rpc.entries.is_empty())
-            .then(|| self.net.replicate_timing.clone())
-            .flatten();
+        // Heartbeats carry no entries: timing them would hide replication behind them.
+        let carries_entries = !rpc.entries.is_empty();
         let started = Instant::now();
         let answer = self
             .raft_call(paths::APPEND, RPCTypes::AppendEntries, &rpc, &option)
             .await;
-        if let (Some(step), Ok(_)) = (timing, &answer) {
+        if let (true, Some(step), Ok(_)) = (carries_entries, &self.net.replicate_timing, &answer) {
             step.record_since(started);
         }
         answer
