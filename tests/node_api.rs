@@ -477,6 +477,7 @@ async fn an_order_batch_answers_each_order_as_a_single_order_would() {
         {"key": "batch-c", "order": {"name": "NoSuchThing", "quantity": 1}},
         {"key": "batch-d", "order": {"name": "Tux", "quantity": 0}},
         {"key": "", "order": {"name": "Tux", "quantity": 1}},
+        {"key": "batch-e", "order": {"name": "Tux", "quantity": 5000}},
     ]});
     let send = |id: u64, body: Value| {
         http.post(format!("{}/orders/batch", cluster.api_url(id)))
@@ -486,7 +487,7 @@ async fn an_order_batch_answers_each_order_as_a_single_order_would() {
     let (status, first) = status_and_body(send(leader, batch.clone()).await.expect("answer")).await;
     assert_eq!(status, 200, "{first}");
     let results = first["results"].as_array().expect("results").clone();
-    assert_eq!(results.len(), 5, "{first}");
+    assert_eq!(results.len(), 6, "{first}");
     assert_eq!(results[0]["status"], 200, "{first}");
     assert_eq!(results[1]["status"], 200, "{first}");
     let a = results[0]["body"]["data"]["number"]
@@ -528,6 +529,33 @@ async fn an_order_batch_answers_each_order_as_a_single_order_would() {
         );
         assert_eq!(item["body"]["error"]["reason"], single["error"]["reason"]);
     }
+    // A refusal for want of stock was decided by the state machine at a log index, which
+    // it carries like a placed order does (a cache orders it against what it holds); a
+    // bad request never reached the log.
+    let refused = &results[5];
+    assert_eq!(refused["status"], 409, "{refused}");
+    assert_eq!(refused["body"]["error"]["reason"], "insufficient_stock");
+    let placed_at = results[1]["index"].as_u64().expect("index");
+    assert!(
+        refused["index"].as_u64().is_some_and(|i| i >= placed_at),
+        "{refused}"
+    );
+    assert!(results[3]["index"].is_null(), "{first}");
+    let resp = http
+        .post(format!("{}/orders", cluster.api_url(leader)))
+        .header("Idempotency-Key", "single-e")
+        .json(&json!({"name": "Tux", "quantity": 5000}))
+        .send()
+        .await
+        .expect("answer");
+    let index = resp
+        .headers()
+        .get("x-bazaar-index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (status, body) = status_and_body(resp).await;
+    assert_error(status, &body, 409, "single refusal");
+    assert!(index.is_some_and(|i| i >= placed_at), "{index:?}");
     // The same batch again: the same orders, nothing doubled.
     let stock = cluster.stock(leader, "Tux").await.expect("stock");
     let (status, again) = status_and_body(send(leader, batch).await.expect("answer")).await;

@@ -34,7 +34,8 @@ pub struct OrderBatchReply {
 }
 
 /// One order's answer: the status and body `POST /orders` would have answered, and the
-/// log index of an accepted order (its `X-Bazaar-Index`).
+/// log index the state machine decided it at (its `X-Bazaar-Index`): an accepted order's,
+/// or a refused one's; none when the order never reached the state machine.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct OrderOutcome {
     pub status: u16,

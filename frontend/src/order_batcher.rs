@@ -2,11 +2,12 @@
 //! flight go together in one `POST /orders/batch`, so the frontend and the leader pay one
 //! HTTP exchange for many orders. Each order keeps its own idempotency key and gets its own
 //! answer. A batch that fails as a whole is retried by the backend with the same keys; an
-//! order whose own answer says the leader moved is sent again alone with its key, so
-//! nothing is ever doubled; one the leader could not confirm in time gets the 503 (with its
-//! key) a single order gets.
+//! order whose own answer says the leader moved, or that the leader could not confirm in
+//! time, is sent again alone with its key until its client's deadline, so nothing is ever
+//! doubled and every order is retried exactly as a single one is.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use bazaar_api::{
@@ -32,6 +33,8 @@ struct PendingOrder {
     item: KeyedOrder,
     /// The same order as a `POST /orders` of its own, for when it must go alone.
     alone: WriteRequest,
+    /// When its client must have an answer: every send on its behalf keeps to it.
+    deadline: Instant,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -74,11 +77,15 @@ impl OrderBatcher {
                 order,
             },
             alone,
+            deadline: self.backend.deadline_from(Instant::now()),
             reply,
         };
         if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
             // The batching task has stopped (shutting down): send this one alone.
-            return self.backend.write(&pending.alone).await;
+            return self
+                .backend
+                .write_until(&pending.alone, pending.deadline)
+                .await;
         }
         match answer.await {
             Ok(answer) => answer,
@@ -119,21 +126,26 @@ async fn batch_loop(
 async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     if batch.len() == 1 {
         if let Some(p) = batch.pop() {
-            let _ = p.reply.send(backend.write(&p.alone).await);
+            let _ = p
+                .reply
+                .send(backend.write_until(&p.alone, p.deadline).await);
         }
         return;
     }
     let mut items = Vec::with_capacity(batch.len());
     let mut waiting = Vec::with_capacity(batch.len());
+    // The batch answers within the earliest of its orders' deadlines.
+    let mut deadline = batch[0].deadline;
     for p in batch {
+        deadline = deadline.min(p.deadline);
         items.push(p.item);
-        waiting.push((p.alone, p.reply));
+        waiting.push((p.alone, p.deadline, p.reply));
     }
     let body = match serde_json::to_vec(&OrderBatch { orders: items }) {
         Ok(body) => Bytes::from(body),
         Err(e) => {
             let err = backend.unavailable(format!("cannot encode a batch: {e}"));
-            for (_, reply) in waiting {
+            for (_, _, reply) in waiting {
                 let _ = reply.send(Err(err.clone()));
             }
             return;
@@ -145,10 +157,10 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
         body,
         headers: json_headers(),
     };
-    let reply = match backend.write(&request).await {
+    let reply = match backend.write_until(&request, deadline).await {
         Ok(reply) => reply,
         Err(err) => {
-            for (_, reply) in waiting {
+            for (_, _, reply) in waiting {
                 let _ = reply.send(Err(err.clone()));
             }
             return;
@@ -162,29 +174,30 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
         ) =>
         {
             // A node from before batches: each order on its own.
-            for (alone, reply) in waiting {
-                let _ = reply.send(backend.write(&alone).await);
+            for (alone, deadline, reply) in waiting {
+                let _ = reply.send(backend.write_until(&alone, deadline).await);
             }
             return;
         }
         None => {
             // The batch as a whole was refused (it should not be: the frontend validated
             // every order); every order gets that answer.
-            for (_, answer) in waiting {
+            for (_, _, answer) in waiting {
                 let _ = answer.send(Ok(reply.clone()));
             }
             return;
         }
     };
-    for ((alone, reply), answer) in waiting.into_iter().zip(answers) {
-        let answer = if answer.status == StatusCode::MISDIRECTED_REQUEST {
-            // The leader moved while the batch was being proposed: this order alone, with
-            // its key, follows it.
-            backend.write(&alone).await
-        } else if answer.status.is_server_error() {
-            // Not confirmed within the node's write deadline: the same 503 (with
-            // Retry-After and the key) a single order gets once its deadline has passed.
-            Err(backend.unavailable(format!("the leader answered {}", answer.status)))
+    for ((alone, deadline, reply), answer) in waiting.into_iter().zip(answers) {
+        let answer = if answer.status == StatusCode::MISDIRECTED_REQUEST
+            || answer.status.is_server_error()
+        {
+            // The leader moved while the batch was being proposed, or could not confirm
+            // this order within its write deadline (it may still commit): the order goes
+            // again alone, with its key, until its own deadline, exactly as a single
+            // order is retried. Its client gets its first outcome, and a cached read of
+            // the product is invalidated before the answer, not left for the feed.
+            backend.write_until(&alone, deadline).await
         } else {
             Ok(answer)
         };

@@ -17,8 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bazaar_api::config::{ClusterConfig, NodeConfig};
 use bazaar_api::{
-    ApiError, ChangeEvent, ClusterInfo, Envelope, LeaderHint, NodeRole, OrderRequest, OrderView,
-    ProductView, Reason, SearchResult, WatchMessage, INDEX_HEADER,
+    ApiError, ChangeEvent, ClusterInfo, Envelope, LeaderHint, NodeRole, OrderBatch,
+    OrderBatchReply, OrderOutcome, OrderRequest, OrderView, ProductView, Reason, SearchResult,
+    WatchMessage, INDEX_HEADER,
 };
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -38,6 +39,13 @@ struct Shared {
     refuse_orders: AtomicUsize,
     product_reads: AtomicUsize,
     read_delay_ms: AtomicU64,
+    /// How long the leader holds each single `POST /orders` before deciding it.
+    single_order_delay_ms: AtomicU64,
+    /// `POST /orders/batch` requests that reached the leader.
+    batches: AtomicUsize,
+    /// Orders in batches the leader applies but answers 503 for (not confirmed within its
+    /// write deadline: the answer is lost, the order stands).
+    unconfirmed_batch_orders: AtomicUsize,
 }
 
 impl Shared {
@@ -67,6 +75,9 @@ impl Shared {
             refuse_orders: AtomicUsize::new(0),
             product_reads: AtomicUsize::new(0),
             read_delay_ms: AtomicU64::new(0),
+            single_order_delay_ms: AtomicU64::new(0),
+            batches: AtomicUsize::new(0),
+            unconfirmed_batch_orders: AtomicUsize::new(0),
         })
     }
 
@@ -146,11 +157,58 @@ async fn search(State(node): State<Node>, Query(q): Query<HashMap<String, String
     )
 }
 
-async fn order(
+async fn single_order(
     State(node): State<Node>,
     headers: HeaderMap,
     Json(req): Json<OrderRequest>,
 ) -> Response {
+    let delay = node.shared.single_order_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    order(&node, &headers, req)
+}
+
+/// `POST /orders/batch`: each order decided as a single one would be, in batch order.
+async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) -> Response {
+    let shared = &node.shared;
+    shared.batches.fetch_add(1, Ordering::SeqCst);
+    let mut results = Vec::new();
+    for item in batch.orders {
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", item.key.parse().unwrap());
+        let answer = order(&node, &headers, item.order);
+        if answer.status() == StatusCode::MISDIRECTED_REQUEST {
+            return answer;
+        }
+        let unconfirmed = shared
+            .unconfirmed_batch_orders
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let outcome = if unconfirmed {
+            let lost = ApiError::unavailable("not committed within 2000 ms").to_envelope();
+            OrderOutcome {
+                status: 503,
+                index: None,
+                body: serde_json::value::to_raw_value(&lost).unwrap(),
+            }
+        } else {
+            let status = answer.status().as_u16();
+            let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            OrderOutcome {
+                status,
+                index: None,
+                body: serde_json::from_slice(&body).unwrap(),
+            }
+        };
+        results.push(outcome);
+    }
+    Json(OrderBatchReply { results }).into_response()
+}
+
+fn order(node: &Node, headers: &HeaderMap, req: OrderRequest) -> Response {
     let shared = &node.shared;
     let key = headers
         .get("idempotency-key")
@@ -307,7 +365,8 @@ async fn start_mock(n: u64) -> Mock {
         let app = Router::new()
             .route("/products/{name}", get(product))
             .route("/search", get(search))
-            .route("/orders", post(order))
+            .route("/orders", post(single_order))
+            .route("/orders/batch", post(order_batch))
             .route("/cluster", get(cluster))
             .route("/watch", get(watch))
             .with_state(Node {
@@ -500,6 +559,63 @@ async fn a_leaderless_window_is_retried_with_the_same_key() {
         "{attempts:?}"
     );
     assert_eq!(mock.shared.orders.lock().unwrap().len(), 1);
+}
+
+/// Orders that queue while the forwards are busy go to the leader in one batch. One the
+/// leader applied but could not confirm in time (its answer in the batch is 503) is sent
+/// again alone with its key, as a single order is retried: its client gets the order it
+/// placed, nothing is doubled, and no client sees a 503 for an order that stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batched_order_the_leader_could_not_confirm_is_retried_alone_with_its_key() {
+    let mock = start_mock(1).await;
+    mock.shared
+        .single_order_delay_ms
+        .store(300, Ordering::SeqCst);
+    mock.shared
+        .unconfirmed_batch_orders
+        .store(3, Ordering::SeqCst);
+    let fe = start_frontend(mock.nodes.clone(), 5000, frontend::Options::default()).await;
+    wait_synced(&fe).await;
+    let place = |i: usize| {
+        let url = format!("{}/orders", fe.url);
+        async move {
+            let r = http()
+                .post(url)
+                .header("Idempotency-Key", format!("queued-{i}"))
+                .json(&serde_json::json!({"name": "Book", "quantity": 1}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body)
+        }
+    };
+    // The first orders hold every forward slot (each single order takes 300 ms at the
+    // leader); the rest queue meanwhile and leave together.
+    let answers = futures::future::join_all((0..12).map(place)).await;
+    assert!(
+        mock.shared.batches.load(Ordering::SeqCst) >= 1,
+        "no batch was formed"
+    );
+    assert_eq!(
+        mock.shared.unconfirmed_batch_orders.load(Ordering::SeqCst),
+        0,
+        "the leader left three orders unconfirmed"
+    );
+    let mut numbers = Vec::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        numbers.push(body["data"]["number"].as_u64().expect("number"));
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 12, "each client has its own order");
+    assert_eq!(mock.shared.orders.lock().unwrap().len(), 12, "none doubled");
+    assert_eq!(mock.shared.products.lock().unwrap()["Book"].quantity, 88);
+    // The unconfirmed orders reached the leader twice: in the batch, then alone.
+    let attempts = mock.shared.order_attempts.lock().unwrap().clone();
+    assert_eq!(attempts.len(), 15, "{attempts:?}");
 }
 
 #[tokio::test]

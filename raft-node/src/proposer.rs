@@ -42,7 +42,15 @@ pub enum WriteError {
     Unavailable(String),
 }
 
-type Reply = oneshot::Sender<Result<CommandResult, WriteError>>;
+/// A command's result, with the index of the log entry that carried it: the state an
+/// answer reflects, which callers pass on so caches can order it against other answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub result: CommandResult,
+    pub index: u64,
+}
+
+type Reply = oneshot::Sender<Result<Applied, WriteError>>;
 
 struct Proposal {
     command: Command,
@@ -125,7 +133,7 @@ impl Proposer {
     }
 
     /// Proposes `command` and waits for its applied result, at most the write deadline.
-    pub async fn propose(&self, command: Command) -> Result<CommandResult, WriteError> {
+    pub async fn propose(&self, command: Command) -> Result<Applied, WriteError> {
         let (reply, rx) = oneshot::channel();
         let shutting_down = || WriteError::Unavailable("node is shutting down".into());
         let wait = async {
@@ -241,11 +249,14 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
     }
 }
 
-fn distribute(replies: Vec<Reply>, outcome: Result<CommandResult, WriteError>) {
+fn distribute(replies: Vec<Reply>, outcome: Result<Applied, WriteError>) {
     match outcome {
-        Ok(CommandResult::Batch(results)) if replies.len() > 1 => {
+        Ok(Applied {
+            result: CommandResult::Batch(results),
+            index,
+        }) if replies.len() > 1 && results.len() == replies.len() => {
             for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(Ok(result));
+                let _ = reply.send(Ok(Applied { result, index }));
             }
         }
         Ok(result) if replies.len() == 1 => reply_each(replies, Ok(result)),
@@ -260,13 +271,13 @@ fn distribute(replies: Vec<Reply>, outcome: Result<CommandResult, WriteError>) {
     }
 }
 
-fn reply_each(replies: Vec<Reply>, result: Result<CommandResult, WriteError>) {
+fn reply_each(replies: Vec<Reply>, result: Result<Applied, WriteError>) {
     for reply in replies {
         let _ = reply.send(result.clone());
     }
 }
 
-fn reply_all(proposals: Vec<Proposal>, result: Result<CommandResult, WriteError>) {
+fn reply_all(proposals: Vec<Proposal>, result: Result<Applied, WriteError>) {
     for p in proposals {
         let _ = p.reply.send(result.clone());
     }
@@ -274,7 +285,7 @@ fn reply_all(proposals: Vec<Proposal>, result: Result<CommandResult, WriteError>
 
 /// The outcome of one proposal: replicated, committed and applied; or given up after
 /// `deadline` (then it may still commit later: callers retry with the same request id).
-async fn outcome<R, E>(receiver: R, deadline: Duration) -> Result<CommandResult, WriteError>
+async fn outcome<R, E>(receiver: R, deadline: Duration) -> Result<Applied, WriteError>
 where
     R: Future<Output = Result<ClientWriteResult, E>>,
 {
@@ -284,7 +295,10 @@ where
             deadline.as_millis()
         ))),
         Ok(Err(_)) => Err(WriteError::Unavailable("raft dropped the proposal".into())),
-        Ok(Ok(Ok(response))) => Ok(response.data),
+        Ok(Ok(Ok(response))) => Ok(Applied {
+            result: response.data,
+            index: response.log_id.index,
+        }),
         Ok(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => {
             Err(WriteError::NotLeader(hint_of(&f)))
         }

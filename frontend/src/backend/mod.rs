@@ -8,6 +8,7 @@ mod leader;
 mod nodes;
 mod reply;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,8 @@ pub struct Backend {
     leader: LeaderTracker,
     settings: BackendSettings,
     metrics: Arc<Metrics>,
+    /// The newest log index any node's answer has carried.
+    newest_index: AtomicU64,
 }
 
 /// One attempt's outcome, before the retry loop decides what to do about it.
@@ -152,7 +155,14 @@ impl Backend {
             leader: LeaderTracker::default(),
             settings,
             metrics,
+            newest_index: AtomicU64::new(0),
         })
+    }
+
+    /// The newest log index any node's answer has carried so far: every answer the
+    /// frontend has given reflects at most this much of the log.
+    pub fn newest_index(&self) -> u64 {
+        self.newest_index.load(Ordering::Acquire)
     }
 
     /// Every node once, round robin, live nodes first.
@@ -203,6 +213,9 @@ impl Backend {
             .get(INDEX_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        if let Some(index) = index {
+            self.newest_index.fetch_max(index, Ordering::AcqRel);
+        }
         let leader_header = response
             .headers()
             .get(LEADER_HEADER)
@@ -298,8 +311,23 @@ impl Backend {
     /// request (idempotency key included) is identical on every attempt, so a retry of a
     /// write that did commit returns its first result instead of repeating it.
     pub async fn write(&self, req: &WriteRequest) -> Result<NodeReply, BackendError> {
+        self.write_until(req, self.deadline_from(Instant::now()))
+            .await
+    }
+
+    /// When a request that arrived at `start` must have its answer.
+    pub fn deadline_from(&self, start: Instant) -> Instant {
+        start + self.settings.request_deadline
+    }
+
+    /// [`Backend::write`] with a deadline set earlier: a write resent on behalf of a
+    /// request that has already waited keeps that request's deadline.
+    pub async fn write_until(
+        &self,
+        req: &WriteRequest,
+        deadline: Instant,
+    ) -> Result<NodeReply, BackendError> {
         let start = Instant::now();
-        let deadline = start + self.settings.request_deadline;
         let mut waits = backoff();
         let mut last = String::from("no attempt made");
         let mut leader_seen = false;

@@ -179,8 +179,23 @@ impl ChangeFeed {
             }
         };
         self.resume_from = Some(last);
-        self.state
-            .progress(last, node_index, last >= target, Instant::now());
+        let now = Instant::now();
+        let caught_up = last >= target;
+        if caught_up && !self.state.is_fresh(now) {
+            // The cache is about to answer again after a time it was bypassed. Reads
+            // made meanwhile went to the nodes and may have seen changes this feed has
+            // not delivered yet (its node may lag the one that answered), so nothing
+            // cached from before may be served after them, nor stored by a read older
+            // than the newest answer given.
+            let floor = last.max(self.backend.newest_index());
+            tracing::info!(
+                last_index = last,
+                floor,
+                "change feed caught up: starting from an empty cache"
+            );
+            self.cache.clear(floor);
+        }
+        self.state.progress(last, node_index, caught_up, now);
         Ok(())
     }
 

@@ -74,6 +74,7 @@ pub async fn place_order(
         body,
         headers: forward_headers(key.clone(), &rid),
     };
+    let product = order.name.clone();
     let placed = match &state.orders {
         Some(batcher) => batcher.place(order, request).await,
         None => state.backend.write(&request).await,
@@ -101,6 +102,12 @@ pub async fn place_order(
                 state.cache.clear(state.feed.last_index());
             }
         }
+    } else if let Some(index) = reply.index {
+        // A refusal the state machine decided (no stock) shows the product as of `index`,
+        // which may include an order of ours whose answer was lost: a cached read from
+        // before it must not be served after this answer.
+        let topic = state.cache.topic_of(&product);
+        state.invalidate_product(&product, &[topic], index);
     }
     let mut response = node_reply(reply, None);
     response.headers_mut().insert(IDEMPOTENCY_HEADER, key);

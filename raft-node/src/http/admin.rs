@@ -41,7 +41,11 @@ async fn change_product(
     command: Command,
 ) -> Result<Response, ErrorResponse> {
     let old = summary(s.reader.current().shop.products.get(name));
-    let result = s.proposer.propose(command).await;
+    let result = s
+        .proposer
+        .propose(command)
+        .await
+        .map(|applied| applied.result);
     let (new, outcome) = match &result {
         Ok(CommandResult::Product(Ok(p))) => (summary(Some(p)), "applied".to_string()),
         Ok(other) => (old.clone(), format!("refused: {other:?}")),

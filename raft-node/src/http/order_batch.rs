@@ -47,11 +47,15 @@ pub async fn place_orders(
 async fn answer(s: &AppState, item: KeyedOrder) -> OrderOutcome {
     let decided = match IdempotencyKey::from_bytes(item.key.as_bytes()) {
         Ok(key) => decide(s, &item.order, key.into_string()).await,
-        Err(e) => Err(ApiError::bad_request(e.to_string())),
+        Err(e) => Err(ApiError::bad_request(e.to_string()).into()),
     };
     match decided {
         Ok((view, index)) => outcome(200, Some(index), &Envelope { data: view }),
-        Err(e) => outcome(e.status(), None, &e.to_envelope()),
+        Err(refused) => outcome(
+            refused.error.status(),
+            refused.index,
+            &refused.error.to_envelope(),
+        ),
     }
 }
 

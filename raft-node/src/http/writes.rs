@@ -5,10 +5,10 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use bazaar_api::{ApiError, IdempotencyKey, OrderRequest, OrderView, Reason, IDEMPOTENCY_HEADER};
-use bazaar_service::respond::{json_body, ok};
+use bazaar_service::respond::{self, json_body, ok};
 use bazaar_service::ErrorResponse;
 
 use super::error::write_error;
@@ -32,8 +32,38 @@ pub async fn place_order(
 ) -> Result<Response, ErrorResponse> {
     let order: OrderRequest = json_body(body)?;
     let request_id = request_id(&headers)?;
-    let (view, index) = decide(&s, &order, request_id).await?;
-    Ok(ok(&view, index))
+    match decide(&s, &order, request_id).await {
+        Ok((view, index)) => Ok(ok(&view, index)),
+        Err(refused) => Ok(refused.into_response()),
+    }
+}
+
+/// Why an order was not placed. `index` is the log entry the state machine refused it
+/// at, when it got that far: the answer reflects the state there (a refusal for want of
+/// stock shows every earlier order), so it carries that index like a success does and a
+/// cache orders it against what it holds.
+#[derive(Debug)]
+pub struct OrderRefused {
+    pub error: ApiError,
+    pub index: Option<u64>,
+}
+
+impl From<ApiError> for OrderRefused {
+    fn from(error: ApiError) -> Self {
+        Self { error, index: None }
+    }
+}
+
+impl IntoResponse for OrderRefused {
+    fn into_response(self) -> Response {
+        let mut response = respond::error(&self.error);
+        if let Some(index) = self.index {
+            response
+                .headers_mut()
+                .insert(respond::index_header(), HeaderValue::from(index));
+        }
+        response
+    }
 }
 
 /// One order through the log: validated, proposed under `request_id`, and the accepted
@@ -42,9 +72,9 @@ pub async fn decide(
     s: &AppState,
     order: &OrderRequest,
     request_id: String,
-) -> Result<(OrderView, u64), ApiError> {
+) -> Result<(OrderView, u64), OrderRefused> {
     order.validate().map_err(ApiError::bad_request)?;
-    let result = s
+    let applied = s
         .proposer
         .propose(Command::PlaceOrder {
             request_id,
@@ -53,12 +83,15 @@ pub async fn decide(
         })
         .await
         .map_err(write_error)?;
-    match result {
+    match applied.result {
         CommandResult::Order(Ok(record)) => Ok((record.view(), record.index)),
-        CommandResult::Order(Err(rejection)) => Err(order_rejection(order, rejection)),
+        CommandResult::Order(Err(rejection)) => Err(OrderRefused {
+            error: order_rejection(order, rejection),
+            index: Some(applied.index),
+        }),
         other => {
             tracing::error!(result = ?other, "order produced a non-order result");
-            Err(ApiError::internal("unexpected result"))
+            Err(ApiError::internal("unexpected result").into())
         }
     }
 }
