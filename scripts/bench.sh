@@ -11,10 +11,13 @@
 #                         [--bin-dir DIR]   (binaries of another build, e.g. to compare; no build)
 #                         [--profile DIR]   (perf profiles of the leader, a follower and the
 #                                            frontend during the frontend order run, into DIR)
+#                         [--frontend KEY=VALUE]  (a [frontend] setting for both frontends,
+#                                            repeatable; e.g. batch_lookups=false for an A/B)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 secs=10 conns=64 restart_orders=100000 etcd=1 build=1 profile_dir=
+frontend_settings=()
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) secs=$2; shift 2 ;;
@@ -23,6 +26,9 @@ while [ $# -gt 0 ]; do
     --no-etcd) etcd=0; shift ;;
     --bin-dir) BIN_DIR=$(realpath "$2"); build=0; shift 2 ;;
     --profile) [ $# -ge 2 ] || bad_usage "--profile needs a directory"; profile_dir=$(realpath -m "$2"); shift 2 ;;
+    --frontend)
+      [[ ${2:-} =~ ^[a-z_]+=[A-Za-z0-9_.\"-]+$ ]] || bad_usage "--frontend takes KEY=VALUE, e.g. batch_lookups=false"
+      frontend_settings+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
@@ -66,6 +72,7 @@ peer_token = "bench-peer-token-0123456789"
 [frontend]
 listen = "127.0.0.1:18080"
 TOML
+for setting in ${frontend_settings[@]+"${frontend_settings[@]}"}; do echo "$setting" >>"$config"; done
 
 mkdir -p "$BAZAAR_DATA_DIR"
 use_config "$config"

@@ -634,6 +634,11 @@ async fn get_past_503(url: &str) -> (u16, Value) {
 
 /// How many `POST /orders/batch` requests node `id` has answered with 200.
 async fn batches_answered(cluster: &TestCluster, id: u64) -> u64 {
+    route_answered(cluster, id, "/orders/batch").await
+}
+
+/// How many requests to `route` node `id` has answered with 200.
+async fn route_answered(cluster: &TestCluster, id: u64, route: &str) -> u64 {
     let text = http()
         .get(format!("{}/metrics", cluster.api_url(id)))
         .send()
@@ -645,7 +650,7 @@ async fn batches_answered(cluster: &TestCluster, id: u64) -> u64 {
     text.lines()
         .find(|l| {
             l.starts_with("bazaar_node_http_requests_total{")
-                && l.contains("route=\"/orders/batch\"")
+                && l.contains(&format!("route=\"{route}\""))
                 && l.contains("status=\"200\"")
         })
         .and_then(|l| l.rsplit(' ').next())
@@ -753,4 +758,59 @@ async fn concurrent_orders_share_requests_to_the_leader_and_keep_their_own_answe
         assert_eq!(body["data"]["number"], number, "{key}: {body}");
     }
     assert_eq!(cluster.stock(leader, "Batched").await, Some(stock));
+}
+
+/// Concurrent lookups through a `--no-cache` frontend go to the nodes in batches
+/// (`POST /lookup`, one read index for many), and each gets what a node answers for that
+/// product alone: its stock, or 404 for a name that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uncached_lookups_share_requests_and_keep_their_own_answers() {
+    let cluster = TestCluster::start_in_process(3).await;
+    let fe = Frontend::start(&cluster, &["--no-cache"], &[]);
+    let leader = cluster.leader().await;
+    let names = ["Tux", "Fox", "Whale", "Python"];
+    let mut stocks = BTreeMap::new();
+    for name in names {
+        stocks.insert(name, cluster.stock(leader, name).await.expect("stock"));
+    }
+    let batches = || async {
+        let mut total = 0;
+        for id in cluster.ids() {
+            total += route_answered(&cluster, id, "/lookup").await;
+        }
+        total
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for burst in 0.. {
+        let calls = (0..48usize).map(|i| {
+            let name = if i % 5 == 4 {
+                "NoSuchProduct"
+            } else {
+                names[i % 5]
+            };
+            let url = fe.url(&format!("/products/{name}"));
+            async move { (name, get(&url).await) }
+        });
+        for (name, (status, x_cache, body)) in futures::future::join_all(calls).await {
+            assert_eq!(x_cache, "miss", "{name}: {body}");
+            match stocks.get(name) {
+                Some(stock) => {
+                    assert_eq!(status, 200, "{name}: {body}");
+                    assert_eq!(body["data"]["name"], name, "{body}");
+                    assert_eq!(body["data"]["quantity"], *stock, "{name}: {body}");
+                }
+                None => {
+                    assert_eq!(status, 404, "{name}: {body}");
+                    assert_eq!(body["error"]["reason"], "unknown_product", "{body}");
+                }
+            }
+        }
+        if batches().await > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lookup batch after {burst} bursts"
+        );
+    }
 }

@@ -584,3 +584,59 @@ async fn an_order_batch_answers_each_order_as_a_single_order_would() {
         status_and_body(send(leader, json!({"orders": many})).await.expect("answer")).await;
     assert_error(status, &body, 400, "oversized batch");
 }
+
+/// `POST /lookup` (what a frontend sends for lookups that arrive together): one
+/// linearizable read on any node, each name answered as `GET /products/{name}` would be
+/// there, with the read's index; bad or empty lookups are 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lookup_answers_each_name_as_a_single_lookup_would() {
+    let cluster = TestCluster::start_in_process(3).await;
+    let leader = cluster.leader().await;
+    let http = &cluster.http;
+    let send = |id: u64, body: Value| {
+        http.post(format!("{}/lookup", cluster.api_url(id)))
+            .json(&body)
+            .send()
+    };
+    for id in cluster.ids() {
+        let resp = send(id, json!({"names": ["Tux", "NoSuchThing", "a/b", "Tux"]}))
+            .await
+            .expect("answer");
+        let index = resp
+            .headers()
+            .get("x-bazaar-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("the read's index");
+        let (status, body) = status_and_body(resp).await;
+        assert_eq!(status, 200, "node {id}: {body}");
+        let results = body["results"].as_array().expect("results").clone();
+        assert_eq!(results.len(), 4, "{body}");
+        let single = http
+            .get(format!("{}/products/Tux", cluster.api_url(id)))
+            .send()
+            .await
+            .expect("answer");
+        let (_, tux) = status_and_body(single).await;
+        assert_eq!(results[0]["status"], 200, "{body}");
+        assert_eq!(
+            results[0]["body"], tux,
+            "the answer GET /products/Tux gives"
+        );
+        assert_eq!(results[0]["index"], index, "{body}");
+        assert_eq!(results[3], results[0], "{body}");
+        assert_error(404, &results[1]["body"], 404, "unknown name in a lookup");
+        assert_eq!(results[1]["status"], 404, "{body}");
+        assert_eq!(results[2]["status"], 400, "{body}");
+        assert_error(400, &results[2]["body"], 400, "bad name in a lookup");
+    }
+    let (status, body) =
+        status_and_body(send(leader, json!({"names": []})).await.expect("answer")).await;
+    assert_error(status, &body, 400, "empty lookup");
+    let many: Vec<String> = (0..=bazaar_api::MAX_LOOKUPS_PER_BATCH)
+        .map(|i| format!("n{i}"))
+        .collect();
+    let (status, body) =
+        status_and_body(send(leader, json!({"names": many})).await.expect("answer")).await;
+    assert_error(status, &body, 400, "oversized lookup");
+}

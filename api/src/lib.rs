@@ -5,12 +5,14 @@
 //! frontend and the client depend on this crate and never on the node.
 
 pub mod backup;
+mod batch;
 pub mod cluster;
 pub mod config;
 mod envelope;
 mod error;
 mod idempotency;
 mod leader;
+mod lookup;
 mod order;
 mod order_batch;
 pub mod peer;
@@ -19,6 +21,7 @@ mod product;
 mod read;
 mod watch;
 
+pub use batch::{BatchAnswer, BatchReply};
 pub use cluster::{
     ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberId, MemberInfo,
     MemberStatus, MembersView, MembershipChange, NodeProbe, NodeRole, NodesOverview, ProbedRole,
@@ -28,10 +31,9 @@ pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, Reason};
 pub use idempotency::{IdempotencyKey, KeyError, MAX_IDEMPOTENCY_KEY_LEN};
 pub use leader::LeaderHint;
+pub use lookup::{ProductLookup, LOOKUP_PATH, MAX_LOOKUPS_PER_BATCH};
 pub use order::{OrderRequest, OrderView, MAX_ORDER_QUANTITY};
-pub use order_batch::{
-    KeyedOrder, OrderBatch, OrderBatchReply, OrderOutcome, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH,
-};
+pub use order_batch::{KeyedOrder, OrderBatch, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH};
 pub use price::{cents_to_decimal, parse_price, Cents};
 pub use product::{
     validate_product_name, ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest,

@@ -3,7 +3,6 @@
 //! idempotency key and gets its own answer, exactly what `POST /orders` would have said.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use super::order::OrderRequest;
 
@@ -27,32 +26,16 @@ pub struct KeyedOrder {
     pub order: OrderRequest,
 }
 
-/// The answers, in the order of the batch.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct OrderBatchReply {
-    pub results: Vec<OrderOutcome>,
-}
-
-/// One order's answer: the status and body `POST /orders` would have answered, and the
-/// log index the state machine decided it at (its `X-Bazaar-Index`): an accepted order's,
-/// or a refused one's; none when the order never reached the state machine.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct OrderOutcome {
-    pub status: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<u64>,
-    /// The envelope, `{"data": ...}` or `{"error": ...}`, passed on as it is.
-    pub body: Box<RawValue>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchAnswer, BatchReply};
+    use serde_json::value::RawValue;
 
     #[test]
     fn answers_carry_their_envelope_untouched() {
-        let reply = OrderBatchReply {
-            results: vec![OrderOutcome {
+        let reply = BatchReply {
+            results: vec![BatchAnswer {
                 status: 200,
                 index: Some(7),
                 body: RawValue::from_string(r#"{"data":{"number":1}}"#.into()).unwrap(),
@@ -63,7 +46,7 @@ mod tests {
             text,
             r#"{"results":[{"status":200,"index":7,"body":{"data":{"number":1}}}]}"#
         );
-        let back: OrderBatchReply = serde_json::from_str(&text).unwrap();
+        let back: BatchReply = serde_json::from_str(&text).unwrap();
         assert_eq!(back.results[0].body.get(), r#"{"data":{"number":1}}"#);
         assert_eq!(back.results[0].index, Some(7));
     }

@@ -5,9 +5,11 @@
 //! The binary only parses flags and calls [`run`]; tests call the same function.
 
 mod backend;
+mod batching;
 mod cache;
 mod error;
 mod feed;
+mod lookup_batcher;
 mod metrics;
 mod options;
 mod order_batcher;
@@ -35,6 +37,7 @@ pub use options::{Options, TEST_FILL_DELAY_ENV};
 use backend::{Backend, BackendSettings, NodePool};
 use cache::VersionedCache;
 use feed::{ChangeFeed, FeedState};
+use lookup_batcher::LookupBatcher;
 use metrics::{Gauges, Metrics};
 use reader::CachedReader;
 use state::AppState;
@@ -106,15 +109,22 @@ pub async fn run_with(
         cache_enabled: f.cache_enabled,
     }));
     let registry = registry.build();
+    let tasks = TaskTracker::new();
+    // The batchers stop only once the server has drained, so an order or lookup in flight
+    // at shutdown still reaches a node.
+    let batcher_stop = CancellationToken::new();
+    let lookups = f
+        .batch_lookups
+        .then(|| LookupBatcher::spawn(backend.clone(), &tasks, batcher_stop.clone()));
     let reader = CachedReader::new(
         backend.clone(),
+        lookups,
         cache.clone(),
         feed_state.clone(),
         metrics.clone(),
         f.cache_enabled,
         options.test_fill_delay,
     );
-    let tasks = TaskTracker::new();
     // With the cache off there is nothing to invalidate, so no feed either.
     if f.cache_enabled {
         let feed = ChangeFeed::new(
@@ -126,9 +136,6 @@ pub async fn run_with(
         );
         tasks.spawn(feed.run(shutdown.clone()));
     }
-    // The batcher stops only once the server has drained, so an order in flight at
-    // shutdown still reaches the leader.
-    let batcher_stop = CancellationToken::new();
     let orders = f
         .batch_orders
         .then(|| OrderBatcher::spawn(backend.clone(), &tasks, batcher_stop.clone()));

@@ -9,17 +9,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use bazaar_api::{
-    KeyedOrder, OrderBatch, OrderBatchReply, OrderRequest, IDEMPOTENCY_HEADER,
-    MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH,
+    KeyedOrder, OrderBatch, OrderRequest, IDEMPOTENCY_HEADER, MAX_ORDERS_PER_BATCH,
+    ORDER_BATCH_PATH,
 };
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::{Backend, BackendError, NodeReply, WriteRequest};
+use crate::backend::{batch_answers, json_headers, Backend, BackendError, NodeReply, WriteRequest};
+use crate::batching::gather;
 
 /// Batches forwarded at once. More than one lets a batch form while others are answered;
 /// each in-flight batch is one log entry's worth of orders at most.
@@ -51,8 +52,12 @@ impl OrderBatcher {
         let worker = backend.clone();
         let forwards = tasks.clone();
         tasks.spawn(async move {
+            let forward = move |batch| {
+                let backend = worker.clone();
+                async move { forward(&backend, batch).await }
+            };
             tokio::select! {
-                _ = batch_loop(rx, worker, forwards) => {}
+                _ = gather(rx, IN_FLIGHT, MAX_ORDERS_PER_BATCH, forwards, forward) => {}
                 _ = stop.cancelled() => {}
             }
         });
@@ -93,33 +98,6 @@ impl OrderBatcher {
                 .backend
                 .unavailable("the frontend is shutting down".into())),
         }
-    }
-}
-
-async fn batch_loop(
-    mut rx: mpsc::Receiver<PendingOrder>,
-    backend: Arc<Backend>,
-    tasks: TaskTracker,
-) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        // Wait for a free slot before gathering, so the batch takes everything that queued
-        // while the slots were busy.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_ORDERS_PER_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let backend = backend.clone();
-        tasks.spawn(async move {
-            forward(&backend, batch).await;
-            drop(slot);
-        });
     }
 }
 
@@ -203,47 +181,4 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
         };
         let _ = reply.send(answer);
     }
-}
-
-/// Each order's answer, if `reply` is a batch answer for `expected` orders.
-fn batch_answers(reply: &NodeReply, expected: usize) -> Option<Vec<NodeReply>> {
-    if reply.status != StatusCode::OK {
-        return None;
-    }
-    let parsed: OrderBatchReply = match serde_json::from_slice(&reply.body) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            tracing::error!(cause = %e, "unreadable batch answer");
-            return None;
-        }
-    };
-    if parsed.results.len() != expected {
-        tracing::error!(
-            expected,
-            got = parsed.results.len(),
-            "batch answer does not match the batch"
-        );
-        return None;
-    }
-    Some(
-        parsed
-            .results
-            .into_iter()
-            .map(|o| NodeReply {
-                status: StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                body: Bytes::from(String::from(Box::<str>::from(o.body))),
-                index: o.index,
-                leader_header: None,
-            })
-            .collect(),
-    )
-}
-
-fn json_headers() -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(2);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers
 }

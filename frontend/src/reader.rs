@@ -11,6 +11,7 @@ use bazaar_api::{Envelope, ProductView, SearchResult};
 use crate::backend::{Backend, BackendError, NodeReply};
 use crate::cache::{CacheKey, CachedAnswer, FillOutcome, Singleflight, VersionedCache};
 use crate::feed::FeedState;
+use crate::lookup_batcher::LookupBatcher;
 use crate::metrics::Metrics;
 
 type FetchResult = Result<NodeReply, BackendError>;
@@ -24,6 +25,9 @@ pub enum ReadOutcome {
 
 pub struct CachedReader {
     backend: Arc<Backend>,
+    /// Product lookups that go to a node, many per request (`None`:
+    /// `frontend.batch_lookups` is off).
+    lookups: Option<LookupBatcher>,
     cache: Arc<VersionedCache>,
     feed: Arc<FeedState>,
     metrics: Arc<Metrics>,
@@ -37,6 +41,7 @@ pub struct CachedReader {
 impl CachedReader {
     pub fn new(
         backend: Arc<Backend>,
+        lookups: Option<LookupBatcher>,
         cache: Arc<VersionedCache>,
         feed: Arc<FeedState>,
         metrics: Arc<Metrics>,
@@ -45,6 +50,7 @@ impl CachedReader {
     ) -> Self {
         Self {
             backend,
+            lookups,
             cache,
             feed,
             metrics,
@@ -73,8 +79,7 @@ impl CachedReader {
             self.metrics.cache_misses.inc();
             self.metrics.cache_bypassed.inc();
             return self
-                .backend
-                .read(&key.node_path(), request_id)
+                .node_read(&key, &key.node_path(), request_id)
                 .await
                 .map(ReadOutcome::Miss);
         }
@@ -99,8 +104,7 @@ impl CachedReader {
             if let Ok(reply) = &result {
                 if reply.index.unwrap_or(0) < self.cache.watermark(&key) {
                     return self
-                        .backend
-                        .read(path, request_id)
+                        .node_read(&key, path, request_id)
                         .await
                         .map(ReadOutcome::Miss);
                 }
@@ -115,7 +119,7 @@ impl CachedReader {
         path: &str,
         request_id: Option<HeaderValue>,
     ) -> FetchResult {
-        let reply = self.backend.read(path, request_id.as_ref()).await?;
+        let reply = self.node_read(&key, path, request_id.as_ref()).await?;
         if reply.status != StatusCode::OK {
             return Ok(reply);
         }
@@ -139,6 +143,19 @@ impl CachedReader {
             FillOutcome::KeptNewer => {}
         }
         Ok(reply)
+    }
+
+    /// `key` read from a node at `path`: product lookups through the batcher when it is on.
+    async fn node_read(
+        &self,
+        key: &CacheKey,
+        path: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> FetchResult {
+        match (&self.lookups, key) {
+            (Some(lookups), CacheKey::Product(name)) => lookups.lookup(name, request_id).await,
+            _ => self.backend.read(path, request_id).await,
+        }
     }
 
     /// The cache entry for a node's answer, learning product topics on the way. `None`

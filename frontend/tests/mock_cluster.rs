@@ -17,9 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bazaar_api::config::{ClusterConfig, NodeConfig};
 use bazaar_api::{
-    ApiError, ChangeEvent, ClusterInfo, Envelope, LeaderHint, NodeRole, OrderBatch,
-    OrderBatchReply, OrderOutcome, OrderRequest, OrderView, ProductView, Reason, SearchResult,
-    WatchMessage, INDEX_HEADER,
+    ApiError, BatchAnswer, BatchReply, ChangeEvent, ClusterInfo, Envelope, LeaderHint, NodeRole,
+    OrderBatch, OrderRequest, OrderView, ProductView, Reason, SearchResult, WatchMessage,
+    INDEX_HEADER,
 };
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -187,7 +187,7 @@ async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) ->
             .is_ok();
         let outcome = if unconfirmed {
             let lost = ApiError::unavailable("not committed within 2000 ms").to_envelope();
-            OrderOutcome {
+            BatchAnswer {
                 status: 503,
                 index: None,
                 body: serde_json::value::to_raw_value(&lost).unwrap(),
@@ -197,7 +197,7 @@ async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) ->
             let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
                 .await
                 .unwrap();
-            OrderOutcome {
+            BatchAnswer {
                 status,
                 index: None,
                 body: serde_json::from_slice(&body).unwrap(),
@@ -205,7 +205,7 @@ async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) ->
         };
         results.push(outcome);
     }
-    Json(OrderBatchReply { results }).into_response()
+    Json(BatchReply { results }).into_response()
 }
 
 fn order(node: &Node, headers: &HeaderMap, req: OrderRequest) -> Response {

@@ -143,6 +143,9 @@ pub struct FrontendSettings {
     /// Send the orders that arrive while earlier forwards are in flight to the leader
     /// together, one request for many (`POST /orders/batch`); each keeps its own key.
     pub batch_orders: bool,
+    /// Send the product lookups that go to a node while earlier ones are in flight
+    /// together, one request for many (`POST /lookup`), answered at one read index.
+    pub batch_lookups: bool,
 }
 
 impl Default for FrontendSettings {
@@ -157,6 +160,7 @@ impl Default for FrontendSettings {
             no_leader_grace_ms: 300,
             admin: false,
             batch_orders: true,
+            batch_lookups: true,
         }
     }
 }

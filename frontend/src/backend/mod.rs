@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bazaar_api::{
     ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, NodeProbe, ProbedRole, Reason, INDEX_HEADER,
@@ -23,7 +23,7 @@ use bytes::Bytes;
 pub use error::BackendError;
 pub use leader::{LeaderTracker, WriteTarget};
 pub use nodes::{Node, NodePool};
-pub use reply::NodeReply;
+pub use reply::{batch_answers, NodeReply};
 
 use crate::metrics::Metrics;
 
@@ -61,6 +61,16 @@ fn shows_a_leader(reply: &NodeReply) -> bool {
         ),
         Err(_) => false,
     }
+}
+
+/// The headers of a JSON request body the frontend builds itself (a batch).
+pub fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(2);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
 }
 
 /// A write to send to the leader.
@@ -243,9 +253,27 @@ impl Backend {
         path_and_query: &str,
         request_id: Option<&HeaderValue>,
     ) -> Result<NodeReply, BackendError> {
+        let headers = request_id.map(request_id_headers);
+        self.read_request(Method::GET, path_and_query, headers.as_ref(), None)
+            .await
+    }
+
+    /// A read that carries a JSON body (`POST /lookup`: many lookups at one read index),
+    /// sent to any node exactly as [`Backend::read`] sends a lookup.
+    pub async fn read_batch(&self, path: &str, body: Bytes) -> Result<NodeReply, BackendError> {
+        self.read_request(Method::POST, path, Some(&json_headers()), Some(&body))
+            .await
+    }
+
+    async fn read_request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: Option<&HeaderMap>,
+        body: Option<&Bytes>,
+    ) -> Result<NodeReply, BackendError> {
         let start = Instant::now();
         let deadline = start + self.settings.request_deadline;
-        let headers = request_id.map(request_id_headers);
         let mut waits = backoff();
         let mut last = String::from("no attempt made");
         let mut leader_seen = false;
@@ -258,10 +286,7 @@ impl Backend {
                 self.metrics.backend_reads.inc();
                 let url = node.address.url(path_and_query);
                 let timeout = remaining.min(self.settings.read_attempt);
-                match self
-                    .send(Method::GET, url, timeout, headers.as_ref(), None)
-                    .await
-                {
+                match self.send(method.clone(), url, timeout, headers, body).await {
                     Attempt::Answered(reply) if retryable(reply.status) => {
                         tracing::debug!(node = node.id, status = %reply.status, "read answered with a retryable status");
                         leader_seen |= shows_a_leader(&reply);

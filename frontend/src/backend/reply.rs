@@ -1,7 +1,7 @@
 //! A node's answer as the frontend keeps it: status, raw body and the read index.
 
 use axum::http::StatusCode;
-use bazaar_api::LeaderHint;
+use bazaar_api::{BatchReply, LeaderHint};
 use bytes::Bytes;
 
 #[derive(Debug, Clone)]
@@ -20,4 +20,39 @@ impl NodeReply {
     pub fn leader_hint(&self) -> Option<LeaderHint> {
         LeaderHint::from_answer(&self.body, self.leader_header.as_deref())
     }
+}
+
+/// Each item's answer, if `reply` is a batch answer (`POST /orders/batch`, `POST /lookup`)
+/// for `expected` items.
+pub fn batch_answers(reply: &NodeReply, expected: usize) -> Option<Vec<NodeReply>> {
+    if reply.status != StatusCode::OK {
+        return None;
+    }
+    let parsed: BatchReply = match serde_json::from_slice(&reply.body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::error!(cause = %e, "unreadable batch answer");
+            return None;
+        }
+    };
+    if parsed.results.len() != expected {
+        tracing::error!(
+            expected,
+            got = parsed.results.len(),
+            "batch answer does not match the batch"
+        );
+        return None;
+    }
+    Some(
+        parsed
+            .results
+            .into_iter()
+            .map(|o| NodeReply {
+                status: StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                body: Bytes::from(String::from(Box::<str>::from(o.body))),
+                index: o.index,
+                leader_header: None,
+            })
+            .collect(),
+    )
 }

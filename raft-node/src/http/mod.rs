@@ -5,7 +5,9 @@ mod admin;
 mod audit;
 pub mod auth;
 mod backup;
+mod batch_answer;
 mod error;
+mod lookup;
 mod members;
 mod order_batch;
 mod reads;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use axum::Router;
-use bazaar_api::{MAX_API_BODY_BYTES, ORDER_BATCH_PATH};
+use bazaar_api::{LOOKUP_PATH, MAX_API_BODY_BYTES, ORDER_BATCH_PATH};
 use bazaar_service::respond::{method_not_allowed, unknown_route};
 use bazaar_service::{standard_layers, Limits};
 
@@ -63,6 +65,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/products", get(reads::list_products))
         .route("/products/{name}", get(reads::get_product))
         .route("/search", get(reads::search))
+        .route(LOOKUP_PATH, post(lookup::lookup_products))
         .route("/orders", post(writes::place_order))
         .route(ORDER_BATCH_PATH, post(order_batch::place_orders))
         .route("/orders/{number}", get(reads::get_order))

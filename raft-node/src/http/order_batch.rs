@@ -9,15 +9,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::Response;
 use bazaar_api::{
-    ApiError, Envelope, IdempotencyKey, KeyedOrder, OrderBatch, OrderBatchReply, OrderOutcome,
+    ApiError, BatchAnswer, BatchReply, Envelope, IdempotencyKey, KeyedOrder, OrderBatch,
     MAX_ORDERS_PER_BATCH,
 };
 use bazaar_service::respond::{json, json_body};
 use bazaar_service::ErrorResponse;
 use futures::future::join_all;
-use serde::Serialize;
-use serde_json::value::{to_raw_value, RawValue};
 
+use super::batch_answer::{answer, error_answer};
 use super::state::AppState;
 use super::writes::decide;
 use crate::leadership::Leadership;
@@ -40,44 +39,17 @@ pub async fn place_orders(
     if !leadership.is_leader {
         return Err(ApiError::not_leader(leadership.hint).into());
     }
-    let results = join_all(batch.orders.into_iter().map(|item| answer(&s, item))).await;
-    Ok(json(&OrderBatchReply { results }))
+    let results = join_all(batch.orders.into_iter().map(|item| decide_one(&s, item))).await;
+    Ok(json(&BatchReply { results }))
 }
 
-async fn answer(s: &AppState, item: KeyedOrder) -> OrderOutcome {
+async fn decide_one(s: &AppState, item: KeyedOrder) -> BatchAnswer {
     let decided = match IdempotencyKey::from_bytes(item.key.as_bytes()) {
         Ok(key) => decide(s, &item.order, key.into_string()).await,
         Err(e) => Err(ApiError::bad_request(e.to_string()).into()),
     };
     match decided {
-        Ok((view, index)) => outcome(200, Some(index), &Envelope { data: view }),
-        Err(refused) => outcome(
-            refused.error.status(),
-            refused.index,
-            &refused.error.to_envelope(),
-        ),
+        Ok((view, index)) => answer(200, Some(index), &Envelope { data: view }),
+        Err(refused) => error_answer(&refused.error, refused.index),
     }
-}
-
-fn outcome<T: Serialize>(status: u16, index: Option<u64>, envelope: &T) -> OrderOutcome {
-    match to_raw_value(envelope) {
-        Ok(body) => OrderOutcome {
-            status,
-            index,
-            body,
-        },
-        Err(e) => {
-            tracing::error!(cause = %e, "cannot encode an order's answer");
-            let fallback = ApiError::internal("cannot encode the answer").to_envelope();
-            OrderOutcome {
-                status: 500,
-                index: None,
-                body: to_raw_value(&fallback).unwrap_or_else(|_| empty_object()),
-            }
-        }
-    }
-}
-
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_owned()).expect("a literal empty JSON object")
 }
