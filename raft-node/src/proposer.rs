@@ -28,7 +28,9 @@ const MAX_BATCH: usize = 2048;
 /// Proposals whose outcome is awaited at once. Entries are still proposed one after
 /// another in arrival order; more than one only overlaps their round trips. Measured with
 /// scripts/bench.sh: 2 gave no gain over 1 (openraft 0.9 flushes each append on its own),
-/// and one batch in flight packs the most orders per entry.
+/// and one batch in flight packs the most orders per entry. Measured again with the
+/// frontend's batches (BENCHMARKS.md): 2 lost 5-30 % of the order throughput and cost
+/// 15-25 % more CPU per order.
 const IN_FLIGHT: usize = 1;
 /// Queue length before callers wait for room.
 const QUEUE: usize = 16 * 1024;
