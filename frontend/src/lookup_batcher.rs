@@ -17,8 +17,9 @@ use crate::backend::{batch_answers, Backend, BackendError, NodeReply};
 use crate::batching::gather;
 use crate::cache::CacheKey;
 
-/// Batches sent at once: reads spread over every node, so more than orders.
-const IN_FLIGHT: usize = 8;
+/// Batches sent at once. Fewer in flight make larger batches: measured with 4, 8 and 16
+/// (BENCHMARKS.md), 4 gave the most lookups per second and the least CPU per lookup.
+const IN_FLIGHT: usize = 4;
 /// Lookups waiting for a batch before callers wait for room.
 const QUEUE: usize = 8 * 1024;
 
