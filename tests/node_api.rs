@@ -7,6 +7,14 @@ use common::{TestCluster, PEER_TOKEN, TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// The `X-Bazaar-Index` an answer carries.
+fn index_of(resp: &reqwest::Response) -> Option<u64> {
+    resp.headers()
+        .get("x-bazaar-index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 async fn status_and_body(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
@@ -548,11 +556,7 @@ async fn an_order_batch_answers_each_order_as_a_single_order_would() {
         .send()
         .await
         .expect("answer");
-    let index = resp
-        .headers()
-        .get("x-bazaar-index")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let index = index_of(&resp);
     let (status, body) = status_and_body(resp).await;
     assert_error(status, &body, 409, "single refusal");
     assert!(index.is_some_and(|i| i >= placed_at), "{index:?}");
@@ -602,12 +606,7 @@ async fn a_lookup_answers_each_name_as_a_single_lookup_would() {
         let resp = send(id, json!({"names": ["Tux", "NoSuchThing", "a/b", "Tux"]}))
             .await
             .expect("answer");
-        let index = resp
-            .headers()
-            .get("x-bazaar-index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .expect("the read's index");
+        let index = index_of(&resp).expect("the read's index");
         let (status, body) = status_and_body(resp).await;
         assert_eq!(status, 200, "node {id}: {body}");
         let results = body["results"].as_array().expect("results").clone();

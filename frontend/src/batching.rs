@@ -6,7 +6,47 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::backend::Backend;
+
+/// Items waiting for a batch before callers wait for room.
+const QUEUE: usize = 8 * 1024;
+
+/// How a batcher forwards: the most batches in flight, the most items in one.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub in_flight: usize,
+    pub max_items: usize,
+}
+
+/// Starts a batcher's gathering task on `tasks` and returns where its items go. Each batch
+/// is handed to `forward` with the backend; the task ends with `stop`.
+pub fn spawn<T, F, Fut>(
+    backend: &Arc<Backend>,
+    limits: BatchLimits,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+    forward: F,
+) -> mpsc::Sender<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Backend>, Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let backend = backend.clone();
+    let forwards = tasks.clone();
+    tasks.spawn(async move {
+        let forward = move |batch| forward(backend.clone(), batch);
+        tokio::select! {
+            _ = gather(rx, limits.in_flight, limits.max_items, forwards, forward) => {}
+            _ = stop.cancelled() => {}
+        }
+    });
+    tx
+}
 
 /// Runs until `rx` closes. At most `in_flight` batches are forwarded at once, each of at
 /// most `max` items; `forward` answers every item of its batch.

@@ -14,14 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{batch_answers, Backend, BackendError, NodeReply};
-use crate::batching::gather;
+use crate::batching::{self, BatchLimits};
 use crate::cache::CacheKey;
 
 /// Batches sent at once. Fewer in flight make larger batches: measured with 4, 8 and 16
 /// (BENCHMARKS.md), 4 gave the most lookups per second and the least CPU per lookup.
 const IN_FLIGHT: usize = 4;
-/// Lookups waiting for a batch before callers wait for room.
-const QUEUE: usize = 8 * 1024;
 
 type Answer = Result<NodeReply, BackendError>;
 
@@ -41,18 +39,12 @@ pub struct LookupBatcher {
 
 impl LookupBatcher {
     pub fn spawn(backend: Arc<Backend>, tasks: &TaskTracker, stop: CancellationToken) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let worker = backend.clone();
-        let forwards = tasks.clone();
-        tasks.spawn(async move {
-            let forward = move |batch| {
-                let backend = worker.clone();
-                async move { forward(&backend, batch).await }
-            };
-            tokio::select! {
-                _ = gather(rx, IN_FLIGHT, MAX_LOOKUPS_PER_BATCH, forwards, forward) => {}
-                _ = stop.cancelled() => {}
-            }
+        let limits = BatchLimits {
+            in_flight: IN_FLIGHT,
+            max_items: MAX_LOOKUPS_PER_BATCH,
+        };
+        let tx = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
+            forward(&backend, batch).await
         });
         Self { tx, backend }
     }

@@ -20,13 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{batch_answers, json_headers, Backend, BackendError, NodeReply, WriteRequest};
-use crate::batching::gather;
+use crate::batching::{self, BatchLimits};
 
 /// Batches forwarded at once. More than one lets a batch form while others are answered;
 /// each in-flight batch is one log entry's worth of orders at most.
 const IN_FLIGHT: usize = 4;
-/// Orders waiting for a batch before callers wait for room.
-const QUEUE: usize = 8 * 1024;
 
 type Answer = Result<NodeReply, BackendError>;
 
@@ -48,18 +46,12 @@ pub struct OrderBatcher {
 
 impl OrderBatcher {
     pub fn spawn(backend: Arc<Backend>, tasks: &TaskTracker, stop: CancellationToken) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let worker = backend.clone();
-        let forwards = tasks.clone();
-        tasks.spawn(async move {
-            let forward = move |batch| {
-                let backend = worker.clone();
-                async move { forward(&backend, batch).await }
-            };
-            tokio::select! {
-                _ = gather(rx, IN_FLIGHT, MAX_ORDERS_PER_BATCH, forwards, forward) => {}
-                _ = stop.cancelled() => {}
-            }
+        let limits = BatchLimits {
+            in_flight: IN_FLIGHT,
+            max_items: MAX_ORDERS_PER_BATCH,
+        };
+        let tx = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
+            forward(&backend, batch).await
         });
         Self { tx, backend }
     }
