@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode};
 use bazaar_api::{ProductLookup, MAX_LOOKUPS_PER_BATCH};
 use bytes::Bytes;
+use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -131,10 +132,11 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {
         ) =>
         {
             // A node from before batched lookups: each on its own.
-            for p in batch {
+            join_all(batch.into_iter().map(|p| async move {
                 let answer = alone(backend, &p).await;
                 let _ = p.reply.send(answer);
-            }
+            }))
+            .await;
         }
         None => {
             for p in batch {

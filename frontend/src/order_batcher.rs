@@ -15,6 +15,7 @@ use bazaar_api::{
     ORDER_BATCH_PATH,
 };
 use bytes::Bytes;
+use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -144,9 +145,14 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
         ) =>
         {
             // A node from before batches: each order on its own.
-            for (alone, deadline, reply) in waiting {
-                let _ = reply.send(backend.write_until(&alone, deadline).await);
-            }
+            join_all(
+                waiting
+                    .into_iter()
+                    .map(|(alone, deadline, reply)| async move {
+                        let _ = reply.send(backend.write_until(&alone, deadline).await);
+                    }),
+            )
+            .await;
             return;
         }
         None => {
@@ -158,19 +164,21 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
             return;
         }
     };
+    let mut resends = Vec::new();
     for ((alone, deadline, reply), answer) in waiting.into_iter().zip(answers) {
-        let answer = if answer.status == StatusCode::MISDIRECTED_REQUEST
-            || answer.status.is_server_error()
-        {
+        if answer.status == StatusCode::MISDIRECTED_REQUEST || answer.status.is_server_error() {
             // The leader moved while the batch was being proposed, or could not confirm
             // this order within its write deadline (it may still commit): the order goes
             // again alone, with its key, until its own deadline, exactly as a single
             // order is retried. Its client gets its first outcome, and a cached read of
             // the product is invalidated before the answer, not left for the feed.
-            backend.write_until(&alone, deadline).await
+            resends.push(async move {
+                let _ = reply.send(backend.write_until(&alone, deadline).await);
+            });
         } else {
-            Ok(answer)
-        };
-        let _ = reply.send(answer);
+            let _ = reply.send(Ok(answer));
+        }
     }
+    // Answered orders are not held behind the resends, nor the resends behind each other.
+    join_all(resends).await;
 }
