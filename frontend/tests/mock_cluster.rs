@@ -194,12 +194,17 @@ async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) ->
             }
         } else {
             let status = answer.status().as_u16();
+            let index = answer
+                .headers()
+                .get(INDEX_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
             let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
                 .await
                 .unwrap();
             BatchAnswer {
                 status,
-                index: None,
+                index,
                 body: serde_json::from_slice(&body).unwrap(),
             }
         };
@@ -233,7 +238,7 @@ fn order(node: &Node, headers: &HeaderMap, req: OrderRequest) -> Response {
         return api_error(ApiError::unavailable("no quorum yet"));
     }
     if let Some(first) = shared.orders.lock().unwrap().get(&key) {
-        return (StatusCode::OK, Json(Envelope::new(first.clone()))).into_response();
+        return with_index(StatusCode::OK, Envelope::new(first.clone()), first.index);
     }
     let (index, view, topic) = {
         let mut products = shared.products.lock().unwrap();
@@ -267,7 +272,7 @@ fn order(node: &Node, headers: &HeaderMap, req: OrderRequest) -> Response {
         products: vec![req.name],
         topics: vec![topic],
     });
-    (StatusCode::OK, Json(Envelope::new(view))).into_response()
+    with_index(StatusCode::OK, Envelope::new(view), index)
 }
 
 async fn cluster(State(node): State<Node>) -> Response {

@@ -7,9 +7,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bazaar_api::{
-    Envelope, IdempotencyKey, OrderRequest, OrderView, IDEMPOTENCY_HEADER, REQUEST_ID_HEADER,
-};
+use bazaar_api::{IdempotencyKey, OrderRequest, IDEMPOTENCY_HEADER, REQUEST_ID_HEADER};
 use bazaar_service::respond;
 use bytes::Bytes;
 
@@ -90,24 +88,23 @@ pub async fn place_order(
     };
     if reply.status == StatusCode::OK {
         state.metrics.orders.inc();
-        match serde_json::from_slice::<Envelope<OrderView>>(&reply.body) {
-            Ok(env) => {
-                let topic = state.cache.topic_of(&env.data.name);
-                state.invalidate_product(&env.data.name, &[topic], env.data.index);
-            }
-            Err(err) => {
-                // Without the order's index the touched keys cannot be placed in order;
-                // dropping everything keeps read-your-writes.
-                tracing::error!(error = %err, "unreadable order answer; clearing the cache");
-                state.cache.clear(state.feed.last_index());
-            }
+    }
+    match reply.index {
+        // Every order the log decided, placed or refused (no stock), carries its entry's
+        // index and shows the product as of there: a refusal may reveal an order of ours
+        // whose answer was lost. Cached reads from before it must not be served after this
+        // answer (read-your-writes for a placed order).
+        Some(index) => {
+            let topic = state.cache.topic_of(&product);
+            state.invalidate_product(&product, &[topic], index);
         }
-    } else if let Some(index) = reply.index {
-        // A refusal the state machine decided (no stock) shows the product as of `index`,
-        // which may include an order of ours whose answer was lost: a cached read from
-        // before it must not be served after this answer.
-        let topic = state.cache.topic_of(&product);
-        state.invalidate_product(&product, &[topic], index);
+        None if reply.status == StatusCode::OK => {
+            // Without the order's index the touched keys cannot be placed in order;
+            // dropping everything keeps read-your-writes.
+            tracing::error!("order answer without its index; clearing the cache");
+            state.cache.clear(state.feed.last_index());
+        }
+        None => {}
     }
     let mut response = node_reply(reply, None);
     response.headers_mut().insert(IDEMPOTENCY_HEADER, key);
