@@ -110,9 +110,14 @@ mod tests {
         }));
         tx.send(1).await.unwrap();
         // Wait until the first batch holds the slot, then queue five more.
-        while sizes.lock().unwrap().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let first_held = async {
+            while sizes.lock().unwrap().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), first_held)
+            .await
+            .expect("the first batch was forwarded");
         for i in 2..=6 {
             tx.send(i).await.unwrap();
         }
