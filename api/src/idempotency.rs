@@ -42,9 +42,13 @@ impl IdempotencyKey {
         Ok(Self(String::from_utf8_lossy(raw).into_owned()))
     }
 
-    /// A fresh random key, for a write whose caller sent none.
+    /// A fresh key, for a write whose caller sent none: a time-ordered UUID (version 7),
+    /// unique like a random one, but each new key sorts after the ones made before it. Every
+    /// replica stores an idempotency record under this key, and an insert next to the
+    /// previous one is far cheaper for RocksDB's memtable than one at a random place (random
+    /// keys cost followers about a tenth of their CPU per order in `perf`).
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self(uuid::Uuid::now_v7().to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -102,6 +106,19 @@ mod tests {
         let b = IdempotencyKey::generate();
         assert!(IdempotencyKey::parse(a.as_str()).is_ok());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generated_keys_sort_in_the_order_they_were_made() {
+        let keys: Vec<IdempotencyKey> = (0..1000).map(|_| IdempotencyKey::generate()).collect();
+        for pair in keys.windows(2) {
+            assert!(
+                pair[0].as_str() < pair[1].as_str(),
+                "{} was made before {} but sorts after it",
+                pair[0].as_str(),
+                pair[1].as_str()
+            );
+        }
     }
 
     #[test]

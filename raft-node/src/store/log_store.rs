@@ -1,10 +1,12 @@
 //! The Raft log in RocksDB. Appends are acknowledged only once synced; one write batch per
-//! append call, so entries openraft hands over together share one fsync.
+//! append call, so entries openraft hands over together share one fsync. The commit mark
+//! rides along in that batch instead of costing a write of its own, and the newest entries
+//! stay in memory for the leader's replication reads ([`RecentEntries`]).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bazaar_service::Step;
@@ -14,6 +16,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::error::{blocking, StoreError};
 use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
+use super::recent_entries::RecentEntries;
 use super::rocks::{be64, read_be64, synced};
 use crate::codec::{decode, encode};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
@@ -28,6 +31,13 @@ pub struct LogStore {
     db: Arc<RaftDb>,
     /// Last committed index openraft told us about, for `/cluster` and metrics.
     committed: Arc<AtomicU64>,
+    /// The commit mark openraft last saved: in memory at once, on disk with the next append.
+    /// What a restart reads back may be a little older; any older commit mark is still a
+    /// true one (entries once committed stay committed), so openraft only re-learns the rest
+    /// from the leader.
+    latest_committed: Arc<Mutex<Option<LogId>>>,
+    /// The log's newest entries, shared by every clone (the readers replication uses).
+    recent: Arc<Mutex<RecentEntries>>,
     /// Where each synced append's duration goes, when the node keeps metrics.
     sync_timing: Option<Step>,
 }
@@ -37,6 +47,8 @@ impl LogStore {
         Self {
             db,
             committed: Arc::new(AtomicU64::new(0)),
+            latest_committed: Arc::new(Mutex::new(None)),
+            recent: Arc::new(Mutex::new(RecentEntries::default())),
             sync_timing: None,
         }
     }
@@ -119,6 +131,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => 0,
         };
         let end = range.end_bound().cloned();
+        let end_exclusive = match end {
+            Bound::Included(e) => Some(e.saturating_add(1)),
+            Bound::Excluded(e) => Some(e),
+            Bound::Unbounded => None,
+        };
+        if let Some(entries) = self
+            .recent
+            .lock()
+            .ok()
+            .and_then(|recent| recent.get(start, end_exclusive))
+        {
+            return Ok(entries);
+        }
         let db = self.db.clone();
         blocking(move || Self::read_range(&db, start, end))
             .await
@@ -177,18 +202,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(c) = committed {
             self.committed.fetch_max(c.index, Ordering::Relaxed);
         }
-        let db = self.db.clone();
-        // Not synced: a lost commit mark only means re-learning it from the leader.
-        blocking(move || {
-            db.rocks
-                .put_cf(db.cf(CF_RAFT)?, KEY_COMMITTED, encode(&committed)?)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| e.raft(ErrorSubject::Store, ErrorVerb::Write))
+        // No I/O here: this runs between commit and apply on every entry, and a write of its
+        // own would cost a trip through the blocking pool there. The next append saves it.
+        if let Ok(mut latest) = self.latest_committed.lock() {
+            if committed > *latest {
+                *latest = committed;
+            }
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        let in_memory = self.latest_committed.lock().ok().and_then(|latest| *latest);
+        if in_memory.is_some() {
+            return Ok(in_memory);
+        }
         let db = self.db.clone();
         let committed: Option<LogId> =
             blocking(move || Ok(Self::read_meta::<Option<LogId>>(&db, KEY_COMMITTED)?.flatten()))
@@ -211,23 +239,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
+        let committed = self.latest_committed.lock().ok().and_then(|latest| *latest);
         let started = Instant::now();
         let written = blocking(move || {
             let cf = db.cf(CF_LOG)?;
             let mut batch = WriteBatch::default();
-            for entry in &entries {
-                batch.put_cf(cf, be64(entry.log_id.index), encode(entry)?);
+            let mut sized = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let bytes = encode(&entry)?;
+                let size = bytes.len();
+                batch.put_cf(cf, be64(entry.log_id.index), bytes);
+                sized.push((entry, size));
+            }
+            if committed.is_some() {
+                batch.put_cf(db.cf(CF_RAFT)?, KEY_COMMITTED, encode(&committed)?);
             }
             // Durable before openraft counts it: this is what makes an ack safe.
             db.rocks.write_opt(batch, &synced())?;
-            Ok(())
+            Ok(sized)
         })
         .await;
         if let Some(step) = &self.sync_timing {
             step.record_since(started);
         }
         match written {
-            Ok(()) => {
+            Ok(sized) => {
+                // Cached before openraft hears of it, so the replication it starts next
+                // finds the entries in memory.
+                if let Ok(mut recent) = self.recent.lock() {
+                    recent.appended(sized);
+                }
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -239,6 +280,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The cache first: no read may see an entry the log is about to lose.
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.truncate_from(log_id.index);
+        }
         let db = self.db.clone();
         blocking(move || {
             let mut batch = WriteBatch::default();
@@ -251,6 +296,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.purge_through(log_id.index);
+        }
         let db = self.db.clone();
         blocking(move || {
             let mut batch = WriteBatch::default();

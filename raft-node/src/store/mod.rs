@@ -6,6 +6,7 @@
 mod error;
 mod log_store;
 mod raft_db;
+mod recent_entries;
 mod restore;
 mod rocks;
 mod sink;
