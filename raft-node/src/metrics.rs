@@ -2,7 +2,6 @@
 //! both read from openraft and the applied view when asked (nothing is kept twice).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -15,7 +14,7 @@ use bazaar_service::metrics::prometheus_client::metrics::gauge::ConstGauge;
 use openraft::ServerState;
 
 use crate::leadership::Leadership;
-use crate::store::StateReader;
+use crate::store::{CommitMark, StateReader};
 use crate::types::{NodeId, Raft};
 use crate::versions::MemberVersions;
 
@@ -27,7 +26,7 @@ pub struct NodeStatus {
     pub raft: Raft,
     pub reader: StateReader,
     /// Highest commit index openraft has saved on this node.
-    pub committed: Arc<AtomicU64>,
+    pub committed: Arc<CommitMark>,
     pub versions: MemberVersions,
     /// A leader that has not heard from a quorum for this long is not ready.
     pub quorum_lost_after: Duration,
@@ -77,7 +76,7 @@ impl NodeStatus {
             leader: m.current_leader,
             leader_api,
             term: m.current_term,
-            commit_index: self.committed.load(Ordering::Relaxed).max(applied),
+            commit_index: self.committed.index().max(applied),
             applied_index: applied,
             last_log_index: m.last_log_index.unwrap_or(0),
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),

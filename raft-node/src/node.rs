@@ -101,7 +101,7 @@ pub async fn run(
     let db = open_raft_db(data_dir.join("raft")).await?;
     let db_open = Arc::downgrade(&db);
     let log = LogStore::new(db).with_sync_timing(timings.log_sync.clone());
-    let committed = log.committed_index();
+    let committed = log.commit_mark();
     let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries)
         .await?
         .with_apply_timing(timings.apply.clone());

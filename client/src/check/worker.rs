@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bazaar_api::{OrderRequest, Reason, RestockRequest};
+use bazaar_api::{IdempotencyKey, OrderRequest, Reason, RestockRequest};
 use rand::Rng;
 
 use super::history::{OpKind, OpRecord, Outcome};
@@ -69,7 +69,7 @@ pub async fn run_worker(worker: u32, client: ApiClient, ctx: Arc<WorkerContext>)
                 Err(e) => fail(&mut record, &e, false),
             }
         } else if roll < 0.8 {
-            let key = uuid::Uuid::new_v4().to_string();
+            let key = IdempotencyKey::generate().into_string();
             record.kind = OpKind::Order {
                 quantity,
                 key: key.clone(),
@@ -81,7 +81,7 @@ pub async fn run_worker(worker: u32, client: ApiClient, ctx: Arc<WorkerContext>)
                 name: product.clone(),
                 amount,
             };
-            let key = uuid::Uuid::new_v4().to_string();
+            let key = IdempotencyKey::generate().into_string();
             restock(&client, &ctx, &mut record, &req, &key).await;
         }
         record.complete_us = ctx.now_us();

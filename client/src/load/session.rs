@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bazaar_api::OrderRequest;
+use bazaar_api::{IdempotencyKey, OrderRequest};
 use rand::Rng;
 
 use super::stats::LoadStats;
@@ -75,7 +75,8 @@ pub async fn run_session(
         if !buy {
             continue;
         }
-        let key = uuid::Uuid::new_v4().to_string();
+        // Time-ordered like the keys the frontend makes: cheap for every replica to store.
+        let key = IdempotencyKey::generate().into_string();
         let req = OrderRequest {
             name: name.clone(),
             quantity: 1,

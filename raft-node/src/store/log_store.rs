@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bazaar_service::Step;
@@ -25,17 +25,44 @@ const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_PURGED: &[u8] = b"purged";
 
+/// The commit mark openraft last saved: in memory at once, on disk with the next append.
+/// What a restart reads back may be a little older; any older commit mark is still a true one
+/// (entries once committed stay committed), so openraft only re-learns the rest from the
+/// leader.
+#[derive(Debug, Default)]
+pub struct CommitMark {
+    latest: Mutex<Option<LogId>>,
+    /// `latest`'s index, for `/cluster` and metrics to read without the lock.
+    index: AtomicU64,
+}
+
+impl CommitMark {
+    /// The highest commit index known on this node (0 before any).
+    pub fn index(&self) -> u64 {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    fn latest(&self) -> Option<LogId> {
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commit marks only move forward.
+    fn raise(&self, committed: Option<LogId>) {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        if committed > *latest {
+            *latest = committed;
+            if let Some(c) = committed {
+                self.index.fetch_max(c.index, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// The log store; clones share the database (a clone is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<RaftDb>,
-    /// Last committed index openraft told us about, for `/cluster` and metrics.
-    committed: Arc<AtomicU64>,
-    /// The commit mark openraft last saved: in memory at once, on disk with the next append.
-    /// What a restart reads back may be a little older; any older commit mark is still a
-    /// true one (entries once committed stay committed), so openraft only re-learns the rest
-    /// from the leader.
-    latest_committed: Arc<Mutex<Option<LogId>>>,
+    committed: Arc<CommitMark>,
     /// The log's newest entries, shared by every clone (the readers replication uses).
     recent: Arc<Mutex<RecentEntries>>,
     /// Where each synced append's duration goes, when the node keeps metrics.
@@ -46,8 +73,7 @@ impl LogStore {
     pub fn new(db: Arc<RaftDb>) -> Self {
         Self {
             db,
-            committed: Arc::new(AtomicU64::new(0)),
-            latest_committed: Arc::new(Mutex::new(None)),
+            committed: Arc::default(),
             recent: Arc::new(Mutex::new(RecentEntries::default())),
             sync_timing: None,
         }
@@ -82,9 +108,15 @@ impl LogStore {
         .await
     }
 
-    /// The commit index as last saved by openraft (a lower bound of the cluster's).
-    pub fn committed_index(&self) -> Arc<AtomicU64> {
+    /// The commit mark as last saved by openraft (a lower bound of the cluster's).
+    pub fn commit_mark(&self) -> Arc<CommitMark> {
         self.committed.clone()
+    }
+
+    /// The in-memory tail, unless a panic while it was held left it unusable: then nothing
+    /// is cached or served from it, and every read goes to disk.
+    fn recent(&self) -> Option<MutexGuard<'_, RecentEntries>> {
+        self.recent.lock().ok()
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
@@ -137,9 +169,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => None,
         };
         if let Some(entries) = self
-            .recent
-            .lock()
-            .ok()
+            .recent()
             .and_then(|recent| recent.get(start, end_exclusive))
         {
             return Ok(entries);
@@ -199,21 +229,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        if let Some(c) = committed {
-            self.committed.fetch_max(c.index, Ordering::Relaxed);
-        }
         // No I/O here: this runs between commit and apply on every entry, and a write of its
         // own would cost a trip through the blocking pool there. The next append saves it.
-        if let Ok(mut latest) = self.latest_committed.lock() {
-            if committed > *latest {
-                *latest = committed;
-            }
-        }
+        self.committed.raise(committed);
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        let in_memory = self.latest_committed.lock().ok().and_then(|latest| *latest);
+        let in_memory = self.committed.latest();
         if in_memory.is_some() {
             return Ok(in_memory);
         }
@@ -222,9 +245,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             blocking(move || Ok(Self::read_meta::<Option<LogId>>(&db, KEY_COMMITTED)?.flatten()))
                 .await
                 .map_err(|e| e.raft(ErrorSubject::Store, ErrorVerb::Read))?;
-        if let Some(c) = committed {
-            self.committed.fetch_max(c.index, Ordering::Relaxed);
-        }
+        self.committed.raise(committed);
         Ok(committed)
     }
 
@@ -239,7 +260,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        let committed = self.latest_committed.lock().ok().and_then(|latest| *latest);
+        let committed = self.committed.latest();
         let started = Instant::now();
         let written = blocking(move || {
             let cf = db.cf(CF_LOG)?;
@@ -266,7 +287,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(sized) => {
                 // Cached before openraft hears of it, so the replication it starts next
                 // finds the entries in memory.
-                if let Ok(mut recent) = self.recent.lock() {
+                if let Some(mut recent) = self.recent() {
                     recent.appended(sized);
                 }
                 callback.log_io_completed(Ok(()));
@@ -281,7 +302,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // The cache first: no read may see an entry the log is about to lose.
-        if let Ok(mut recent) = self.recent.lock() {
+        if let Some(mut recent) = self.recent() {
             recent.truncate_from(log_id.index);
         }
         let db = self.db.clone();
@@ -296,7 +317,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        if let Ok(mut recent) = self.recent.lock() {
+        if let Some(mut recent) = self.recent() {
             recent.purge_through(log_id.index);
         }
         let db = self.db.clone();
@@ -309,5 +330,78 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         })
         .await
         .map_err(|e| e.raft(ErrorSubject::Logs, ErrorVerb::Delete))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftLogStorageExt;
+
+    use super::*;
+    use crate::store::open_raft_db;
+    use crate::store::recent_entries::blank_entry;
+
+    fn indexes(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[tokio::test]
+    async fn replication_reads_the_newest_entries_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_raft_db(dir.path().join("raft")).await.unwrap();
+        let mut log = LogStore::new(db.clone());
+        log.blocking_append((1..=3).map(|i| blank_entry(1, i)))
+            .await
+            .unwrap();
+        // Remove the rows behind the store's back: what is still read came from memory.
+        db.rocks
+            .delete_range_cf(db.cf(CF_LOG).unwrap(), be64(0), be64(u64::MAX))
+            .unwrap();
+        let mut reader = log.get_log_reader().await;
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(2..4).await.unwrap()),
+            vec![2, 3]
+        );
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..).await.unwrap()),
+            vec![1, 2, 3]
+        );
+        // A truncate reaches the readers' shared tail, not only the disk.
+        log.truncate(blank_entry(1, 2).log_id).await.unwrap();
+        assert_eq!(
+            indexes(&reader.try_get_log_entries(1..=3).await.unwrap()),
+            vec![1]
+        );
+        // A store with an empty tail reads the disk, which no longer has them.
+        let mut cold = LogStore::new(db);
+        assert!(cold.try_get_log_entries(1..4).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_commit_mark_reaches_disk_with_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_raft_db(dir.path().join("raft")).await.unwrap();
+        let mut log = LogStore::new(db.clone());
+        log.blocking_append((1..=2).map(|i| blank_entry(1, i)))
+            .await
+            .unwrap();
+        let mark = Some(blank_entry(1, 2).log_id);
+        log.save_committed(mark).await.unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), mark);
+        assert_eq!(log.commit_mark().index(), 2);
+        // Not yet on disk: a restarted store (a new one on the same database) reads nothing.
+        assert_eq!(
+            LogStore::new(db.clone()).read_committed().await.unwrap(),
+            None
+        );
+        log.blocking_append([blank_entry(1, 3)]).await.unwrap();
+        let mut restarted = LogStore::new(db);
+        assert_eq!(restarted.read_committed().await.unwrap(), mark);
+        assert_eq!(restarted.commit_mark().index(), 2);
+        // Marks only move forward.
+        log.save_committed(Some(blank_entry(1, 1).log_id))
+            .await
+            .unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), mark);
     }
 }

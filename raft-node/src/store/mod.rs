@@ -17,7 +17,7 @@ mod state_machine;
 mod view;
 
 pub use error::StoreError;
-pub use log_store::LogStore;
+pub use log_store::{CommitMark, LogStore};
 pub use raft_db::{open_raft_db, RaftDb};
 pub use restore::{
     check_backup, dump_backup, inspect_backup, prepare_restore, restore_interrupted,

@@ -52,13 +52,10 @@ impl RecentEntries {
         let Some(first) = entries.first().map(|(e, _)| e.log_id.index) else {
             return;
         };
-        match self.last_index() {
-            Some(last) if first == last + 1 => {}
-            Some(_) => self.truncate_from(first),
-            None => {}
-        }
-        if self.last_index().is_some_and(|last| first != last + 1) {
-            self.clear();
+        self.truncate_from(first);
+        if self.last_index().is_some_and(|last| last + 1 != first) {
+            self.entries.clear();
+            self.bytes = 0;
         }
         for (entry, size) in entries {
             self.bytes += size;
@@ -95,14 +92,17 @@ impl RecentEntries {
         if start < first {
             return None;
         }
-        let end = end.unwrap_or(u64::MAX);
+        // The run is contiguous, so positions follow from indexes: replication asks for the
+        // newest entries, and walking the whole run to find them would cost every read.
+        let len = self.entries.len();
+        let position =
+            |index: u64| usize::try_from(index.saturating_sub(first)).map_or(len, |p| p.min(len));
+        let from = position(start);
+        let to = end.map_or(len, position).max(from);
         Some(
             self.entries
-                .iter()
-                .map(|(e, _)| e)
-                .skip_while(|e| e.log_id.index < start)
-                .take_while(|e| e.log_id.index < end)
-                .cloned()
+                .range(from..to)
+                .map(|(e, _)| e.clone())
                 .collect(),
         )
     }
@@ -112,28 +112,24 @@ impl RecentEntries {
             self.bytes -= size;
         }
     }
+}
 
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.bytes = 0;
+/// An entry with no payload at `index` of `term`, for the log's tests.
+#[cfg(test)]
+pub fn blank_entry(term: u64, index: u64) -> Entry {
+    use openraft::{CommittedLeaderId, EntryPayload, LogId};
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+        payload: EntryPayload::Blank,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openraft::{CommittedLeaderId, EntryPayload, LogId};
-
-    fn entry(term: u64, index: u64) -> (Entry, usize) {
-        let entry = Entry {
-            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-            payload: EntryPayload::Blank,
-        };
-        (entry, 100)
-    }
 
     fn run(term: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<(Entry, usize)> {
-        indexes.map(|i| entry(term, i)).collect()
+        indexes.map(|i| (blank_entry(term, i), 100)).collect()
     }
 
     fn indexes(entries: &[Entry]) -> Vec<u64> {
