@@ -345,14 +345,20 @@ mod tests {
         entries.iter().map(|e| e.log_id.index).collect()
     }
 
-    #[tokio::test]
-    async fn replication_reads_the_newest_entries_from_memory() {
+    /// A fresh log holding entries 1..=`last` of term 1, and its database for a second store.
+    async fn log_with(last: u64) -> (tempfile::TempDir, Arc<RaftDb>, LogStore) {
         let dir = tempfile::tempdir().unwrap();
         let db = open_raft_db(dir.path().join("raft")).await.unwrap();
         let mut log = LogStore::new(db.clone());
-        log.blocking_append((1..=3).map(|i| blank_entry(1, i)))
+        log.blocking_append((1..=last).map(|i| blank_entry(1, i)))
             .await
             .unwrap();
+        (dir, db, log)
+    }
+
+    #[tokio::test]
+    async fn replication_reads_the_newest_entries_from_memory() {
+        let (_dir, db, mut log) = log_with(3).await;
         // Remove the rows behind the store's back: what is still read came from memory.
         db.rocks
             .delete_range_cf(db.cf(CF_LOG).unwrap(), be64(0), be64(u64::MAX))
@@ -379,12 +385,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_commit_mark_reaches_disk_with_the_next_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open_raft_db(dir.path().join("raft")).await.unwrap();
-        let mut log = LogStore::new(db.clone());
-        log.blocking_append((1..=2).map(|i| blank_entry(1, i)))
-            .await
-            .unwrap();
+        let (_dir, db, mut log) = log_with(2).await;
         let mark = Some(blank_entry(1, 2).log_id);
         log.save_committed(mark).await.unwrap();
         assert_eq!(log.read_committed().await.unwrap(), mark);
