@@ -15,6 +15,7 @@ pub mod node;
 pub mod proposer;
 pub mod read_index;
 pub mod shop;
+pub mod snapshot_schedule;
 pub mod store;
 pub mod timings;
 pub mod transfer;

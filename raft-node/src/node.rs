@@ -25,6 +25,7 @@ use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
+use crate::snapshot_schedule::SnapshotSchedule;
 use crate::store::{
     check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
     BackupSummary, LogStore, StateMachine, StoreError,
@@ -102,12 +103,14 @@ pub async fn run(
     let db_open = Arc::downgrade(&db);
     let log = LogStore::new(db).with_sync_timing(timings.log_sync.clone());
     let committed = log.commit_mark();
+    let log_volume = log.volume();
     let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries)
         .await?
         .with_apply_timing(timings.apply.clone());
     let sm_open = Arc::downgrade(&sm.reader().current().db);
     let reader = sm.reader();
     let feed: ChangeFeed = sm.feed();
+    let snapshot_files = sm.snapshot_files();
     tracing::info!(node = id, applied = reader.applied_index(), "storage open");
 
     let r = &config.raft;
@@ -116,7 +119,8 @@ pub async fn run(
         heartbeat_interval: r.heartbeat_interval_ms,
         election_timeout_min: r.election_timeout_min_ms,
         election_timeout_max: r.election_timeout_max_ms,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(r.snapshot_every_entries),
+        // Builds are triggered by `SnapshotSchedule`, which weighs the state's size too.
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: r.keep_entries_after_snapshot,
         max_payload_entries: r.max_entries_per_append,
         install_snapshot_timeout: 10_000,
@@ -144,6 +148,13 @@ pub async fn run(
         write_deadline,
         quorum_lost_after,
         &timings,
+        &tasks,
+        stop.clone(),
+    );
+    SnapshotSchedule::new(r).spawn(
+        raft.clone(),
+        log_volume,
+        snapshot_files,
         &tasks,
         stop.clone(),
     );

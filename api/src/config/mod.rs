@@ -37,6 +37,9 @@ pub enum ConfigError {
     },
 }
 
+/// The most `raft.snapshot_log_percent` may be.
+pub const MAX_SNAPSHOT_LOG_PERCENT: u64 = 1000;
+
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
@@ -64,8 +67,15 @@ pub struct RaftSettings {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
-    /// Build a snapshot after this many log entries since the last one.
+    /// Build a snapshot after at least this many log entries since the last one.
     pub snapshot_every_entries: u64,
+    /// ... and once the log written since the last snapshot is at least this percentage of
+    /// that snapshot's size. A snapshot dumps the whole state, which grows with every order
+    /// ever placed; this keeps the bytes dumped per byte of log bounded (25: at most four),
+    /// at the price of a log up to this share of the state, which a new member replays
+    /// after the snapshot. 0 builds one every `snapshot_every_entries` entries whatever the
+    /// state's size.
+    pub snapshot_log_percent: u64,
     /// Log entries kept behind a snapshot before they are purged.
     pub keep_entries_after_snapshot: u64,
     /// Most log entries in one append-entries request. A new leader finds where each
@@ -90,6 +100,7 @@ impl Default for RaftSettings {
             election_timeout_min_ms: 150,
             election_timeout_max_ms: 300,
             snapshot_every_entries: 10_000,
+            snapshot_log_percent: 25,
             keep_entries_after_snapshot: 1000,
             max_entries_per_append: 16,
             write_deadline_ms: 2000,
@@ -329,6 +340,12 @@ impl ClusterConfig {
         if r.snapshot_every_entries == 0 {
             return Err(invalid("raft.snapshot_every_entries", "must be above 0"));
         }
+        if r.snapshot_log_percent > MAX_SNAPSHOT_LOG_PERCENT {
+            return Err(invalid(
+                "raft.snapshot_log_percent",
+                format!("must be at most {MAX_SNAPSHOT_LOG_PERCENT}: a log kept longer than ten times the state only costs disk and catch-up time"),
+            ));
+        }
         if r.max_entries_per_append == 0 {
             return Err(invalid("raft.max_entries_per_append", "must be above 0"));
         }
@@ -431,6 +448,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("raft.max_entries_per_append"));
+        let mut c = ClusterConfig::default();
+        c.raft.snapshot_log_percent = MAX_SNAPSHOT_LOG_PERCENT + 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("raft.snapshot_log_percent"));
+        c.raft.snapshot_log_percent = MAX_SNAPSHOT_LOG_PERCENT;
+        c.validate().unwrap();
         let mut c = ClusterConfig::default();
         c.nodes[0].api = "nowhere".into();
         assert!(c

@@ -15,6 +15,7 @@ use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::error::{blocking, StoreError};
+use super::log_volume::LogVolume;
 use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
 use super::recent_entries::RecentEntries;
 use super::rocks::{be64, read_be64, synced};
@@ -67,6 +68,8 @@ pub struct LogStore {
     recent: Arc<Mutex<RecentEntries>>,
     /// Where each synced append's duration goes, when the node keeps metrics.
     sync_timing: Option<Step>,
+    /// Entries and bytes appended, shared by every clone.
+    volume: Arc<LogVolume>,
 }
 
 impl LogStore {
@@ -76,6 +79,7 @@ impl LogStore {
             committed: Arc::default(),
             recent: Arc::new(Mutex::new(RecentEntries::default())),
             sync_timing: None,
+            volume: Arc::default(),
         }
     }
 
@@ -106,6 +110,11 @@ impl LogStore {
             Ok(())
         })
         .await
+    }
+
+    /// What this store has appended since it was opened.
+    pub fn volume(&self) -> Arc<LogVolume> {
+        self.volume.clone()
     }
 
     /// The commit mark as last saved by openraft (a lower bound of the cluster's).
@@ -285,6 +294,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         match written {
             Ok(sized) => {
+                let bytes = sized.iter().map(|(_, size)| *size as u64).sum();
+                self.volume.appended(sized.len() as u64, bytes);
                 // Cached before openraft hears of it, so the replication it starts next
                 // finds the entries in memory.
                 if let Some(mut recent) = self.recent() {

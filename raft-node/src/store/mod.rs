@@ -5,6 +5,7 @@
 
 mod error;
 mod log_store;
+mod log_volume;
 mod raft_db;
 mod recent_entries;
 mod restore;
@@ -18,6 +19,7 @@ mod view;
 
 pub use error::StoreError;
 pub use log_store::{CommitMark, LogStore};
+pub use log_volume::LogVolume;
 pub use raft_db::{open_raft_db, RaftDb};
 pub use restore::{
     check_backup, dump_backup, inspect_backup, prepare_restore, restore_interrupted,

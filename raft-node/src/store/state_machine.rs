@@ -189,6 +189,7 @@ fn snapshot_meta(header: &StreamHeader) -> SnapshotMeta {
 fn build_snapshot_file(db: &SmDb, snapshots: &SnapshotFiles) -> Result<SnapshotMeta, StoreError> {
     // What the snapshot holds must survive a power loss before the log behind it is
     // purged: sync the state machine's WAL first (its writes are otherwise unsynced).
+    let started = Instant::now();
     db.rocks.flush_wal(true)?;
     let part = snapshots.part_path("build");
     let dumped = dump_to_file(db, &part, |meta| {
@@ -205,6 +206,7 @@ fn build_snapshot_file(db: &SmDb, snapshots: &SnapshotFiles) -> Result<SnapshotM
     tracing::info!(
         index = dumped.header.meta.applied_index(),
         bytes = dumped.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "snapshot built"
     );
     Ok(snapshot_meta(&dumped.header))

@@ -51,6 +51,15 @@ impl SnapshotFiles {
         sync_dir(&self.dir)
     }
 
+    /// The current snapshot's size in bytes (0 when there is none).
+    pub fn current_bytes(&self) -> Result<u64, StoreError> {
+        match fs::metadata(self.current_path()) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The current snapshot's header, if there is one.
     pub fn current_header(&self) -> Result<Option<StreamHeader>, StoreError> {
         match File::open(self.current_path()) {
