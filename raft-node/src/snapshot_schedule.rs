@@ -82,13 +82,7 @@ impl SnapshotSchedule {
                 if entries_since < self.every_entries {
                     continue;
                 }
-                let snapshot_bytes = match snapshots.current_bytes() {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        tracing::warn!(cause = %e, "cannot read the current snapshot's size");
-                        continue;
-                    }
-                };
+                let snapshot_bytes = snapshots.current_bytes();
                 if !self.is_due(entries_since, snapshot_bytes, volume.mean_entry_bytes()) {
                     continue;
                 }

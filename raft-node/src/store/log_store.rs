@@ -368,6 +368,13 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn appends_are_counted_for_the_snapshot_schedule() {
+        let (_dir, _db, log) = log_with(3).await;
+        let entry_bytes = encode(&blank_entry(1, 1)).unwrap().len() as u64;
+        assert_eq!(log.volume().mean_entry_bytes(), Some(entry_bytes));
+    }
+
+    #[tokio::test]
     async fn replication_reads_the_newest_entries_from_memory() {
         let (_dir, db, mut log) = log_with(3).await;
         // Remove the rows behind the store's back: what is still read came from memory.

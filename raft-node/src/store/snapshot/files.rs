@@ -16,6 +16,9 @@ const CURRENT: &str = "current.snap";
 pub struct SnapshotFiles {
     dir: PathBuf,
     next: Arc<AtomicU64>,
+    /// The current snapshot's size (0: none), noted where it is made, so a reader needs
+    /// no file-system call.
+    current_bytes: Arc<AtomicU64>,
 }
 
 impl SnapshotFiles {
@@ -28,9 +31,15 @@ impl SnapshotFiles {
                 fs::remove_file(entry.path())?;
             }
         }
+        let current_bytes = match fs::metadata(dir.join(CURRENT)) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self {
             dir: dir.to_owned(),
             next: Arc::new(AtomicU64::new(1)),
+            current_bytes: Arc::new(AtomicU64::new(current_bytes)),
         })
     }
 
@@ -47,17 +56,15 @@ impl SnapshotFiles {
 
     /// Makes a finished (synced) part the current snapshot.
     pub fn make_current(&self, part: &Path) -> Result<(), StoreError> {
+        let bytes = fs::metadata(part)?.len();
         fs::rename(part, self.current_path())?;
+        self.current_bytes.store(bytes, Ordering::Relaxed);
         sync_dir(&self.dir)
     }
 
     /// The current snapshot's size in bytes (0 when there is none).
-    pub fn current_bytes(&self) -> Result<u64, StoreError> {
-        match fs::metadata(self.current_path()) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+    pub fn current_bytes(&self) -> u64 {
+        self.current_bytes.load(Ordering::Relaxed)
     }
 
     /// The current snapshot's header, if there is one.
@@ -67,5 +74,25 @@ impl SnapshotFiles {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_size_is_known_after_make_current_and_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SnapshotFiles::open(dir.path()).unwrap();
+        assert_eq!(files.current_bytes(), 0);
+        let part = files.part_path("build");
+        fs::write(&part, [7u8; 1234]).unwrap();
+        files.make_current(&part).unwrap();
+        assert_eq!(files.current_bytes(), 1234);
+        assert_eq!(
+            SnapshotFiles::open(dir.path()).unwrap().current_bytes(),
+            1234
+        );
     }
 }
