@@ -14,10 +14,12 @@
 #   --keep-logs DIR   copy every process's log into DIR at the end (RUST_LOG applies)
 #   --snapshot-every N   raft.snapshot_every_entries of the bench cluster (default: the
 #                        built-in default)
+#   --snapshot-log-percent N   raft.snapshot_log_percent of the bench cluster (default: the
+#                        built-in default; 0 counts entries only)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-orders=1000000 build=1 snapshot_every= keep_logs= rolls=1
+orders=1000000 build=1 snapshot_every= log_percent= keep_logs= rolls=1
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) [ $# -ge 2 ] || bad_usage "--orders needs a number"; orders=$2; shift 2 ;;
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --keep-logs) [ $# -ge 2 ] || bad_usage "--keep-logs needs a directory"; keep_logs=$2; shift 2 ;;
     --snapshot-every) [ $# -ge 2 ] || bad_usage "--snapshot-every needs a number"; snapshot_every=$2; shift 2 ;;
+    --snapshot-log-percent) [ $# -ge 2 ] || bad_usage "--snapshot-log-percent needs a number"; log_percent=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
@@ -32,6 +35,7 @@ done
 [[ "$orders" =~ ^[0-9]+$ ]] || bad_usage "--orders takes a number"
 [[ "$rolls" =~ ^[1-9][0-9]*$ ]] || bad_usage "--rolls takes a number from 1"
 [[ "$snapshot_every" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-every takes a number"
+[[ "$log_percent" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-log-percent takes a number"
 command -v wrk >/dev/null || apt_install "to load the cluster" wrk
 ensure_deps
 [ "$build" = 0 ] || build_release
@@ -62,8 +66,9 @@ admin_token = \"$token\"
 peer_token = \"lifecycle-peer-token-0123456789\"
 [frontend]
 listen = \"127.0.0.1:17280\"
-${snapshot_every:+[raft]
-snapshot_every_entries = $snapshot_every}"
+[raft]
+${snapshot_every:+snapshot_every_entries = $snapshot_every}
+${log_percent:+snapshot_log_percent = $log_percent}"
 { echo "$common_toml"; nodes_toml 1 2 3; } >"$config"
 # The learner's file: the same cluster plus node 4 (it waits to be contacted).
 { echo "$common_toml"; nodes_toml 1 2 3 4; } >"$work/cluster-4.toml"
@@ -103,6 +108,9 @@ t0=$(date +%s%N)
 bazaar --url "http://$api" member add 4 --api 127.0.0.1:17204 --raft 127.0.0.1:17304 --wait 300s >/dev/null
 catch_up_ms=$(ms_since "$t0")
 catch_up_rss=$(peak_rss)
+cluster_field() { http_get "http://$1/cluster" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+learner_snapshot=$(cluster_field 127.0.0.1:17204 snapshot_index)
+replayed=$(( $(cluster_field 127.0.0.1:17204 applied_index) - learner_snapshot ))
 
 step "backup and restore"
 t0=$(date +%s%N)
@@ -155,6 +163,7 @@ echo
 echo "== data lifecycle with $have orders (3 nodes, 2 cores shared) =="
 printf '%-48s %14s  %s\n' "measure" "value" "target"
 printf '%-48s %14s  %s\n' "new learner caught up (member add --wait)" "${catch_up_ms} ms" "<= 5000 ms"
+printf '%-48s %14s\n' "learner: snapshot installed at / entries replayed" "$learner_snapshot / $replayed"
 printf '%-48s %s\n' "peak RSS, from the learner's add to the end" "$catch_up_rss"
 printf '%-48s %14s  %s\n' "backup save ($backup_mb MB)" "${backup_ms} ms" "<= 10000 ms"
 printf '%-48s %14s  %s\n' "restore (seed one data dir)" "${restore_ms} ms" "<= 10000 ms"

@@ -180,6 +180,77 @@ async fn a_failed_voter_is_replaced_from_the_cli_while_orders_flow() {
     assert_orders_kept(&cluster, new, &acked).await;
 }
 
+/// Entries a new member may replay in the test below (`raft.keep_entries_after_snapshot`).
+const SHORT_REPLAY: u64 = 20;
+
+/// A member added when the last snapshot lies far behind (here: none yet, well short of
+/// `snapshot_every_entries`) installs a snapshot of the state as it was when it was added,
+/// built for it, rather than replaying the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_member_starts_from_a_snapshot_of_the_state_when_it_was_added() {
+    let mut cluster = TestCluster::start_with(3, |c| {
+        c.raft.keep_entries_after_snapshot = SHORT_REPLAY;
+    })
+    .await;
+    stock_product(&cluster).await;
+    // One after another, so each order is an entry of its own.
+    for n in 0..(3 * SHORT_REPLAY) {
+        let key = format!("fresh-{n}");
+        match cluster.place_order(PRODUCT, 1, &key, ORDER_PATIENCE).await {
+            Attempt::Acked(_) => {}
+            other => panic!("order {key}: {other:?}"),
+        }
+    }
+    let leader = cluster.leader().await;
+    let before = cluster
+        .cluster_info(leader)
+        .await
+        .expect("the leader answers");
+    assert_eq!(
+        before.snapshot_index, 0,
+        "no snapshot is due yet, so only the member add can build one"
+    );
+    let new = cluster.add_node();
+    let new_node = cluster.config.node(new).expect("the new node").clone();
+    let added = cluster.bazaar(&[
+        "--url",
+        &cluster.api_url(leader),
+        "--json",
+        "member",
+        "add",
+        &new.to_string(),
+        "--api",
+        &new_node.api,
+        "--raft",
+        &new_node.raft,
+        "--wait",
+        "60s",
+    ]);
+    stdout_json(&added);
+    let after = cluster
+        .cluster_info(leader)
+        .await
+        .expect("the leader answers");
+    assert!(
+        after.snapshot_index >= before.applied_index,
+        "the leader snapshotted before adding the member: snapshot at {}, applied {} when asked",
+        after.snapshot_index,
+        before.applied_index
+    );
+    let learner = wait_for("the new member to apply everything", || async {
+        let mine = cluster.cluster_info(new).await?;
+        (mine.applied_index >= before.applied_index).then_some(mine)
+    })
+    .await;
+    assert!(
+        learner.snapshot_index >= before.applied_index,
+        "the new member installed the fresh snapshot (at {}) instead of replaying the log \
+         up to {}",
+        learner.snapshot_index,
+        before.applied_index
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_membership_and_transfer_requests_are_refused_and_change_nothing() {
     let cluster = TestCluster::start(3).await;

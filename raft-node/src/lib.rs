@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod codec;
 pub mod feed;
+pub mod fresh_snapshot;
 pub mod http;
 mod leader_duties;
 pub mod leadership;

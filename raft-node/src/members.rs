@@ -9,6 +9,7 @@ use bazaar_api::{LeaderHint, MemberStatus, MembersView};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, RaftMetrics};
 
+use crate::fresh_snapshot::{freshen, Freshness};
 use crate::leadership::{hint_of, Leadership};
 use crate::net::PeerContacts;
 use crate::types::{NodeAddr, NodeId, Raft};
@@ -63,8 +64,15 @@ pub struct Members {
     pub alive_window: Duration,
     /// A learner further behind than this is not promoted.
     pub max_promote_lag: u64,
+    /// A new learner may replay at most this many entries after the snapshot it installs
+    /// (`raft.keep_entries_after_snapshot`); past that the leader snapshots first.
+    pub max_new_member_replay: u64,
     pub versions: MemberVersions,
 }
+
+/// How long adding a member waits for a fresh snapshot: well inside the 10 s every API
+/// route gets. A longer build goes on, and the learner starts from the older snapshot.
+const FRESH_SNAPSHOT_BUDGET: Duration = Duration::from_secs(5);
 
 /// A quorum of `voters`: more than half.
 pub fn quorum_of(voters: usize) -> usize {
@@ -160,7 +168,9 @@ impl Members {
             .map_or(u64::MAX, |at| last.saturating_sub(at))
     }
 
-    /// Adds `id` as a learner; it catches up in the background (watch `list`).
+    /// Adds `id` as a learner; it catches up in the background (watch `list`). The snapshot
+    /// it will install is first brought up to date when the log since the last one is
+    /// longer than `max_new_member_replay` entries (see `fresh_snapshot.rs`).
     pub async fn add_learner(&self, id: NodeId, addr: NodeAddr) -> Result<u64, MemberError> {
         if id == 0 {
             return Err(MemberError::ZeroId);
@@ -179,6 +189,39 @@ impl Members {
                     });
                 }
             }
+        }
+        match freshen(
+            &self.raft,
+            self.max_new_member_replay,
+            FRESH_SNAPSHOT_BUDGET,
+        )
+        .await
+        {
+            Freshness::Recent { snapshot, behind } => {
+                tracing::info!(
+                    learner = id,
+                    snapshot,
+                    behind,
+                    "new member starts from the last snapshot"
+                );
+            }
+            Freshness::Built { snapshot, elapsed } => {
+                tracing::info!(
+                    learner = id,
+                    snapshot,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "snapshot built for the new member"
+                );
+            }
+            Freshness::Late { waited } => {
+                tracing::warn!(
+                    learner = id,
+                    waited_ms = waited.as_millis() as u64,
+                    "no fresh snapshot in time; the new member replays the log since the last one"
+                );
+            }
+            // add_learner below reports the stop.
+            Freshness::Stopped => {}
         }
         let added = self.raft.add_learner(id, addr, false).await;
         added.map(|r| r.log_id.index).map_err(write_error)

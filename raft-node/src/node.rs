@@ -196,6 +196,7 @@ pub async fn run(
         contacts: net.contacts().clone(),
         alive_window: quorum_lost_after,
         max_promote_lag: r.ready_max_lag_entries,
+        max_new_member_replay: r.keep_entries_after_snapshot,
         versions: versions.clone(),
     };
     let transfer = LeaderTransfer::new(

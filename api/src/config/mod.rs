@@ -72,11 +72,14 @@ pub struct RaftSettings {
     /// ... and once the log written since the last snapshot is at least this percentage of
     /// that snapshot's size. A snapshot dumps the whole state, which grows with every order
     /// ever placed; this keeps the bytes dumped per byte of log bounded (25: at most four),
-    /// at the price of a log up to this share of the state, which a new member replays
-    /// after the snapshot. 0 builds one every `snapshot_every_entries` entries whatever the
+    /// at the price of a log up to this share of the state, which a follower that fell
+    /// behind the purged log replays after the snapshot (a new member gets a fresh
+    /// snapshot instead). 0 builds one every `snapshot_every_entries` entries whatever the
     /// state's size.
     pub snapshot_log_percent: u64,
-    /// Log entries kept behind a snapshot before they are purged.
+    /// Log entries kept behind a snapshot before they are purged. Also the most a new
+    /// member replays after the snapshot it installs: with more log since the last
+    /// snapshot, the leader builds a fresh one before adding the member.
     pub keep_entries_after_snapshot: u64,
     /// Most log entries in one append-entries request. A new leader finds where each
     /// follower's log ends by a binary search whose every probe carries this many entries,
