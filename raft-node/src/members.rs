@@ -9,7 +9,7 @@ use bazaar_api::{LeaderHint, MemberStatus, MembersView};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, RaftMetrics};
 
-use crate::fresh_snapshot::{freshen, Freshness};
+use crate::fresh_snapshot::{Freshness, NewMemberSnapshot};
 use crate::leadership::{hint_of, Leadership};
 use crate::net::PeerContacts;
 use crate::types::{NodeAddr, NodeId, Raft};
@@ -64,9 +64,8 @@ pub struct Members {
     pub alive_window: Duration,
     /// A learner further behind than this is not promoted.
     pub max_promote_lag: u64,
-    /// A new learner may replay at most this many entries after the snapshot it installs
-    /// (`raft.keep_entries_after_snapshot`); past that the leader snapshots first.
-    pub max_new_member_replay: u64,
+    /// When the leader snapshots before adding a learner, so it replays little log.
+    pub new_member_snapshot: NewMemberSnapshot,
     pub versions: MemberVersions,
 }
 
@@ -169,8 +168,8 @@ impl Members {
     }
 
     /// Adds `id` as a learner; it catches up in the background (watch `list`). The snapshot
-    /// it will install is first brought up to date when the log since the last one is
-    /// longer than `max_new_member_replay` entries (see `fresh_snapshot.rs`).
+    /// it will install is first brought up to date when the log since the last one is long
+    /// (see `fresh_snapshot.rs`).
     pub async fn add_learner(&self, id: NodeId, addr: NodeAddr) -> Result<u64, MemberError> {
         if id == 0 {
             return Err(MemberError::ZeroId);
@@ -190,13 +189,11 @@ impl Members {
                 }
             }
         }
-        match freshen(
-            &self.raft,
-            self.max_new_member_replay,
-            FRESH_SNAPSHOT_BUDGET,
-        )
-        .await
-        {
+        let freshness = self
+            .new_member_snapshot
+            .freshen(&self.raft, FRESH_SNAPSHOT_BUDGET)
+            .await;
+        match freshness {
             Freshness::Recent { snapshot, behind } => {
                 tracing::info!(
                     learner = id,

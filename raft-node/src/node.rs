@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::catalog::{load_catalog, CatalogError};
 use crate::feed::ChangeFeed;
+use crate::fresh_snapshot::NewMemberSnapshot;
 use crate::http::{api_router, clear_backup_leftovers, AppState};
 use crate::leader_duties::LeaderDuties;
 use crate::leadership::Leadership;
@@ -153,8 +154,8 @@ pub async fn run(
     );
     SnapshotSchedule::new(r).spawn(
         raft.clone(),
-        log_volume,
-        snapshot_files,
+        log_volume.clone(),
+        snapshot_files.clone(),
         &tasks,
         stop.clone(),
     );
@@ -196,7 +197,11 @@ pub async fn run(
         contacts: net.contacts().clone(),
         alive_window: quorum_lost_after,
         max_promote_lag: r.ready_max_lag_entries,
-        max_new_member_replay: r.keep_entries_after_snapshot,
+        new_member_snapshot: NewMemberSnapshot::new(
+            r.keep_entries_after_snapshot,
+            log_volume,
+            snapshot_files,
+        ),
         versions: versions.clone(),
     };
     let transfer = LeaderTransfer::new(

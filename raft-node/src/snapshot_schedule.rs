@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_api::config::RaftSettings;
+use openraft::RaftMetrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::store::snapshot::SnapshotFiles;
 use crate::store::LogVolume;
-use crate::types::Raft;
+use crate::types::{NodeAddr, NodeId, Raft};
 
 /// How often the schedule looks at the log; a build takes far longer than this.
 const TICK: Duration = Duration::from_millis(250);
@@ -27,9 +28,17 @@ pub struct SnapshotSchedule {
 
 impl SnapshotSchedule {
     pub fn new(settings: &RaftSettings) -> Self {
+        Self::with(
+            settings.snapshot_every_entries,
+            settings.snapshot_log_percent,
+        )
+    }
+
+    /// A snapshot due after `every_entries` entries and `log_percent` of log.
+    pub fn with(every_entries: u64, log_percent: u64) -> Self {
         Self {
-            every_entries: settings.snapshot_every_entries,
-            log_percent: settings.snapshot_log_percent,
+            every_entries,
+            log_percent,
         }
     }
 
@@ -72,13 +81,7 @@ impl SnapshotSchedule {
                     _ = stop.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let entries_since = {
-                    let m = raft.metrics();
-                    let m = m.borrow();
-                    let applied = m.last_applied.map_or(0, |l| l.index + 1);
-                    let snapshot = m.snapshot.map_or(0, |l| l.index + 1);
-                    applied.saturating_sub(snapshot)
-                };
+                let entries_since = entries_since_snapshot(&raft.metrics().borrow());
                 if entries_since < self.every_entries {
                     continue;
                 }
@@ -97,46 +100,46 @@ impl SnapshotSchedule {
     }
 }
 
+/// Applied entries that the current snapshot does not hold.
+pub fn entries_since_snapshot(m: &RaftMetrics<NodeId, NodeAddr>) -> u64 {
+    let applied = m.last_applied.map_or(0, |l| l.index + 1);
+    let snapshot = m.snapshot.map_or(0, |l| l.index + 1);
+    applied.saturating_sub(snapshot)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn schedule(every_entries: u64, log_percent: u64) -> SnapshotSchedule {
-        SnapshotSchedule {
-            every_entries,
-            log_percent,
-        }
-    }
-
     #[test]
     fn never_before_the_entry_count() {
-        let s = schedule(100, 100);
+        let s = SnapshotSchedule::with(100, 100);
         assert!(!s.is_due(99, 0, Some(1_000)));
         assert!(s.is_due(100, 0, Some(1_000)));
     }
 
     #[test]
     fn a_large_state_waits_for_as_much_log() {
-        let s = schedule(100, 100);
+        let s = SnapshotSchedule::with(100, 100);
         // 1,000 entries of 1 KB against a 2 MB snapshot: half as much log as state.
         assert!(!s.is_due(1_000, 2_000_000, Some(1_000)));
         assert!(s.is_due(2_000, 2_000_000, Some(1_000)));
         // Half the percentage, half the log.
-        assert!(schedule(100, 50).is_due(1_000, 2_000_000, Some(1_000)));
+        assert!(SnapshotSchedule::with(100, 50).is_due(1_000, 2_000_000, Some(1_000)));
     }
 
     #[test]
     fn zero_percent_counts_entries_only() {
-        assert!(schedule(100, 0).is_due(100, u64::MAX, Some(1)));
+        assert!(SnapshotSchedule::with(100, 0).is_due(100, u64::MAX, Some(1)));
     }
 
     #[test]
     fn without_appends_there_is_nothing_to_snapshot_for() {
-        assert!(!schedule(100, 100).is_due(10_000, 2_000_000, None));
+        assert!(!SnapshotSchedule::with(100, 100).is_due(10_000, 2_000_000, None));
     }
 
     #[test]
     fn huge_figures_do_not_overflow() {
-        assert!(schedule(1, 1000).is_due(u64::MAX, u64::MAX, Some(u64::MAX)));
+        assert!(SnapshotSchedule::with(1, 1000).is_due(u64::MAX, u64::MAX, Some(u64::MAX)));
     }
 }

@@ -79,7 +79,8 @@ pub struct RaftSettings {
     pub snapshot_log_percent: u64,
     /// Log entries kept behind a snapshot before they are purged. Also the most a new
     /// member replays after the snapshot it installs: with more log since the last
-    /// snapshot, the leader builds a fresh one before adding the member.
+    /// snapshot, and at least a tenth of its size, the leader builds a fresh one before
+    /// adding the member.
     pub keep_entries_after_snapshot: u64,
     /// Most log entries in one append-entries request. A new leader finds where each
     /// follower's log ends by a binary search whose every probe carries this many entries,

@@ -178,7 +178,9 @@ enum AdminAction {
 enum MemberAction {
     /// Every member: id, addresses, voter or learner, match index, lag and version.
     List,
-    /// Add node ID as a learner (start it first, with an empty data dir).
+    /// Add node ID as a learner (start it first, with an empty data dir). It starts from a
+    /// snapshot, which the leader first brings up to date when the log since it is long
+    /// (this waits up to 5 s).
     Add {
         id: u64,
         /// Its public API address, host:port.
