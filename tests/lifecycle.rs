@@ -54,6 +54,17 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `bazaar member add` of node `new` (already in the cluster file and started) through
+/// `leader_url`, waiting until it has caught up.
+fn add_member_and_wait(cluster: &TestCluster, leader_url: &str, new: u64) -> std::process::Output {
+    let node = cluster.config.node(new).expect("the new node");
+    let id = new.to_string();
+    cluster.bazaar(&[
+        "--url", leader_url, "--json", "member", "add", &id, "--api", &node.api, "--raft",
+        &node.raft, "--wait", "60s",
+    ])
+}
+
 /// Orders placed one after another until `stop`, each with its own key; returns the
 /// acknowledged ones by key.
 async fn place_until(
@@ -109,7 +120,6 @@ async fn a_failed_voter_is_replaced_from_the_cli_while_orders_flow() {
         .expect("a follower");
     cluster.kill(failed);
     let new = cluster.add_node();
-    let new_node = cluster.config.node(new).expect("the new node").clone();
     let leader_url = cluster.api_url(leader);
     let cluster = Arc::new(cluster);
     let stop = Arc::new(AtomicBool::new(false));
@@ -117,22 +127,7 @@ async fn a_failed_voter_is_replaced_from_the_cli_while_orders_flow() {
     let c = cluster.clone();
     let (added, promoted, removed, members) = tokio::task::spawn_blocking(move || {
         let base = ["--url", leader_url.as_str(), "--json", "member"];
-        let add = c.bazaar(
-            &[
-                &base[..],
-                &[
-                    "add",
-                    &new.to_string(),
-                    "--api",
-                    &new_node.api,
-                    "--raft",
-                    &new_node.raft,
-                    "--wait",
-                    "60s",
-                ],
-            ]
-            .concat(),
-        );
+        let add = add_member_and_wait(&c, &leader_url, new);
         let promote = c.bazaar(&[&base[..], &["promote", &new.to_string()]].concat());
         let remove = c.bazaar(&[&base[..], &["remove", &failed.to_string()]].concat());
         let list = c.bazaar(&[&base[..], &["list"]].concat());
@@ -211,21 +206,7 @@ async fn a_new_member_starts_from_a_snapshot_of_the_state_when_it_was_added() {
         "no snapshot is due yet, so only the member add can build one"
     );
     let new = cluster.add_node();
-    let new_node = cluster.config.node(new).expect("the new node").clone();
-    let added = cluster.bazaar(&[
-        "--url",
-        &cluster.api_url(leader),
-        "--json",
-        "member",
-        "add",
-        &new.to_string(),
-        "--api",
-        &new_node.api,
-        "--raft",
-        &new_node.raft,
-        "--wait",
-        "60s",
-    ]);
+    let added = add_member_and_wait(&cluster, &cluster.api_url(leader), new);
     stdout_json(&added);
     let after = cluster
         .cluster_info(leader)
