@@ -87,7 +87,7 @@ step "placing $orders orders on the leader"
 have=0
 while [ "$have" -lt "$orders" ]; do
   wrk -t2 -c64 -d5s -s "$BAZAAR_ROOT/scripts/bench/order.lua" "http://$api" >/dev/null
-  have=$(http_get "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
+  have=$(cluster_number "$api" orders)
 done
 
 # Peak RSS of every node process, sampled every 100 ms from here on.
@@ -108,9 +108,8 @@ t0=$(date +%s%N)
 bazaar --url "http://$api" member add 4 --api 127.0.0.1:17204 --raft 127.0.0.1:17304 --wait 300s >/dev/null
 catch_up_ms=$(ms_since "$t0")
 catch_up_rss=$(peak_rss)
-cluster_field() { http_get "http://$1/cluster" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
-learner_snapshot=$(cluster_field 127.0.0.1:17204 snapshot_index)
-replayed=$(( $(cluster_field 127.0.0.1:17204 applied_index) - learner_snapshot ))
+learner_snapshot=$(cluster_number 127.0.0.1:17204 snapshot_index)
+replayed=$(( $(cluster_number 127.0.0.1:17204 applied_index) - learner_snapshot ))
 
 step "backup and restore"
 t0=$(date +%s%N)

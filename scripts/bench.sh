@@ -105,7 +105,6 @@ cpu_per_request() {
     ($1 in before) && n > 0 { printf "%s %.0f  ", $1, ($2 - before[$1]) * 1000 / n; total += ($2 - before[$1]) }
     END { if (n > 0) printf "all %.0f", total * 1000 / n }' <(echo "$1") <(echo "$2")
 }
-term_of() { http_get "http://$1/cluster" | sed -n 's/.*"term":\([0-9]*\).*/\1/p'; }
 cpu_rows=()
 follower=$(node_api $(( leader % 3 + 1 )))
 # scrape DIR: every process's /metrics, as DIR/{leader,follower,frontend}.prom
@@ -140,7 +139,7 @@ run_wrk() {
 echo
 echo "== Bazaar, $secs s per run, $conns connections, leader node $leader =="
 printf '%-44s %10s %10s %10s %8s\n' "run" "req/s" "p50" "p99" "non-2xx"
-term_before=$(term_of "$api")
+term_before=$(cluster_number "$api" term)
 run_wrk "orders on the leader node" "http://$api" order.lua "$conns" node_orders
 scrape "$work/m0"
 profilers=()
@@ -166,7 +165,7 @@ for who in ${profile_dir:+leader follower frontend}; do
     --stdio >"$profile_dir/$who.txt" 2>/dev/null || true
 done
 steps "orders through the frontend, $conns connections" "$work/m0" "$work/m1"
-term_after=$(term_of "$api")
+term_after=$(cluster_number "$api" term)
 run_wrk "linearizable lookups on the leader node" "http://$api" lookup.lua "$conns" node_reads
 run_wrk "linearizable lookups on a follower node" "http://$follower" lookup.lua "$conns" follower_reads
 run_wrk "uncached lookups through a --no-cache frontend" "http://127.0.0.1:18081" lookup.lua "$conns" fe_uncached
@@ -207,10 +206,10 @@ wait_http "http://$(node_api "$old")/readyz" 30 || die "node $old did not come b
 # Restart: fill the log with orders, kill -9 a follower, time until it serves a linearizable read.
 leader=$(wait_leader 30)
 api=$(node_api "$leader")
-have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
+have=$(cluster_number "$api" orders)
 while [ "$have" -lt "$restart_orders" ]; do
   wrk -t2 -c64 -d5s -s "$here/order.lua" "http://$api" >/dev/null
-  have=$(curl -fsS "http://$api/cluster" | sed -n 's/.*"orders":\([0-9]*\).*/\1/p')
+  have=$(cluster_number "$api" orders)
 done
 victim=$(( leader % 3 + 1 ))
 vapi=$(node_api "$victim")

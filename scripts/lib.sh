@@ -178,6 +178,9 @@ start_frontend() {
   echo $! >"$(pid_file frontend)"
 }
 
+# cluster_number API FIELD: a number from GET /cluster of the node at API (host:port).
+cluster_number() { http_get "http://$1/cluster" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+
 # answers_as_member ID: node ID's API answers /cluster as node ID of this cluster.
 answers_as_member() {
   local body

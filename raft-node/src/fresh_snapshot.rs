@@ -34,6 +34,39 @@ pub enum Freshness {
     Stopped,
 }
 
+impl Freshness {
+    /// One line on how new member `learner` will start.
+    pub fn log(&self, learner: NodeId) {
+        match *self {
+            Freshness::Recent { snapshot, behind } => {
+                tracing::info!(
+                    learner,
+                    snapshot,
+                    behind,
+                    "new member starts from the last snapshot"
+                );
+            }
+            Freshness::Built { snapshot, elapsed } => {
+                tracing::info!(
+                    learner,
+                    snapshot,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "snapshot built for the new member"
+                );
+            }
+            Freshness::Late { waited } => {
+                tracing::warn!(
+                    learner,
+                    waited_ms = waited.as_millis() as u64,
+                    "no fresh snapshot in time; the new member replays the log since the last one"
+                );
+            }
+            // Adding the member then fails with the stop, and says so.
+            Freshness::Stopped => {}
+        }
+    }
+}
+
 /// When the leader snapshots for a new member, and the build itself.
 #[derive(Clone)]
 pub struct NewMemberSnapshot {

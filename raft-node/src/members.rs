@@ -9,7 +9,8 @@ use bazaar_api::{LeaderHint, MemberStatus, MembersView};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, RaftMetrics};
 
-use crate::fresh_snapshot::{Freshness, NewMemberSnapshot};
+use crate::fresh_snapshot::NewMemberSnapshot;
+use crate::http::API_ROUTE_TIMEOUT;
 use crate::leadership::{hint_of, Leadership};
 use crate::net::PeerContacts;
 use crate::types::{NodeAddr, NodeId, Raft};
@@ -69,9 +70,10 @@ pub struct Members {
     pub versions: MemberVersions,
 }
 
-/// How long adding a member waits for a fresh snapshot: well inside the 10 s every API
-/// route gets. A longer build goes on, and the learner starts from the older snapshot.
-const FRESH_SNAPSHOT_BUDGET: Duration = Duration::from_secs(5);
+/// How long adding a member waits for a fresh snapshot: half the time its API route gets,
+/// so the change itself still fits. A longer build goes on, and the learner starts from the
+/// older snapshot.
+const FRESH_SNAPSHOT_BUDGET: Duration = Duration::from_secs(API_ROUTE_TIMEOUT.as_secs() / 2);
 
 /// A quorum of `voters`: more than half.
 pub fn quorum_of(voters: usize) -> usize {
@@ -193,33 +195,7 @@ impl Members {
             .new_member_snapshot
             .freshen(&self.raft, FRESH_SNAPSHOT_BUDGET)
             .await;
-        match freshness {
-            Freshness::Recent { snapshot, behind } => {
-                tracing::info!(
-                    learner = id,
-                    snapshot,
-                    behind,
-                    "new member starts from the last snapshot"
-                );
-            }
-            Freshness::Built { snapshot, elapsed } => {
-                tracing::info!(
-                    learner = id,
-                    snapshot,
-                    elapsed_ms = elapsed.as_millis() as u64,
-                    "snapshot built for the new member"
-                );
-            }
-            Freshness::Late { waited } => {
-                tracing::warn!(
-                    learner = id,
-                    waited_ms = waited.as_millis() as u64,
-                    "no fresh snapshot in time; the new member replays the log since the last one"
-                );
-            }
-            // add_learner below reports the stop.
-            Freshness::Stopped => {}
-        }
+        freshness.log(id);
         let added = self.raft.add_learner(id, addr, false).await;
         added.map(|r| r.log_id.index).map_err(write_error)
     }

@@ -16,7 +16,7 @@ mod frontend;
 #[allow(unused_imports)]
 pub use frontend::Frontend;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,11 +63,21 @@ pub fn node_on_free_ports(id: u64) -> NodeConfig {
     }
 }
 
+/// A loopback port free right now and not handed out before by this test process. The
+/// kernel may give the same ephemeral port to two binds in a row once the first listener is
+/// closed, and one cluster file with a port twice is refused (seen in a gate run).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 pub fn repo_root() -> PathBuf {
