@@ -30,7 +30,8 @@ impl StoreError {
     }
 }
 
-/// Runs a RocksDB job on the blocking pool so it never stalls an async worker thread.
+/// Runs a RocksDB job on the blocking pool so it never stalls an async worker thread (the
+/// state machine applies its smallest calls in place; see `INLINE_APPLY_COMMANDS`).
 pub async fn blocking<T, F>(job: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
