@@ -48,6 +48,16 @@ impl Command {
         }
     }
 
+    /// How many commands this one carries when applied: a batch its commands, the catalog
+    /// seed one per product, any other one.
+    pub fn commands_carried(&self) -> usize {
+        match self {
+            Command::Batch(commands) => commands.len(),
+            Command::SeedCatalog(products) => products.len(),
+            _ => 1,
+        }
+    }
+
     /// What a command answers when its key was first used for a different command.
     pub fn key_reused(&self) -> CommandResult {
         match self {

@@ -22,7 +22,7 @@ use super::snapshot::{dump_to_file, install_generation, SnapshotFiles, StreamHea
 use super::view::{AppliedView, Published, StateReader};
 use crate::codec::encode;
 use crate::feed::ChangeFeed;
-use crate::shop::{Changes, Command, CommandResult};
+use crate::shop::{Changes, CommandResult};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -128,16 +128,16 @@ impl StateMachine {
 /// follower catching up) still go to the pool, so a worker thread is never held for long.
 const INLINE_APPLY_COMMANDS: usize = 4;
 
-/// How many commands `entries` carry: a batch counts its commands, the seed its products.
-fn commands_in(entries: &[Entry]) -> usize {
-    entries
+/// Whether an apply call of `entries` runs in place rather than on the blocking pool.
+fn applies_in_place(entries: &[Entry]) -> bool {
+    let commands: usize = entries
         .iter()
         .map(|entry| match &entry.payload {
-            EntryPayload::Normal(Command::Batch(commands)) => commands.len(),
-            EntryPayload::Normal(Command::SeedCatalog(products)) => products.len(),
+            EntryPayload::Normal(command) => command.commands_carried(),
             _ => 1,
         })
-        .sum()
+        .sum();
+    commands <= INLINE_APPLY_COMMANDS
 }
 
 /// Applies entries to `state` (a copy) and one write batch, and writes the batch. On error
@@ -301,7 +301,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let working = AppliedView::clone(&self.state);
         let started = Instant::now();
-        let applied = if commands_in(&entries) <= INLINE_APPLY_COMMANDS {
+        let applied = if applies_in_place(&entries) {
             apply_blocking(working, entries)
         } else {
             blocking(move || apply_blocking(working, entries)).await
@@ -412,7 +412,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shop::ProductRecord;
+    use crate::shop::{Command, ProductRecord};
     use crate::store::recent_entries::blank_entry;
 
     fn order(n: usize) -> Command {
@@ -439,20 +439,34 @@ mod tests {
             stock: 0,
             version: 0,
         };
-        let single = [with(1, order(0))];
-        let grouped = [with(2, Command::Batch((0..29).map(order).collect()))];
-        let seed = [with(3, Command::SeedCatalog((0..6).map(product).collect()))];
-        let mixed = [
+        assert_eq!(order(0).commands_carried(), 1);
+        assert_eq!(
+            Command::Batch((0..29).map(order).collect()).commands_carried(),
+            29
+        );
+        let seed = Command::SeedCatalog((0..6).map(product).collect());
+        assert_eq!(seed.commands_carried(), 6);
+
+        // One client's order applies in place; a loaded leader's group goes to the pool.
+        assert!(applies_in_place(&[with(1, order(0))]));
+        assert!(!applies_in_place(&[with(
+            2,
+            Command::Batch((0..29).map(order).collect())
+        )]));
+        assert!(!applies_in_place(&[with(3, seed)]));
+        // Blank and membership entries count one each; the limit is inclusive.
+        let four = [
             blank_entry(1, 4),
             with(5, order(1)),
             with(6, Command::Batch((0..2).map(order).collect())),
         ];
-        assert_eq!(commands_in(&single), 1);
-        assert_eq!(commands_in(&grouped), 29);
-        assert_eq!(commands_in(&seed), 6);
-        assert_eq!(commands_in(&mixed), 4);
-        // One client's order applies in place; a loaded leader's group goes to the pool.
-        assert!(commands_in(&single) <= INLINE_APPLY_COMMANDS);
-        assert!(commands_in(&grouped) > INLINE_APPLY_COMMANDS);
+        assert!(applies_in_place(&four));
+        let five = [
+            four[0].clone(),
+            four[1].clone(),
+            four[2].clone(),
+            blank_entry(1, 7),
+        ];
+        assert!(!applies_in_place(&five));
     }
 }

@@ -20,6 +20,8 @@ pub struct Dumped {
     pub bytes: u64,
 }
 
+const BULK_READAHEAD: usize = 2 << 20;
+
 /// Read options for reading every record once: the blocks it reads stay out of the shared
 /// block cache, which holds what apply and reads keep using, and files are read ahead.
 fn bulk_scan() -> ReadOptions {
@@ -28,8 +30,6 @@ fn bulk_scan() -> ReadOptions {
     opts.set_readahead_size(BULK_READAHEAD);
     opts
 }
-
-const BULK_READAHEAD: usize = 2 << 20;
 
 /// Dumps `db` into a new file at `path` (synced before returning); `snapshot_id` names it
 /// from the applied index it turns out to hold.
