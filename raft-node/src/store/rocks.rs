@@ -32,8 +32,8 @@ pub fn db_options(memtable_bytes: usize) -> Options {
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // Reusing old WAL files means most synced writes hit already-allocated blocks (tens
-    // of microseconds) instead of growing a file (milliseconds).
+    // A synced write into a reused WAL file overwrites written blocks, which syncs about
+    // twice as fast as growing a file (see `wal_warmup`).
     opts.set_recycle_log_file_num(4);
     opts.set_db_write_buffer_size(memtable_bytes);
     opts
