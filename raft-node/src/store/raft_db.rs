@@ -49,6 +49,11 @@ fn open_blocking(path: &Path) -> Result<Arc<RaftDb>, StoreError> {
     ];
     let rocks = DB::open_cf_descriptors(&opts, path, cfs)?;
     // One WAL file takes about a log memtable's worth before the log's flush retires it.
+    let started = std::time::Instant::now();
     warm_wal(&rocks, LOG_WRITE_BUFFER, CF_RAFT, KEY_WAL_WARMUP)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "write-ahead log readied for synced appends"
+    );
     Ok(Arc::new(RaftDb { rocks }))
 }
