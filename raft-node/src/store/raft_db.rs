@@ -57,3 +57,23 @@ fn open_blocking(path: &Path) -> Result<Arc<RaftDb>, StoreError> {
     );
     Ok(Arc::new(RaftDb { rocks }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::wal_warmup::wal_files;
+
+    #[tokio::test]
+    async fn a_new_raft_database_writes_its_log_into_a_reused_wal_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("raft");
+        let _db = open_raft_db(&path).await.expect("open");
+        let files = wal_files(&path);
+        let &(live, len) = files.last().expect("a WAL file");
+        assert!(
+            len >= LOG_WRITE_BUFFER as u64,
+            "the log's first appends should go to a reused WAL file of a memtable's size, \
+             but {live}.log holds {len} bytes (files: {files:?})"
+        );
+    }
+}

@@ -59,41 +59,40 @@ pub(super) fn warm_wal(
     Ok(())
 }
 
+/// The WAL files of the database in `path` as (number, bytes), by number: the last is the
+/// one being written.
+#[cfg(test)]
+pub(super) fn wal_files(path: &std::path::Path) -> Vec<(u64, u64)> {
+    let mut files: Vec<(u64, u64)> = std::fs::read_dir(path)
+        .expect("list the database directory")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let number = name.strip_suffix(".log")?.parse().ok()?;
+            Some((number, e.metadata().ok()?.len()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use rocksdb::{ColumnFamilyDescriptor, Options};
-
     use super::*;
+    use crate::store::rocks::{cf_descriptor, db_options, Access};
 
     const CF: &str = "meta";
     const OTHER_CF: &str = "data";
     const MARKER: &[u8] = b"wal_warmup";
     const BYTES: usize = 4 << 20;
 
+    /// A database with the node's WAL options (the ones that decide whether files are
+    /// reused) and column families whose memtables hold more than one file of filler.
     fn open(path: &Path) -> DB {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_recycle_log_file_num(4);
-        let cfs = [CF, OTHER_CF].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        DB::open_cf_descriptors(&opts, path, cfs).expect("open")
-    }
-
-    /// The WAL files in `path`, by number: the highest is the one being written.
-    fn wal_files(path: &Path) -> Vec<(u64, u64)> {
-        let mut files: Vec<(u64, u64)> = std::fs::read_dir(path)
-            .expect("list")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let number = name.strip_suffix(".log")?.parse().ok()?;
-                Some((number, e.metadata().ok()?.len()))
-            })
-            .collect();
-        files.sort();
-        files
+        let cfs = [CF, OTHER_CF].map(|n| cf_descriptor(n, Access::Scans, 2 * BYTES, |_| {}));
+        DB::open_cf_descriptors(&db_options(8 * BYTES), path, cfs).expect("open")
     }
 
     #[test]
