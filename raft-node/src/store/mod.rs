@@ -16,7 +16,6 @@ mod sm_meta;
 pub mod snapshot;
 mod state_machine;
 mod view;
-mod wal_warmup;
 
 pub use error::StoreError;
 pub use log_store::{CommitMark, LogStore};

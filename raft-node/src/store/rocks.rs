@@ -32,8 +32,10 @@ pub fn db_options(memtable_bytes: usize) -> Options {
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // A synced write into a reused WAL file overwrites written blocks, which syncs about
-    // twice as fast as growing a file (see `wal_warmup`).
+    // Reuse retired WAL files rather than grow new ones. On this project's machines an
+    // fdatasync after an overwrite is cheaper than after an append when measured alone, but
+    // a node writing into reused files from its first append measured no faster end to end
+    // (BENCHMARKS.md, "Synced appends into reused WAL files, tried and taken out").
     opts.set_recycle_log_file_num(4);
     opts.set_db_write_buffer_size(memtable_bytes);
     opts
