@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +21,41 @@ pub struct BatchLimits {
     pub max_items: usize,
 }
 
+/// Where a batcher's items go, and the forward slots its gathering task shares; cheap to
+/// clone.
+pub struct BatchQueue<T> {
+    tx: mpsc::Sender<T>,
+    slots: Arc<Semaphore>,
+}
+
+impl<T> Clone for BatchQueue<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+impl<T> BatchQueue<T> {
+    /// A forward slot for an item that would leave alone anyway: one is free and nothing
+    /// is queued, so no batch could form. The caller then forwards the item on its own
+    /// task, which spares it the hand-offs to the gathering task, to a forwarding task and
+    /// back (with one client they sit on every request's path); holding the slot keeps the
+    /// forwards in flight within the limit.
+    pub fn slot_if_idle(&self) -> Option<OwnedSemaphorePermit> {
+        if self.tx.capacity() < self.tx.max_capacity() {
+            return None;
+        }
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Queues `item` for the next batch; gives it back if the gathering task has stopped.
+    pub async fn send(&self, item: T) -> Result<(), mpsc::error::SendError<T>> {
+        self.tx.send(item).await
+    }
+}
+
 /// Starts a batcher's gathering task on `tasks` and returns where its items go. Each batch
 /// is handed to `forward` with the backend; the task ends with `stop`.
 pub fn spawn<T, F, Fut>(
@@ -29,30 +64,33 @@ pub fn spawn<T, F, Fut>(
     tasks: &TaskTracker,
     stop: CancellationToken,
     forward: F,
-) -> mpsc::Sender<T>
+) -> BatchQueue<T>
 where
     T: Send + 'static,
     F: Fn(Arc<Backend>, Vec<T>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let slots = Arc::new(Semaphore::new(limits.in_flight));
     let backend = backend.clone();
     let forwards = tasks.clone();
+    let gather_slots = slots.clone();
     tasks.spawn(async move {
         let forward = move |batch| forward(backend.clone(), batch);
         tokio::select! {
-            _ = gather(rx, limits.in_flight, limits.max_items, forwards, forward) => {}
+            _ = gather(rx, gather_slots, limits.max_items, forwards, forward) => {}
             _ = stop.cancelled() => {}
         }
     });
-    tx
+    BatchQueue { tx, slots }
 }
 
-/// Runs until `rx` closes. At most `in_flight` batches are forwarded at once, each of at
-/// most `max` items; `forward` answers every item of its batch.
+/// Runs until `rx` closes. A batch is forwarded only while holding one of `slots` (shared
+/// with `BatchQueue::slot_if_idle`), each of at most `max` items; `forward` answers every
+/// item of its batch.
 pub async fn gather<T, F, Fut>(
     mut rx: mpsc::Receiver<T>,
-    in_flight: usize,
+    slots: Arc<Semaphore>,
     max: usize,
     tasks: TaskTracker,
     forward: F,
@@ -61,7 +99,6 @@ pub async fn gather<T, F, Fut>(
     F: Fn(Vec<T>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(in_flight));
     while let Some(first) = rx.recv().await {
         // Wait for a free slot before gathering, so the batch takes everything that queued
         // while the slots were busy.
@@ -87,6 +124,7 @@ pub async fn gather<T, F, Fut>(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+    use std::time::Duration;
     use tokio::sync::oneshot;
 
     #[tokio::test]
@@ -98,16 +136,22 @@ mod tests {
         let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
         let seen = sizes.clone();
         let gate = released.clone();
-        let loop_task = tokio::spawn(gather(rx, 1, 3, tasks.clone(), move |batch: Vec<u32>| {
-            seen.lock().unwrap().push(batch.len());
-            let gate = gate.clone();
-            async move {
-                // The first batch holds the only slot until released.
-                if let Some(wait) = gate.lock().await.take() {
-                    let _ = wait.await;
+        let loop_task = tokio::spawn(gather(
+            rx,
+            Arc::new(Semaphore::new(1)),
+            3,
+            tasks.clone(),
+            move |batch: Vec<u32>| {
+                seen.lock().unwrap().push(batch.len());
+                let gate = gate.clone();
+                async move {
+                    // The first batch holds the only slot until released.
+                    if let Some(wait) = gate.lock().await.take() {
+                        let _ = wait.await;
+                    }
                 }
-            }
-        }));
+            },
+        ));
         tx.send(1).await.unwrap();
         // Wait until the first batch holds the slot, then queue five more.
         let first_held = async {
@@ -127,5 +171,55 @@ mod tests {
         tasks.close();
         tasks.wait().await;
         assert_eq!(*sizes.lock().unwrap(), vec![1, 3, 2]);
+    }
+
+    #[tokio::test]
+    async fn an_item_goes_alone_only_while_a_slot_is_free_and_nothing_is_queued() {
+        let (tx, _rx) = mpsc::channel(4);
+        let queue = BatchQueue {
+            tx,
+            slots: Arc::new(Semaphore::new(1)),
+        };
+        let held = queue
+            .slot_if_idle()
+            .expect("a free slot and an empty queue");
+        assert!(queue.slot_if_idle().is_none(), "the only slot is held");
+        drop(held);
+        queue.send(1u32).await.unwrap();
+        assert!(
+            queue.slot_if_idle().is_none(),
+            "an item is queued, so the next one joins its batch"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_taken_to_go_alone_holds_back_the_next_batch() {
+        let (tx, rx) = mpsc::channel(8);
+        let slots = Arc::new(Semaphore::new(1));
+        let queue = BatchQueue {
+            tx,
+            slots: slots.clone(),
+        };
+        let tasks = TaskTracker::new();
+        let (forwarded, mut batches) = mpsc::unbounded_channel();
+        let loop_task = tokio::spawn(gather(rx, slots, 8, tasks.clone(), move |b: Vec<u32>| {
+            let _ = forwarded.send(b);
+            async {}
+        }));
+        let alone = queue.slot_if_idle().expect("idle");
+        queue.send(1).await.unwrap();
+        queue.send(2).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(50), batches.recv()).await;
+        assert!(
+            early.is_err(),
+            "a batch left while the only slot was held: {early:?}"
+        );
+        drop(alone);
+        let batch = tokio::time::timeout(Duration::from_secs(10), batches.recv())
+            .await
+            .expect("the batch leaves once the slot is back");
+        assert_eq!(batch, Some(vec![1, 2]));
+        drop(queue);
+        loop_task.await.unwrap();
     }
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{batch_answers, Backend, BackendError, NodeReply};
-use crate::batching::{self, BatchLimits};
+use crate::batching::{self, BatchLimits, BatchQueue};
 use crate::cache::CacheKey;
 
 /// Batches sent at once. Fewer in flight make larger batches: measured with 4, 8 and 16
@@ -34,7 +34,7 @@ struct PendingLookup {
 /// Hands lookups to the batching task; cheap to clone.
 #[derive(Clone)]
 pub struct LookupBatcher {
-    tx: mpsc::Sender<PendingLookup>,
+    queue: BatchQueue<PendingLookup>,
     backend: Arc<Backend>,
 }
 
@@ -44,22 +44,26 @@ impl LookupBatcher {
             in_flight: IN_FLIGHT,
             max_items: MAX_LOOKUPS_PER_BATCH,
         };
-        let tx = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
+        let queue = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
             forward(&backend, batch).await
         });
-        Self { tx, backend }
+        Self { queue, backend }
     }
 
     /// A linearizable lookup of product `name` (already validated), as a node answers
     /// `GET /products/{name}`.
     pub async fn lookup(&self, name: &str, request_id: Option<&HeaderValue>) -> Answer {
+        if let Some(_slot) = self.queue.slot_if_idle() {
+            // It would be a batch of one: look it up from here, as `forward` would.
+            return self.backend.read(&product_path(name), request_id).await;
+        }
         let (reply, answer) = oneshot::channel();
         let pending = PendingLookup {
             name: name.to_owned(),
             request_id: request_id.cloned(),
             reply,
         };
-        if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
+        if let Err(mpsc::error::SendError(pending)) = self.queue.send(pending).await {
             // The batching task has stopped (shutting down): look it up alone.
             return alone(&self.backend, &pending).await;
         }
@@ -74,11 +78,13 @@ impl LookupBatcher {
 
 async fn alone(backend: &Backend, p: &PendingLookup) -> Answer {
     backend
-        .read(
-            &CacheKey::Product(p.name.clone()).node_path(),
-            p.request_id.as_ref(),
-        )
+        .read(&product_path(&p.name), p.request_id.as_ref())
         .await
+}
+
+/// Where a node answers one product's lookup.
+fn product_path(name: &str) -> String {
+    CacheKey::Product(name.to_owned()).node_path()
 }
 
 async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {

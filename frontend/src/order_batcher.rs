@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{batch_answers, json_headers, Backend, BackendError, NodeReply, WriteRequest};
-use crate::batching::{self, BatchLimits};
+use crate::batching::{self, BatchLimits, BatchQueue};
 
 /// Batches forwarded at once. More than one lets a batch form while others are answered;
 /// each in-flight batch is one log entry's worth of orders at most.
@@ -41,7 +41,7 @@ struct PendingOrder {
 /// Hands orders to the batching task; cheap to clone.
 #[derive(Clone)]
 pub struct OrderBatcher {
-    tx: mpsc::Sender<PendingOrder>,
+    queue: BatchQueue<PendingOrder>,
     backend: Arc<Backend>,
 }
 
@@ -51,10 +51,10 @@ impl OrderBatcher {
             in_flight: IN_FLIGHT,
             max_items: MAX_ORDERS_PER_BATCH,
         };
-        let tx = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
+        let queue = batching::spawn(&backend, limits, tasks, stop, |backend, batch| async move {
             forward(&backend, batch).await
         });
-        Self { tx, backend }
+        Self { queue, backend }
     }
 
     /// Places one validated order and returns the leader's answer to it. `alone` is the
@@ -68,6 +68,11 @@ impl OrderBatcher {
         else {
             return self.backend.write(&alone).await;
         };
+        let deadline = self.backend.deadline_from(Instant::now());
+        if let Some(_slot) = self.queue.slot_if_idle() {
+            // It would be a batch of one: send it from here, as `forward` would.
+            return self.backend.write_until(&alone, deadline).await;
+        }
         let (reply, answer) = oneshot::channel();
         let pending = PendingOrder {
             item: KeyedOrder {
@@ -75,10 +80,10 @@ impl OrderBatcher {
                 order,
             },
             alone,
-            deadline: self.backend.deadline_from(Instant::now()),
+            deadline,
             reply,
         };
-        if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
+        if let Err(mpsc::error::SendError(pending)) = self.queue.send(pending).await {
             // The batching task has stopped (shutting down): send this one alone.
             return self
                 .backend
