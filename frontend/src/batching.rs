@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::future::{BoxFuture, FutureExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,11 +22,14 @@ pub struct BatchLimits {
     pub max_items: usize,
 }
 
-/// Where a batcher's items go, and the forward slots its gathering task shares; cheap to
-/// clone.
+/// How a batcher forwards one batch; shared by its gathering task and its queue.
+type Forward<T> = Arc<dyn Fn(Vec<T>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Where a batcher's items go; cheap to clone.
 pub struct BatchQueue<T> {
     tx: mpsc::Sender<T>,
     slots: Arc<Semaphore>,
+    forward: Forward<T>,
 }
 
 impl<T> Clone for BatchQueue<T> {
@@ -33,26 +37,33 @@ impl<T> Clone for BatchQueue<T> {
         Self {
             tx: self.tx.clone(),
             slots: self.slots.clone(),
+            forward: self.forward.clone(),
         }
     }
 }
 
-impl<T> BatchQueue<T> {
+impl<T: Send + 'static> BatchQueue<T> {
+    /// Hands `item` to be forwarded (its batcher's `forward` answers it). When a slot is
+    /// free and nothing is queued it would be a batch of one, so it is forwarded at once
+    /// from the caller's task, holding the slot: that spares the hand-offs to the gathering
+    /// task, to a forwarding task and back, which with one client sit on every request's
+    /// path. Otherwise it waits for the next batch. Gives it back if the gathering task
+    /// has stopped.
+    pub async fn submit(&self, item: T) -> Result<(), mpsc::error::SendError<T>> {
+        if let Some(_slot) = self.slot_if_idle() {
+            (self.forward)(vec![item]).await;
+            return Ok(());
+        }
+        self.tx.send(item).await
+    }
+
     /// A forward slot for an item that would leave alone anyway: one is free and nothing
-    /// is queued, so no batch could form. The caller then forwards the item on its own
-    /// task, which spares it the hand-offs to the gathering task, to a forwarding task and
-    /// back (with one client they sit on every request's path); holding the slot keeps the
-    /// forwards in flight within the limit.
-    pub fn slot_if_idle(&self) -> Option<OwnedSemaphorePermit> {
+    /// is queued, so no batch could form.
+    fn slot_if_idle(&self) -> Option<OwnedSemaphorePermit> {
         if self.tx.capacity() < self.tx.max_capacity() {
             return None;
         }
         self.slots.clone().try_acquire_owned().ok()
-    }
-
-    /// Queues `item` for the next batch; gives it back if the gathering task has stopped.
-    pub async fn send(&self, item: T) -> Result<(), mpsc::error::SendError<T>> {
-        self.tx.send(item).await
     }
 }
 
@@ -67,27 +78,31 @@ pub fn spawn<T, F, Fut>(
 ) -> BatchQueue<T>
 where
     T: Send + 'static,
-    F: Fn(Arc<Backend>, Vec<T>) -> Fut + Send + 'static,
+    F: Fn(Arc<Backend>, Vec<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(QUEUE);
     let slots = Arc::new(Semaphore::new(limits.in_flight));
     let backend = backend.clone();
+    let forward: Forward<T> = Arc::new(move |batch| forward(backend.clone(), batch).boxed());
+    let queue = BatchQueue {
+        tx,
+        slots: slots.clone(),
+        forward: forward.clone(),
+    };
     let forwards = tasks.clone();
-    let gather_slots = slots.clone();
     tasks.spawn(async move {
-        let forward = move |batch| forward(backend.clone(), batch);
         tokio::select! {
-            _ = gather(rx, gather_slots, limits.max_items, forwards, forward) => {}
+            _ = gather(rx, slots, limits.max_items, forwards, move |batch| forward(batch)) => {}
             _ = stop.cancelled() => {}
         }
     });
-    BatchQueue { tx, slots }
+    queue
 }
 
 /// Runs until `rx` closes. A batch is forwarded only while holding one of `slots` (shared
-/// with `BatchQueue::slot_if_idle`), each of at most `max` items; `forward` answers every
-/// item of its batch.
+/// with `BatchQueue::submit`), each of at most `max` items; `forward` answers every item of
+/// its batch.
 pub async fn gather<T, F, Fut>(
     mut rx: mpsc::Receiver<T>,
     slots: Arc<Semaphore>,
@@ -173,33 +188,49 @@ mod tests {
         assert_eq!(*sizes.lock().unwrap(), vec![1, 3, 2]);
     }
 
+    /// A queue over `rx`'s channel with `slots`, whose forwards are recorded in `log`.
+    fn recording_queue(
+        tx: mpsc::Sender<u32>,
+        slots: Arc<Semaphore>,
+        log: Arc<Mutex<Vec<Vec<u32>>>>,
+    ) -> BatchQueue<u32> {
+        BatchQueue {
+            tx,
+            slots,
+            forward: Arc::new(move |batch| {
+                log.lock().unwrap().push(batch);
+                async {}.boxed()
+            }),
+        }
+    }
+
     #[tokio::test]
     async fn an_item_goes_alone_only_while_a_slot_is_free_and_nothing_is_queued() {
-        let (tx, _rx) = mpsc::channel(4);
-        let queue = BatchQueue {
-            tx,
-            slots: Arc::new(Semaphore::new(1)),
-        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let queue = recording_queue(tx, Arc::new(Semaphore::new(1)), log.clone());
         let held = queue
             .slot_if_idle()
             .expect("a free slot and an empty queue");
         assert!(queue.slot_if_idle().is_none(), "the only slot is held");
         drop(held);
-        queue.send(1u32).await.unwrap();
+        queue.tx.send(1u32).await.unwrap();
         assert!(
             queue.slot_if_idle().is_none(),
             "an item is queued, so the next one joins its batch"
         );
+        // Submitted while idle: forwarded alone before `submit` returns, never queued.
+        assert_eq!(rx.recv().await, Some(1));
+        queue.submit(2).await.unwrap();
+        assert_eq!(*log.lock().unwrap(), vec![vec![2]]);
+        assert!(rx.try_recv().is_err(), "the idle item was queued as well");
     }
 
     #[tokio::test]
     async fn a_slot_taken_to_go_alone_holds_back_the_next_batch() {
         let (tx, rx) = mpsc::channel(8);
         let slots = Arc::new(Semaphore::new(1));
-        let queue = BatchQueue {
-            tx,
-            slots: slots.clone(),
-        };
+        let queue = recording_queue(tx, slots.clone(), Arc::new(Mutex::new(Vec::new())));
         let tasks = TaskTracker::new();
         let (forwarded, mut batches) = mpsc::unbounded_channel();
         let loop_task = tokio::spawn(gather(rx, slots, 8, tasks.clone(), move |b: Vec<u32>| {
@@ -207,9 +238,20 @@ mod tests {
             async {}
         }));
         let alone = queue.slot_if_idle().expect("idle");
-        queue.send(1).await.unwrap();
-        queue.send(2).await.unwrap();
-        let early = tokio::time::timeout(Duration::from_millis(50), batches.recv()).await;
+        queue.submit(1).await.unwrap();
+        queue.submit(2).await.unwrap();
+        // Wait until the gathering task has taken the first item: it then needs a slot to
+        // forward it, and (on this single-threaded runtime) would already have forwarded it
+        // had it not waited for one.
+        let first_taken = async {
+            while queue.tx.capacity() == queue.tx.max_capacity() - 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), first_taken)
+            .await
+            .expect("the gathering task takes the first item");
+        let early = batches.try_recv();
         assert!(
             early.is_err(),
             "a batch left while the only slot was held: {early:?}"

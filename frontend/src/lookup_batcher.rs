@@ -53,17 +53,13 @@ impl LookupBatcher {
     /// A linearizable lookup of product `name` (already validated), as a node answers
     /// `GET /products/{name}`.
     pub async fn lookup(&self, name: &str, request_id: Option<&HeaderValue>) -> Answer {
-        if let Some(_slot) = self.queue.slot_if_idle() {
-            // It would be a batch of one: look it up from here, as `forward` would.
-            return self.backend.read(&product_path(name), request_id).await;
-        }
         let (reply, answer) = oneshot::channel();
         let pending = PendingLookup {
             name: name.to_owned(),
             request_id: request_id.cloned(),
             reply,
         };
-        if let Err(mpsc::error::SendError(pending)) = self.queue.send(pending).await {
+        if let Err(mpsc::error::SendError(pending)) = self.queue.submit(pending).await {
             // The batching task has stopped (shutting down): look it up alone.
             return alone(&self.backend, &pending).await;
         }
@@ -78,13 +74,11 @@ impl LookupBatcher {
 
 async fn alone(backend: &Backend, p: &PendingLookup) -> Answer {
     backend
-        .read(&product_path(&p.name), p.request_id.as_ref())
+        .read(
+            &CacheKey::Product(p.name.clone()).node_path(),
+            p.request_id.as_ref(),
+        )
         .await
-}
-
-/// Where a node answers one product's lookup.
-fn product_path(name: &str) -> String {
-    CacheKey::Product(name.to_owned()).node_path()
 }
 
 async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {

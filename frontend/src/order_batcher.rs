@@ -68,11 +68,6 @@ impl OrderBatcher {
         else {
             return self.backend.write(&alone).await;
         };
-        let deadline = self.backend.deadline_from(Instant::now());
-        if let Some(_slot) = self.queue.slot_if_idle() {
-            // It would be a batch of one: send it from here, as `forward` would.
-            return self.backend.write_until(&alone, deadline).await;
-        }
         let (reply, answer) = oneshot::channel();
         let pending = PendingOrder {
             item: KeyedOrder {
@@ -80,10 +75,10 @@ impl OrderBatcher {
                 order,
             },
             alone,
-            deadline,
+            deadline: self.backend.deadline_from(Instant::now()),
             reply,
         };
-        if let Err(mpsc::error::SendError(pending)) = self.queue.send(pending).await {
+        if let Err(mpsc::error::SendError(pending)) = self.queue.submit(pending).await {
             // The batching task has stopped (shutting down): send this one alone.
             return self
                 .backend
