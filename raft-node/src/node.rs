@@ -53,6 +53,8 @@ pub enum NodeError {
     Raft(String),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    PeerNetwork(#[from] crate::net::PeerNetworkError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]

@@ -198,7 +198,7 @@ impl Backend {
     async fn send(
         &self,
         method: Method,
-        url: String,
+        url: reqwest::Url,
         timeout: Duration,
         headers: Option<&HeaderMap>,
         body: Option<&Bytes>,

@@ -13,34 +13,42 @@ use crate::error::FrontendError;
 /// How long a node that failed a request is skipped before it is tried again.
 const DOWN_FOR: Duration = Duration::from_millis(1000);
 
-/// The `scheme://host:port` base of a node's API, and the parsed URL it comes from.
+/// The `scheme://host:port` base of a node's API, parsed once: a request's URL is a copy
+/// with its path and query set, so the host is not parsed (and IDNA-checked) per forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAddress {
     /// `host:port`, as the cluster file and leader hints name it.
     pub api: String,
-    /// `scheme://host:port`, without a trailing slash: the prefix of every request URL.
+    /// `scheme://host:port`, without a trailing slash.
     pub base: String,
+    parsed: Url,
 }
 
 impl NodeAddress {
     /// Parses `host:port` into a base URL under `scheme`.
     pub fn parse(scheme: &str, api: &str) -> Result<Self, url::ParseError> {
-        let url = Url::parse(&format!("{scheme}://{api}/"))?;
-        if url.host_str().is_none() || url.port_or_known_default().is_none() {
+        let parsed = Url::parse(&format!("{scheme}://{api}/"))?;
+        if parsed.host_str().is_none() || parsed.port_or_known_default().is_none() {
             return Err(url::ParseError::EmptyHost);
         }
-        let base = url.as_str().trim_end_matches('/').to_string();
+        let base = parsed.as_str().trim_end_matches('/').to_string();
         Ok(Self {
             api: api.to_string(),
             base,
+            parsed,
         })
     }
 
-    /// The URL of `path_and_query` (which starts with `/`) on this node.
-    pub fn url(&self, path_and_query: &str) -> String {
-        let mut url = String::with_capacity(self.base.len() + path_and_query.len());
-        url.push_str(&self.base);
-        url.push_str(path_and_query);
+    /// The URL of `path_and_query` (which starts with `/`, as a request's URI gives it) on
+    /// this node: what parsing `base` + `path_and_query` gives.
+    pub fn url(&self, path_and_query: &str) -> Url {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let mut url = self.parsed.clone();
+        url.set_path(path);
+        url.set_query(query);
         url
     }
 }
@@ -175,8 +183,31 @@ pub(crate) mod tests {
     fn addresses_are_parsed_once() {
         let a = NodeAddress::parse("http", "node1:7001").expect("valid");
         assert_eq!(a.base, "http://node1:7001");
-        assert_eq!(a.url("/products/Tux"), "http://node1:7001/products/Tux");
+        assert_eq!(
+            a.url("/products/Tux").as_str(),
+            "http://node1:7001/products/Tux"
+        );
         assert!(NodeAddress::parse("http", "not an address").is_err());
+    }
+
+    #[test]
+    fn a_request_url_is_what_parsing_base_and_path_together_gives() {
+        let a = NodeAddress::parse("https", "127.0.0.1:7001").expect("valid");
+        for path_and_query in [
+            "/products/Tux",
+            "/products/T%C3%BCx",
+            "/products/T\u{fc}x",
+            "/products/a b|c",
+            "/products/a%2Fb",
+            "/a/../products/Tux",
+            "/watch?from=5",
+            "/products?topic=x&limit=%20",
+            "/products?",
+            "/orders/batch",
+        ] {
+            let whole = Url::parse(&format!("{}{path_and_query}", a.base)).expect("parses");
+            assert_eq!(a.url(path_and_query), whole, "{path_and_query}");
+        }
     }
 
     #[test]

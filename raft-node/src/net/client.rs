@@ -1,8 +1,8 @@
 //! openraft's network: one shared, pooled HTTP client (a keep-alive pool per peer); `new_client`
 //! never dials. Connection failures map to `Unreachable` so openraft backs off, briefly.
+//! Each peer's URL and the bearer header are made once, not per RPC.
 
 use std::error::Error;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::error::{
@@ -13,10 +13,12 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use reqwest::header::{HeaderValue, InvalidHeaderValue, AUTHORIZATION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::contact::PeerContacts;
+use super::peer_urls::PeerUrls;
 use crate::codec::{decode, encode};
 use crate::types::{NodeAddr, NodeId, TypeConfig};
 use bazaar_api::peer::{paths, ReadIndexError};
@@ -29,14 +31,23 @@ use bazaar_service::Step;
 /// connection attempt to a closed port every 100 ms costs next to nothing.
 const UNREACHABLE_RETRY: Duration = Duration::from_millis(100);
 
+/// Why the peer network could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerNetworkError {
+    #[error("http client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("security.peer_token cannot be sent in an HTTP header (visible ASCII only): {0}")]
+    Token(#[from] InvalidHeaderValue),
+}
+
 /// Shared by every peer connection openraft asks for.
 #[derive(Clone)]
 pub struct PeerNetwork {
     http: reqwest::Client,
-    token: Arc<str>,
+    /// `Bearer <peer token>`, marked sensitive so it is never logged.
+    authorization: HeaderValue,
     my_id: NodeId,
-    /// `http` or `https`.
-    scheme: &'static str,
+    urls: PeerUrls,
     contacts: PeerContacts,
     /// Where each append-entries round trip that carries entries is timed, when the node
     /// keeps metrics.
@@ -51,7 +62,9 @@ impl PeerNetwork {
         token: &str,
         http: reqwest::ClientBuilder,
         scheme: &'static str,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, PeerNetworkError> {
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
+        authorization.set_sensitive(true);
         let http = http
             .pool_max_idle_per_host(16)
             .tcp_nodelay(true)
@@ -60,9 +73,9 @@ impl PeerNetwork {
             .build()?;
         Ok(Self {
             http,
-            token: Arc::from(token),
+            authorization,
             my_id,
-            scheme,
+            urls: PeerUrls::new(scheme),
             contacts: PeerContacts::default(),
             replicate_timing: None,
         })
@@ -112,7 +125,7 @@ impl PeerNetwork {
     fn client(&self, target: NodeId, node: &NodeAddr) -> PeerClient {
         PeerClient {
             target,
-            base: format!("{}://{}", self.scheme, node.raft),
+            address: node.raft.clone(),
             net: self.clone(),
         }
     }
@@ -129,7 +142,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 /// A handle on one peer: an address and the shared pool.
 pub struct PeerClient {
     target: NodeId,
-    base: String,
+    /// The peer's `raft` listener, `host:port`.
+    address: String,
     net: PeerNetwork,
 }
 
@@ -158,11 +172,16 @@ impl PeerClient {
         E: DeserializeOwned,
     {
         let body = encode(req).map_err(|e| CallError::Network(e.to_string()))?;
+        let url = self
+            .net
+            .urls
+            .url(self.target, &self.address, path)
+            .map_err(CallError::Network)?;
         let sent = self
             .net
             .http
-            .post(format!("{}{}", self.base, path))
-            .bearer_auth(&*self.net.token)
+            .post(url)
+            .header(AUTHORIZATION, self.net.authorization.clone())
             .timeout(ttl)
             .body(body)
             .send()
@@ -298,5 +317,20 @@ impl ReadIndexClient {
                 "leader {leader}: {msg}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_token_that_cannot_be_a_header_is_refused_at_setup() {
+        let bad = PeerNetwork::new(1, "two\nlines", reqwest::Client::builder(), "http");
+        assert!(matches!(bad, Err(PeerNetworkError::Token(_))));
+        let good = PeerNetwork::new(1, "peer-token", reqwest::Client::builder(), "http")
+            .expect("a visible-ASCII token is a header value");
+        assert_eq!(good.authorization.to_str().ok(), Some("Bearer peer-token"));
+        assert!(good.authorization.is_sensitive());
     }
 }

@@ -4,8 +4,9 @@
 
 mod client;
 mod contact;
+mod peer_urls;
 mod routes;
 
-pub use client::{PeerNetwork, ReadIndexClient};
+pub use client::{PeerNetwork, PeerNetworkError, ReadIndexClient};
 pub use contact::PeerContacts;
 pub use routes::raft_router;
