@@ -51,8 +51,6 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("raft: {0}")]
     Raft(String),
-    #[error("http client: {0}")]
-    Http(#[from] reqwest::Error),
     #[error(transparent)]
     PeerNetwork(#[from] crate::net::PeerNetworkError),
     #[error("io: {0}")]

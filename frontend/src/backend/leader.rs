@@ -79,7 +79,7 @@ mod tests {
         t.learn(&LeaderHint::new(3, "127.0.0.1:9003"), &pool);
         let target = t.get().expect("learned");
         assert_eq!(target.id, Some(3));
-        assert_eq!(target.address.base, "http://127.0.0.1:9003");
+        assert_eq!(target.address.base(), "http://127.0.0.1:9003");
         t.forget("127.0.0.1:9002");
         assert!(t.get().is_some(), "another node's failure changes nothing");
         t.forget("127.0.0.1:9003");
@@ -92,7 +92,7 @@ mod tests {
         let t = LeaderTracker::default();
         t.learn(&LeaderHint::new(9, "10.0.0.9:7001"), &pool);
         assert_eq!(
-            t.get().map(|w| w.address.base),
+            t.get().map(|w| w.address.base().to_string()),
             Some("http://10.0.0.9:7001".into())
         );
         t.learn(&LeaderHint::new(8, "not an address"), &pool);
