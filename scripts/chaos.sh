@@ -113,6 +113,9 @@ PY
     echo "api = \"127.0.0.1:${PORTS[$((i - 1))]}\""
     echo "raft = \"127.0.0.1:${PORTS[$((i + 2))]}\""
   done
+  # One async worker per node, as the default cluster.toml runs them on one machine.
+  echo "[runtime]"
+  echo "node_worker_threads = 1"
   # The low-stock timer off: every unit change is then a client's, so units must add up exactly.
   echo "[restock]"
   echo "interval_secs = 0"

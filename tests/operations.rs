@@ -229,3 +229,50 @@ async fn every_process_says_which_build_it_is_and_nodes_know_each_others() {
     })
     .await;
 }
+
+/// The `bazaar_node_runtime_worker_threads` gauge of node `id`.
+async fn worker_threads(cluster: &TestCluster, id: u64) -> Option<u64> {
+    let text = reqwest::get(format!("{}/metrics", cluster.api_url(id)))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("bazaar_node_runtime_worker_threads "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_runs_the_async_workers_its_file_asks_for_and_refuses_too_many() {
+    let cluster = TestCluster::start_with(1, |c| c.runtime.node_worker_threads = 1).await;
+    let id = cluster.leader().await;
+    assert_eq!(worker_threads(&cluster, id).await, Some(1));
+
+    // The flag overrides the file, and is held to the same bound, by name.
+    let out = cluster.node_command(id, &["--worker-threads", "100000", "--print-cluster"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--worker-threads") && err.contains("runtime.node_worker_threads"),
+        "{err}"
+    );
+    let out = cluster.node_command(id, &["--worker-threads", "2", "--print-cluster"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_left_to_choose_runs_one_async_worker_per_core() {
+    let cluster = TestCluster::start(1).await;
+    let id = cluster.leader().await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let expected = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cores);
+    assert_eq!(worker_threads(&cluster, id).await, Some(expected));
+}

@@ -190,6 +190,15 @@ impl Collector for NodeStatus {
         ] {
             gauge(e, name, help, as_gauge(value))?;
         }
+        // Scraped on the node's own runtime, so this is the count it really runs with.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            gauge(
+                e,
+                "runtime_worker_threads",
+                "Async worker threads of this node's runtime (runtime.node_worker_threads).",
+                i64::try_from(runtime.metrics().num_workers()).unwrap_or(i64::MAX),
+            )?;
+        }
         if let Some(ms) = self.millis_since_quorum_ack() {
             let metric = ConstGauge::new(ms as f64 / 1000.0);
             metric.encode(e.encode_descriptor(

@@ -236,6 +236,7 @@ impl TestCluster {
             .arg("--data-dir")
             .arg(self.config.node_data_dir(id))
             .env_remove("BAZAAR_DATA_DIR")
+            .env_remove("BAZAAR_NODE_WORKER_THREADS")
             .env_remove(bazaar_api::config::ADMIN_TOKEN_ENV)
             .env_remove(bazaar_api::config::PEER_TOKEN_ENV);
         command

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod runtime;
 mod security;
 mod tls;
 
+pub use runtime::{RuntimeSettings, MAX_WORKER_THREADS};
 pub use security::{
     first_exposed, is_loopback, Secret, SecuritySettings, ADMIN_TOKEN_ENV, PEER_TOKEN_ENV,
     WELL_KNOWN_TOKENS,
@@ -195,6 +197,7 @@ pub struct ClusterConfig {
     pub restock: RestockPolicy,
     pub security: SecuritySettings,
     pub frontend: FrontendSettings,
+    pub runtime: RuntimeSettings,
     /// Absent: plain HTTP everywhere (fine on loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
@@ -221,6 +224,7 @@ impl Default for ClusterConfig {
                 ..SecuritySettings::default()
             },
             frontend: FrontendSettings::default(),
+            runtime: RuntimeSettings::default(),
             tls: None,
         }
     }
@@ -382,6 +386,7 @@ impl ClusterConfig {
         if r.ready_max_lag_entries == 0 {
             return Err(invalid("raft.ready_max_lag_entries", "must be above 0"));
         }
+        self.runtime.validate()?;
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
@@ -427,6 +432,21 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.node(2).unwrap().api, "127.0.0.1:7002");
         assert_eq!(c.frontend.listen, "127.0.0.1:8080");
+    }
+
+    /// The repository's `cluster.toml` says its values are the defaults, but for the two it
+    /// names: keep that true.
+    #[test]
+    fn the_local_cluster_file_holds_the_defaults_but_for_the_fields_it_names() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cluster.toml");
+        let text = std::fs::read_to_string(&path).expect("the repository's cluster.toml");
+        let mut file: ClusterConfig = toml::from_str(&text).expect("cluster.toml parses");
+        file.validate().expect("cluster.toml is valid");
+        assert_eq!(file.cluster_name, "bazaar-local");
+        assert_eq!(file.runtime.node_worker_threads, 1);
+        file.cluster_name = ClusterConfig::default().cluster_name;
+        file.runtime = RuntimeSettings::default();
+        assert_eq!(file, ClusterConfig::default());
     }
 
     #[test]

@@ -53,21 +53,47 @@ struct Args {
     /// With --restore: seed the data dir, print what was restored, and exit.
     #[arg(long, requires = "restore")]
     seed_only: bool,
+    /// Async worker threads [default: `runtime.node_worker_threads` from the cluster file;
+    /// 0 there means one per core]. One suits nodes that share a machine's cores with
+    /// other nodes; RocksDB's writes and snapshots run on the blocking pool either way.
+    #[arg(long, env = "BAZAAR_NODE_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<usize>,
     #[command(flatten)]
     log: LogArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
     args.log.init("info,openraft=warn");
     let mut config = ClusterConfig::load(&args.config)?;
     if let Ok(dir) = std::env::var("BAZAAR_DATA_DIR") {
         config.data_dir = dir.into();
     }
-    if let Some(catalog) = args.catalog {
+    if let Some(catalog) = args.catalog.take() {
         config.catalog = catalog;
     }
+    if let Some(threads) = args.worker_threads {
+        config.runtime.node_worker_threads = threads;
+        config
+            .runtime
+            .validate()
+            .context("--worker-threads is out of range")?;
+    }
+    runtime(config.runtime.node_worker_threads)?.block_on(serve(args, config))
+}
+
+/// A multi-threaded runtime with `workers` async threads (0: tokio's choice, one per core
+/// unless `TOKIO_WORKER_THREADS` says otherwise).
+fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder.build().context("cannot start the async runtime")
+}
+
+async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
     if args.print_cluster {
         let ca = config
             .tls
