@@ -14,8 +14,9 @@ pub struct RuntimeSettings {
     /// Async worker threads of each node (`raft-node --worker-threads` overrides it);
     /// 0: one per core. RocksDB's writes, large applies and snapshots run on the blocking
     /// pool either way. Where several processes share a machine's cores, one worker each
-    /// spends a fifth less CPU per order: tasks no longer hop between threads that the
-    /// cores take turns running (BENCHMARKS.md, "One async worker per node").
+    /// switches context a third less and spends up to a fifth less CPU per request: tasks
+    /// no longer hop between threads that the cores take turns running (BENCHMARKS.md,
+    /// "One async worker per node").
     pub node_worker_threads: usize,
 }
 
