@@ -127,10 +127,37 @@ step_tables=()
 steps() {
   step_tables+=("$(printf '%s\n%s' "-- $1" "$(python3 "$here/steps.py" "$2" "$3" leader follower frontend)")")
 }
+# answers_not_2xx: every process's answers that were not 2xx so far, one line each,
+# "PROCESS ROUTE STATUS COUNT", from its own http_requests_total series.
+answers_not_2xx() {
+  local who addr
+  for who in node1 node2 node3 frontend frontend-nocache; do
+    case $who in
+      node*) addr=$(node_api "${who#node}") ;;
+      frontend) addr=127.0.0.1:18080 ;;
+      frontend-nocache) addr=127.0.0.1:18081 ;;
+    esac
+    http_get "$(url_of "$addr")/metrics" | awk -v who="$who" '
+      /_http_requests_total\{/ && !/status="2/ {
+        route = $0; sub(/.*route="/, "", route); sub(/".*/, "", route)
+        status = $0; sub(/.*status="/, "", status); sub(/".*/, "", status)
+        print who, route, status, $NF
+      }' || true
+  done
+}
+# not_2xx_since BEFORE AFTER: what answers_not_2xx grew by, "PROCESS ROUTE STATUS ×N", so a
+# run's non-2xx count says who answered what.
+not_2xx_since() {
+  awk 'NR == FNR { before[$1 " " $2 " " $3] = $4; next }
+    { k = $1 " " $2 " " $3; n = $4 - (k in before ? before[k] : 0); if (n > 0) printf "%s ×%d; ", k, n }' \
+    <(echo "$1") <(echo "$2") | sed 's/; $//'
+}
 # run_wrk LABEL URL SCRIPT CONNS KEY: prints a row and sets r_KEY to the req/s; for the
-# 64-connection order runs it also keeps each process's CPU per order (in cpu_rows).
+# 64-connection order runs it also keeps each process's CPU per order (in cpu_rows). A run
+# with answers that were not 2xx is followed by a line saying which process answered what.
 run_wrk() {
-  local threads=$(( $4 < 2 ? 1 : 2 )) out before after requests
+  local threads=$(( $4 < 2 ? 1 : 2 )) out before after requests statuses_before
+  statuses_before=$(answers_not_2xx)
   before=$(cpu_ms)
   out=$(wrk -t"$threads" -c"$4" -d"${secs}s" -s "$here/$3" --latency "$2")
   after=$(cpu_ms)
@@ -141,6 +168,9 @@ run_wrk() {
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   errs=$(echo "$out" | awk '/Non-2xx/ {print $5}'); errs=${errs:-0}
   printf '%-44s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "$errs"
+  if [ "$errs" != 0 ]; then
+    printf '  not 2xx: %s\n' "$(not_2xx_since "$statuses_before" "$(answers_not_2xx)")"
+  fi
   eval "r_$5=$rps p50_$5=$p50"
 }
 
