@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bazaar_api::{Envelope, OrderView};
-use common::{wait_for, Attempt, Frontend, TestCluster, TOKEN};
+use common::{metric_value, wait_for, Attempt, Frontend, TestCluster, TOKEN};
 use serde_json::{json, Value};
 
 /// The frontend's test-only fill delay (see `frontend::TEST_FILL_DELAY_ENV`).
@@ -275,19 +275,8 @@ async fn a_slow_fill_never_puts_back_an_old_value() {
     let cluster = TestCluster::start_in_process(3).await;
     let fe = Frontend::start(&cluster, &[], &[(TEST_FILL_DELAY_ENV, "1500")]);
     wait_serving(&fe).await;
-    let fills_delayed = || async {
-        let text = http()
-            .get(fe.url("/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("bazaar_frontend_test_fill_delays_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let metrics = fe.url("/metrics");
+    let fills_delayed = || metric_value(&metrics, "bazaar_frontend_test_fill_delays_total");
     let slow = tokio::spawn({
         let url = fe.url("/products/Whale");
         async move { get(&url).await }

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{wait_for, TestCluster};
+use common::{metric_value, wait_for, TestCluster};
 use serde_json::Value;
 
 async fn get(url: &str) -> (u16, Value) {
@@ -232,15 +232,8 @@ async fn every_process_says_which_build_it_is_and_nodes_know_each_others() {
 
 /// The `bazaar_node_runtime_worker_threads` gauge of node `id`.
 async fn worker_threads(cluster: &TestCluster, id: u64) -> Option<u64> {
-    let text = reqwest::get(format!("{}/metrics", cluster.api_url(id)))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("bazaar_node_runtime_worker_threads "))
-        .and_then(|v| v.trim().parse().ok())
+    let url = format!("{}/metrics", cluster.api_url(id));
+    metric_value(&url, "bazaar_node_runtime_worker_threads").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
