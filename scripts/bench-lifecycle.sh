@@ -21,7 +21,9 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-orders=1000000 build=1 snapshot_every= log_percent= keep_logs= rolls=1 node_workers=1
+orders=1000000 build=1 snapshot_every= log_percent= keep_logs= rolls=1
+# As cluster.toml: the nodes share this machine's cores.
+node_workers 1
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) [ $# -ge 2 ] || bad_usage "--orders needs a number"; orders=$2; shift 2 ;;
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --keep-logs) [ $# -ge 2 ] || bad_usage "--keep-logs needs a directory"; keep_logs=$2; shift 2 ;;
     --snapshot-every) [ $# -ge 2 ] || bad_usage "--snapshot-every needs a number"; snapshot_every=$2; shift 2 ;;
     --snapshot-log-percent) [ $# -ge 2 ] || bad_usage "--snapshot-log-percent needs a number"; log_percent=$2; shift 2 ;;
-    --node-workers) [ $# -ge 2 ] || bad_usage "--node-workers needs a number"; node_workers=$2; shift 2 ;;
+    --node-workers) node_workers "${2:-}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
@@ -39,9 +41,6 @@ done
 [[ "$rolls" =~ ^[1-9][0-9]*$ ]] || bad_usage "--rolls takes a number from 1"
 [[ "$snapshot_every" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-every takes a number"
 [[ "$log_percent" =~ ^[0-9]*$ ]] || bad_usage "--snapshot-log-percent takes a number"
-[[ "$node_workers" =~ ^[0-9]+$ ]] || bad_usage "--node-workers takes a number (0: one per core)"
-# Read by raft-node (its --worker-threads) over the generated file's default.
-export BAZAAR_NODE_WORKER_THREADS=$node_workers
 command -v wrk >/dev/null || apt_install "to load the cluster" wrk
 ensure_deps
 [ "$build" = 0 ] || build_release

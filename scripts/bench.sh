@@ -20,7 +20,9 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-secs=10 conns=64 restart_orders=100000 etcd=1 build=1 profile_dir= node_workers=1
+secs=10 conns=64 restart_orders=100000 etcd=1 build=1 profile_dir=
+# As cluster.toml: the nodes share this machine's cores.
+node_workers 1
 frontend_settings=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -33,16 +35,13 @@ while [ $# -gt 0 ]; do
     --frontend)
       [[ ${2:-} =~ ^[a-z_]+=[A-Za-z0-9_.\"-]+$ ]] || bad_usage "--frontend takes KEY=VALUE, e.g. batch_lookups=false"
       frontend_settings+=("$2"); shift 2 ;;
-    --node-workers) node_workers=${2:-}; shift 2 ;;
+    --node-workers) node_workers "${2:-}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument $1" ;;
   esac
 done
 [[ "$secs" =~ ^[1-9][0-9]*$ ]] || bad_usage "--seconds takes a whole number of seconds"
 [[ "$conns" =~ ^[1-9][0-9]*$ ]] || bad_usage "--connections takes a number"
-[[ "$node_workers" =~ ^[0-9]+$ ]] || bad_usage "--node-workers takes a number (0: one per core)"
-# Read by raft-node (its --worker-threads); it overrides the generated file's default.
-export BAZAAR_NODE_WORKER_THREADS=$node_workers
 [ -z "$profile_dir" ] || command -v perf >/dev/null || apt_install "to profile" linux-perf
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 ensure_deps

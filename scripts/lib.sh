@@ -16,6 +16,14 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 # bad_usage TEXT: an argument error: the reason, then the usage, on stderr; exit 2.
 bad_usage() { { echo "error: $*"; usage; } >&2; exit 2; }
 
+# node_workers N: async worker threads per node for the nodes this script starts (raft-node
+# reads BAZAAR_NODE_WORKER_THREADS over its file's runtime.node_worker_threads; 0: one per
+# core). Anything but a number is a usage error.
+node_workers() {
+  [[ ${1:-} =~ ^[0-9]+$ ]] || bad_usage "--node-workers takes a number (0: one per core)"
+  export BAZAAR_NODE_WORKER_THREADS=$1
+}
+
 # apt_install WHY PKG...: installs the Debian packages given (as root, or with sudo), saying
 # what and why first, since apt itself stays quiet for a minute.
 apt_install() {
