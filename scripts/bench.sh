@@ -6,7 +6,9 @@
 #   cached lookups/s, single-client order/read latency, failover (kill -9 leader -> next
 #   acknowledged order), change-feed lag (order on a node -> frontend cache), and
 #   restart-to-serve time of a node holding N orders; each process's CPU per request in
-#   every run, and the elections (term changes) during the order runs.
+#   every run, wrk's own, and the rate at which they would use all of this machine's cores
+#   (the run's CPU ceiling: wrk shares the cores), and the elections (term changes) during
+#   the order runs.
 # usage: scripts/bench.sh [--seconds S] [--connections C] [--restart-orders N] [--no-etcd]
 #                         [--bin-dir DIR]   (binaries of another build, e.g. to compare; no build)
 #                         [--profile DIR]   (perf profiles of the leader, a follower and the
@@ -106,11 +108,24 @@ cpu_ms() {
       '{ printf "%s %d\n", n, ($12 + $13) * 1000 / hz }' || true
   done
 }
-# cpu_per_request BEFORE AFTER REQUESTS: "name us" pairs, each process's CPU per request.
+# children_cpu_ms: the CPU time (user + system) of this shell's finished children so far,
+# from the `times` builtin. It must run in this shell, not in a `$(...)` subshell (a forked
+# shell starts with no children's time), so it writes to a file and the caller reads that.
+children_cpu_ms() {
+  times >"$work/times"
+  awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60000 + t[2] * 1000 }
+    printf "%d\n", n }' "$work/times"
+}
+cores=$(nproc)
+# cpu_per_request BEFORE AFTER REQUESTS WRK_MS: "name us" pairs, each process's CPU per
+# request, then wrk's, then the rate at which the Bazaar processes and wrk together would
+# use every core of this machine (a ceiling for that run, given its CPU per request).
 cpu_per_request() {
-  awk -v n="$3" 'NR == FNR { before[$1] = $2; next }
+  awk -v n="$3" -v wrk_ms="$4" -v cores="$cores" 'NR == FNR { before[$1] = $2; next }
     ($1 in before) && n > 0 { printf "%s %.0f  ", $1, ($2 - before[$1]) * 1000 / n; total += ($2 - before[$1]) }
-    END { if (n > 0) printf "all %.0f", total * 1000 / n }' <(echo "$1") <(echo "$2")
+    END { if (n > 0) { printf "all %.0f  wrk %.0f", total * 1000 / n, wrk_ms * 1000 / n
+      if (total + wrk_ms > 0) printf "  ceiling %.0f/s", cores * 1e6 / ((total + wrk_ms) * 1000 / n) } }' \
+    <(echo "$1") <(echo "$2")
 }
 cpu_rows=()
 follower=$(node_api $(( leader % 3 + 1 )))
@@ -155,13 +170,16 @@ not_2xx_since() {
 # 64-connection order runs it also keeps each process's CPU per order (in cpu_rows). A run
 # with answers that were not 2xx is followed by a line saying which process answered what.
 run_wrk() {
-  local threads=$(( $4 < 2 ? 1 : 2 )) out before after requests statuses_before
+  local threads=$(( $4 < 2 ? 1 : 2 )) out before after requests statuses_before wrk_ms
   statuses_before=$(answers_not_2xx)
   before=$(cpu_ms)
+  children_cpu_ms >"$work/wrk_before"
   out=$(wrk -t"$threads" -c"$4" -d"${secs}s" -s "$here/$3" --latency "$2")
+  children_cpu_ms >"$work/wrk_after"
   after=$(cpu_ms)
+  wrk_ms=$(( $(cat "$work/wrk_after") - $(cat "$work/wrk_before") ))
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  cpu_rows+=("$(printf '%-44s %s' "$1" "$(cpu_per_request "$before" "$after" "${requests:-0}")")")
+  cpu_rows+=("$(printf '%-44s %s' "$1" "$(cpu_per_request "$before" "$after" "${requests:-0}" "$wrk_ms")")")
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -215,7 +233,7 @@ run_wrk "orders, 1 connection, leader node" "http://$api" order.lua 1 one_order_
 run_wrk "lookups, 1 connection, leader node" "http://$api" lookup.lua 1 one_read
 
 echo
-echo "== CPU per request, in microseconds (user + system, from /proc; wrk's own not counted) =="
+echo "== CPU per request, in microseconds (user + system: each process from /proc, wrk from the shell's children; ceiling = all cores over all + wrk) =="
 printf '%s\n' "${cpu_rows[@]}"
 echo
 echo "== one order's path, mean time per step (the steps are in raft-node/src/timings.rs) =="
