@@ -236,11 +236,23 @@ async fn worker_threads(cluster: &TestCluster, id: u64) -> Option<u64> {
     metric_value(&url, "bazaar_node_runtime_worker_threads").await
 }
 
+/// This machine's cores, as tokio counts them for its default worker count.
+fn cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as u64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_runs_the_async_workers_its_file_asks_for_and_refuses_too_many() {
-    let cluster = TestCluster::start_with(1, |c| c.runtime.node_worker_threads = 1).await;
+async fn a_node_runs_the_async_workers_its_file_or_flag_asks_for_and_refuses_too_many() {
+    // Counts that differ from the one-per-core default on any machine, so a setting that
+    // was ignored cannot pass for one that was followed.
+    let from_file = cores() + 1;
+    let from_flag = cores() + 2;
+    let mut cluster = TestCluster::start_with(1, |c| {
+        c.runtime.node_worker_threads = from_file as usize;
+    })
+    .await;
     let id = cluster.leader().await;
-    assert_eq!(worker_threads(&cluster, id).await, Some(1));
+    assert_eq!(worker_threads(&cluster, id).await, Some(from_file));
 
     // The flag overrides the file, and is held to the same bound, by name.
     let out = cluster.node_command(id, &["--worker-threads", "100000", "--print-cluster"]);
@@ -250,22 +262,22 @@ async fn a_node_runs_the_async_workers_its_file_asks_for_and_refuses_too_many() 
         err.contains("--worker-threads") && err.contains("runtime.node_worker_threads"),
         "{err}"
     );
-    let out = cluster.node_command(id, &["--worker-threads", "2", "--print-cluster"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.kill(id);
+    cluster.restart_with_args(id, &["--worker-threads", &from_flag.to_string()]);
+    let running = wait_for("the restarted node's metrics", || async {
+        worker_threads(&cluster, id).await
+    })
+    .await;
+    assert_eq!(running, from_flag);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_left_to_choose_runs_one_async_worker_per_core() {
     let cluster = TestCluster::start(1).await;
     let id = cluster.leader().await;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let expected = std::env::var("TOKIO_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(cores);
+        .unwrap_or(cores());
     assert_eq!(worker_threads(&cluster, id).await, Some(expected));
 }

@@ -405,6 +405,11 @@ impl TestCluster {
     }
 
     fn spawn(&mut self, id: u64) {
+        self.spawn_with_args(id, &[]);
+    }
+
+    /// Starts node `id`'s process with `args` after the harness's own.
+    fn spawn_with_args(&mut self, id: u64, args: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -412,6 +417,7 @@ impl TestCluster {
             .expect("node log file");
         let child = self
             .raft_node(id)
+            .args(args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -448,6 +454,14 @@ impl TestCluster {
         if let Some(node) = self.procs.remove(&id) {
             node.stop();
         }
+    }
+
+    /// Starts a stopped node process again, on the same data dir and addresses, with
+    /// `args` (flags that override its file).
+    pub fn restart_with_args(&mut self, id: u64, args: &[&str]) {
+        assert!(!self.procs.contains_key(&id), "node {id} is still running");
+        assert!(!self.in_process, "flags need a node process");
+        self.spawn_with_args(id, args);
     }
 
     /// Starts a stopped node again on the same data dir and addresses.
