@@ -166,9 +166,9 @@ not_2xx_since() {
     { k = $1 " " $2 " " $3; n = $4 - (k in before ? before[k] : 0); if (n > 0) printf "%s ×%d; ", k, n }' \
     <(echo "$1") <(echo "$2") | sed 's/; $//'
 }
-# run_wrk LABEL URL SCRIPT CONNS KEY: prints a row and sets r_KEY to the req/s; for the
-# 64-connection order runs it also keeps each process's CPU per order (in cpu_rows). A run
-# with answers that were not 2xx is followed by a line saying which process answered what.
+# run_wrk LABEL URL SCRIPT CONNS KEY: prints a row and sets r_KEY to the req/s; it also keeps
+# the run's CPU per request, each process's and wrk's, in cpu_rows. A run with answers that
+# were not 2xx is followed by a line saying which process answered what.
 run_wrk() {
   local threads=$(( $4 < 2 ? 1 : 2 )) out before after requests statuses_before wrk_ms
   statuses_before=$(answers_not_2xx)

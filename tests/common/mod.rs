@@ -66,15 +66,6 @@ pub fn node_on_free_ports(id: u64) -> NodeConfig {
 /// A loopback port free right now and not handed out before by this test process. The
 /// kernel may give the same ephemeral port to two binds in a row once the first listener is
 /// closed, and one cluster file with a port twice is refused (seen in a gate run).
-/// The value of the unlabelled series `name` in the Prometheus text at `metrics_url`; None
-/// while the process does not answer or does not show the series.
-pub async fn metric_value(metrics_url: &str, name: &str) -> Option<u64> {
-    let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 pub fn free_port() -> u16 {
     static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
     loop {
@@ -87,6 +78,15 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// The value of the unlabelled series `name` in the Prometheus text at `metrics_url`; None
+/// while the process does not answer or does not show the series.
+pub async fn metric_value(metrics_url: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 pub fn repo_root() -> PathBuf {
@@ -466,11 +466,11 @@ impl TestCluster {
 
     /// Starts a stopped node again on the same data dir and addresses.
     pub fn restart(&mut self, id: u64) {
-        assert!(!self.procs.contains_key(&id), "node {id} is still running");
         if !self.in_process {
-            self.spawn(id);
+            self.restart_with_args(id, &[]);
             return;
         }
+        assert!(!self.procs.contains_key(&id), "node {id} is still running");
         let node = self.config.node(id).expect("known node").clone();
         let listeners = tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async {
