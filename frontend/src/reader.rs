@@ -1,12 +1,13 @@
-//! Read-through for cacheable lookups: answer from the cache while the change feed is
-//! fresh, otherwise (or on a miss) read from a node, sharing concurrent misses of one
-//! key, and store the answer only if no newer invalidation of that key has been seen.
+//! Every catalog read the frontend answers: from the cache while the change feed is
+//! fresh, otherwise (or on a miss) from a node, sharing concurrent misses of one key. Each
+//! node answer raises the watermarks of the keys it shows before it is served or stored
+//! (the cache's rule, `cache::store`), so no later answer can go back before it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode};
-use bazaar_api::{Envelope, ProductView, SearchResult};
+use bazaar_api::{Envelope, ProductList, ProductView, SearchResult};
 
 use crate::backend::{Backend, BackendError, NodeReply};
 use crate::cache::{CacheKey, CachedAnswer, FillOutcome, Singleflight, VersionedCache};
@@ -21,6 +22,9 @@ type FetchResult = Result<NodeReply, BackendError>;
 pub enum ReadOutcome {
     Hit(CachedAnswer),
     Miss(NodeReply),
+    /// Read from a node because the cache may not answer now (off, or the feed is not
+    /// fresh).
+    Bypass(NodeReply),
 }
 
 pub struct CachedReader {
@@ -81,7 +85,7 @@ impl CachedReader {
             return self
                 .node_read(&key, &key.node_path(), request_id)
                 .await
-                .map(ReadOutcome::Miss);
+                .map(ReadOutcome::Bypass);
         }
         if let Some(hit) = self.cache.get(&key, now) {
             self.metrics.cache_hits.inc();
@@ -119,11 +123,8 @@ impl CachedReader {
         path: &str,
         request_id: Option<HeaderValue>,
     ) -> FetchResult {
-        let reply = self.node_read(&key, path, request_id.as_ref()).await?;
-        if reply.status != StatusCode::OK {
-            return Ok(reply);
-        }
-        let Some(answer) = self.answer_of(&key, &reply) else {
+        let reply = self.backend_read(&key, path, request_id.as_ref()).await?;
+        let Some(answer) = self.observe(&key, &reply) else {
             return Ok(reply);
         };
         if let Some(delay) = self.test_fill_delay {
@@ -145,8 +146,22 @@ impl CachedReader {
         Ok(reply)
     }
 
-    /// `key` read from a node at `path`: product lookups through the batcher when it is on.
+    /// `key` read from a node at `path`, its watermarks raised: what every answer that
+    /// is not stored (a bypass, a re-read) goes through.
     async fn node_read(
+        &self,
+        key: &CacheKey,
+        path: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> FetchResult {
+        let reply = self.backend_read(key, path, request_id).await?;
+        self.observe(key, &reply);
+        Ok(reply)
+    }
+
+    /// `key` read from a node at `path`: product lookups through the batcher when it is on.
+    /// Callers pass the answer through [`CachedReader::observe`] before using it.
+    async fn backend_read(
         &self,
         key: &CacheKey,
         path: &str,
@@ -158,20 +173,57 @@ impl CachedReader {
         }
     }
 
-    /// The cache entry for a node's answer, learning product topics on the way. `None`
-    /// when the answer cannot be placed in index order (no index header, odd body).
-    fn answer_of(&self, key: &CacheKey, reply: &NodeReply) -> Option<CachedAnswer> {
+    /// A read of `key` that the cache never answers nor stores (a query the node must
+    /// see, such as `?consistency=...`), its answer still raising the watermarks.
+    pub async fn read_uncached(
+        &self,
+        key: &CacheKey,
+        path: &str,
+        request_id: Option<&HeaderValue>,
+    ) -> FetchResult {
+        let reply = self.backend.read(path, request_id).await?;
+        self.observe(key, &reply);
+        Ok(reply)
+    }
+
+    /// `GET /products` (paged) from a node; each listed product's watermark is raised.
+    pub async fn list(&self, path: &str, request_id: Option<&HeaderValue>) -> FetchResult {
+        let reply = self.backend.read(path, request_id).await?;
+        if let (Some(index), StatusCode::OK) = (reply.index, reply.status) {
+            if let Ok(env) = serde_json::from_slice::<Envelope<ProductList>>(&reply.body) {
+                for product in &env.data.products {
+                    self.show_product(product, index);
+                }
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Raises the watermark of every key a node's answer about `key` shows, to the index
+    /// it was read at, before that answer is served: the key itself (whatever the
+    /// status: a 404 says the product is absent there) and, for a product, its topic's
+    /// search; for a search, each product in it. Returns the entry to store, if the answer
+    /// is one the cache can hold.
+    fn observe(&self, key: &CacheKey, reply: &NodeReply) -> Option<CachedAnswer> {
         let index = reply.index?;
+        if reply.status != StatusCode::OK {
+            self.cache.advance(key, index);
+            return None;
+        }
         let version = match key {
             CacheKey::Product(_) => {
-                let env: Envelope<ProductView> = serde_json::from_slice(&reply.body).ok()?;
-                self.cache.learn_topic(&env.data.name, &env.data.topic);
+                let Ok(env) = serde_json::from_slice::<Envelope<ProductView>>(&reply.body) else {
+                    self.cache.advance(key, index);
+                    return None;
+                };
+                self.show_product(&env.data, index);
                 env.data.version
             }
             CacheKey::Topic(_) => {
+                self.cache.advance(key, index);
                 let env: Envelope<SearchResult> = serde_json::from_slice(&reply.body).ok()?;
                 for product in &env.data.products {
-                    self.cache.learn_topic(&product.name, &product.topic);
+                    self.show_product(product, index);
                 }
                 env.data
                     .products
@@ -186,5 +238,15 @@ impl CachedReader {
             index,
             version,
         })
+    }
+
+    /// A product shown as of `index`: its lookup and its topic's search may not be served
+    /// from before it.
+    fn show_product(&self, product: &ProductView, index: u64) {
+        self.cache.learn_topic(&product.name, &product.topic);
+        self.cache
+            .advance(&CacheKey::Product(product.name.clone()), index);
+        self.cache
+            .advance(&CacheKey::Topic(product.topic.clone()), index);
     }
 }

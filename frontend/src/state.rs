@@ -31,14 +31,14 @@ pub struct AppState {
 
 impl AppState {
     /// Write-through invalidation of a product (and its topic searches) changed at
-    /// `index`, done before the write is acknowledged so the writer reads its write.
+    /// `index`, done before the write is acknowledged so the writer reads its write
+    /// (the cache's rule: see `cache::store`).
     pub fn invalidate_product(&self, name: &str, topics: &[Option<String>], index: u64) {
         self.cache
-            .invalidate(&CacheKey::Product(name.to_string()), index);
+            .advance(&CacheKey::Product(name.to_string()), index);
         self.metrics.invalidations.inc();
         for topic in topics.iter().flatten() {
-            self.cache
-                .invalidate(&CacheKey::Topic(topic.clone()), index);
+            self.cache.advance(&CacheKey::Topic(topic.clone()), index);
             self.metrics.invalidations.inc();
         }
     }

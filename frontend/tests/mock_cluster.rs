@@ -22,7 +22,7 @@ use bazaar_api::{
     INDEX_HEADER,
 };
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// State shared by every mock node: one replicated catalog, as Raft would make it look.
@@ -46,6 +46,53 @@ struct Shared {
     /// Orders in batches the leader applies but answers 503 for (not confirmed within its
     /// write deadline: the answer is lost, the order stands).
     unconfirmed_batch_orders: AtomicUsize,
+    /// Product reads the test holds, taken by arriving reads in order (see [`HeldRead`]).
+    held_reads: Mutex<std::collections::VecDeque<HeldRead>>,
+    /// While set, `/watch` streams hold back changes (a feed node that lags): heartbeats
+    /// carry only the index of the last change sent.
+    feed_held: std::sync::atomic::AtomicBool,
+}
+
+/// The node's side of a product read the test holds: it reports its arrival, reads the
+/// catalog only when let (so the test decides which writes it sees), reports the index it
+/// read at, and answers only when let.
+struct HeldRead {
+    arrived: oneshot::Sender<()>,
+    read: oneshot::Receiver<()>,
+    read_at: oneshot::Sender<u64>,
+    answer: oneshot::Receiver<()>,
+}
+
+/// The test's side of a [`HeldRead`].
+struct ReadControl {
+    arrived: Option<oneshot::Receiver<()>>,
+    read: Option<oneshot::Sender<()>>,
+    read_at: Option<oneshot::Receiver<u64>>,
+    answer: Option<oneshot::Sender<()>>,
+}
+
+impl ReadControl {
+    async fn arrived(&mut self) {
+        let arrived = self.arrived.take().expect("arrival awaited once");
+        tokio::time::timeout(Duration::from_secs(10), arrived)
+            .await
+            .expect("the held read never reached the node")
+            .expect("the node dropped the held read");
+    }
+
+    /// Lets the read take its snapshot of the catalog; returns the index it read at.
+    async fn read(&mut self) -> u64 {
+        let _ = self.read.take().expect("read let once").send(());
+        let read_at = self.read_at.take().expect("read index awaited once");
+        tokio::time::timeout(Duration::from_secs(10), read_at)
+            .await
+            .expect("the held read never read")
+            .expect("the node dropped the held read")
+    }
+
+    fn answer(&mut self) {
+        let _ = self.answer.take().expect("answer let once").send(());
+    }
 }
 
 impl Shared {
@@ -78,7 +125,29 @@ impl Shared {
             single_order_delay_ms: AtomicU64::new(0),
             batches: AtomicUsize::new(0),
             unconfirmed_batch_orders: AtomicUsize::new(0),
+            held_reads: Mutex::new(std::collections::VecDeque::new()),
+            feed_held: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Holds the next product read that reaches any node (after those already held).
+    fn hold_next_read(&self) -> ReadControl {
+        let (arrived_tx, arrived_rx) = oneshot::channel();
+        let (read_tx, read_rx) = oneshot::channel();
+        let (read_at_tx, read_at_rx) = oneshot::channel();
+        let (answer_tx, answer_rx) = oneshot::channel();
+        self.held_reads.lock().unwrap().push_back(HeldRead {
+            arrived: arrived_tx,
+            read: read_rx,
+            read_at: read_at_tx,
+            answer: answer_rx,
+        });
+        ReadControl {
+            arrived: Some(arrived_rx),
+            read: Some(read_tx),
+            read_at: Some(read_at_rx),
+            answer: Some(answer_tx),
+        }
     }
 
     /// Changes a product's stock as a write through some other path (another frontend,
@@ -125,8 +194,21 @@ fn api_error(err: ApiError) -> Response {
 
 async fn product(State(node): State<Node>, Path(name): Path<String>) -> Response {
     node.shared.product_reads.fetch_add(1, Ordering::SeqCst);
+    let held = node.shared.held_reads.lock().unwrap().pop_front();
+    let held = match held {
+        Some(held) => {
+            let _ = held.arrived.send(());
+            let _ = held.read.await;
+            Some((held.read_at, held.answer))
+        }
+        None => None,
+    };
     let index = node.shared.index.load(Ordering::SeqCst);
     let found = node.shared.products.lock().unwrap().get(&name).cloned();
+    if let Some((read_at, answer)) = held {
+        let _ = read_at.send(index);
+        let _ = answer.await;
+    }
     let delay = node.shared.read_delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -304,24 +386,43 @@ async fn cluster(State(node): State<Node>) -> Response {
 }
 
 /// `/watch`: changes as they happen, a heartbeat every 100 ms. Changes before the
-/// connection are not replayed; the tests only change things while connected.
+/// connection are not replayed; the tests only change things while connected. While
+/// `feed_held` is set, changes wait in a backlog and heartbeats carry the index of the
+/// last change sent, as a lagging node's feed would.
 async fn watch(State(node): State<Node>) -> Response {
     let shared = node.shared.clone();
     let mut rx = shared.changes.subscribe();
     let stream = async_stream(
         move |tx: tokio::sync::mpsc::Sender<Result<String, Infallible>>| async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut backlog = std::collections::VecDeque::new();
+            let mut sent = shared.index.load(Ordering::SeqCst);
             loop {
-                let message = tokio::select! {
+                tokio::select! {
                     change = rx.recv() => match change {
-                        Ok(event) => WatchMessage::Change(event),
+                        Ok(event) => backlog.push_back(event),
                         Err(_) => return,
                     },
-                    _ = tick.tick() => WatchMessage::Heartbeat { index: shared.index.load(Ordering::SeqCst) },
+                    _ = tick.tick() => {}
                 };
-                let line = serde_json::to_string(&message).unwrap() + "\n";
-                if tx.send(Ok(line)).await.is_err() {
-                    return;
+                let mut lines = Vec::new();
+                if !shared.feed_held.load(Ordering::SeqCst) {
+                    while let Some(event) = backlog.pop_front() {
+                        sent = sent.max(event.index);
+                        lines.push(WatchMessage::Change(event));
+                    }
+                    if lines.is_empty() {
+                        sent = sent.max(shared.index.load(Ordering::SeqCst));
+                    }
+                }
+                if lines.is_empty() {
+                    lines.push(WatchMessage::Heartbeat { index: sent });
+                }
+                for message in lines {
+                    let line = serde_json::to_string(&message).unwrap() + "\n";
+                    if tx.send(Ok(line)).await.is_err() {
+                        return;
+                    }
                 }
             }
         },
@@ -404,6 +505,10 @@ async fn start_frontend(
         ..ClusterConfig::default()
     };
     config.frontend.request_deadline_ms = deadline_ms;
+    start_frontend_with(config, options).await
+}
+
+async fn start_frontend_with(config: ClusterConfig, options: frontend::Options) -> Frontend {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
@@ -790,4 +895,170 @@ async fn bad_input_is_answered_without_the_cluster_and_an_unreachable_cluster_gi
         "/health is /readyz, and nothing answers: {body}"
     );
     assert_eq!(body["error"]["reason"], "not_ready");
+}
+
+/// `GET /products/Tux` through the frontend: quantity, `X-Cache` and the index served at.
+async fn product_quantity(fe: &Frontend) -> (u64, String, u64) {
+    product_quantity_owned(fe.url.clone()).await
+}
+
+/// A frontend whose feed may lag for the whole test without the cache being bypassed.
+async fn frontend_with_patient_feed(mock: &Mock) -> Frontend {
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.frontend.staleness_bound_ms = 60_000;
+    let fe = start_frontend_with(config, frontend::Options::default()).await;
+    wait_synced(&fe).await;
+    fe
+}
+
+/// The stale read of the 10-minute chaos run of 2026-12-06 (issue 25), step by step. A
+/// node answer that was served but not stored (here: a waiter's own re-read after its
+/// shared flight came back older than an order it may have seen) left the cache free to
+/// store, and then serve, a concurrent read taken at an older index: a client read 98,
+/// then 99, with nothing adding stock in between. Every answer a node gives now raises
+/// the key's mark before it is served, so the older fill is refused.
+#[tokio::test]
+async fn a_value_served_from_a_node_is_never_followed_by_an_older_cached_one() {
+    let mock = start_mock(1).await;
+    let fe = frontend_with_patient_feed(&mock).await;
+    let shared = &mock.shared;
+    let misses = metric(&fe, "cache_misses_total").await;
+    // The feed's node lags from here on: only this frontend's own answers tell it
+    // anything, as when the chaos run's feed was on a node that had been paused.
+    shared.feed_held.store(true, Ordering::SeqCst);
+
+    // R0 misses and reads Tux = 100 at index 3; its answer is held at the node.
+    let mut r0_read = shared.hold_next_read();
+    let r0 = tokio::spawn(product_quantity_owned(fe.url.clone()));
+    r0_read.arrived().await;
+    assert_eq!(r0_read.read().await, 3);
+    // R1 misses too and waits on R0's flight.
+    let r1 = tokio::spawn(product_quantity_owned(fe.url.clone()));
+    wait_until("R1 to join R0's flight", || async {
+        metric(&fe, "cache_misses_total").await == misses + 2
+    })
+    .await;
+    // An order through this frontend: index 4, Tux = 99, answered (Tux's mark is 4).
+    let r = http()
+        .post(format!("{}/orders", fe.url))
+        .json(&serde_json::json!({"name": "Tux", "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[INDEX_HEADER], "4");
+
+    // The flight comes back at index 3: R0 answers it (it began before the order was
+    // answered); R1 finds it older than the order and reads again, alone (held).
+    let mut r1_reread = shared.hold_next_read();
+    r0_read.answer();
+    assert_eq!(r0.await.unwrap().0, 100);
+    r1_reread.arrived().await;
+    // R2 misses, starts a flight of its own and reads Tux = 99 at index 4 (held).
+    let mut r2_read = shared.hold_next_read();
+    let r2 = tokio::spawn(product_quantity_owned(fe.url.clone()));
+    r2_read.arrived().await;
+    assert_eq!(r2_read.read().await, 4);
+    // Another writer takes Tux to 98 at index 5; the lagging feed does not say so.
+    assert_eq!(shared.set_quantity("Tux", 98), 5);
+    // R1's re-read sees index 5 and R1 answers 98.
+    assert_eq!(r1_reread.read().await, 5);
+    r1_reread.answer();
+    let (r1_quantity, _, r1_index) = r1.await.unwrap();
+    assert_eq!((r1_quantity, r1_index), (98, 5));
+    // R2's read at index 4 comes back: it may answer 99 (it began before R1 ended), but
+    // it must not be kept for later readers.
+    r2_read.answer();
+    assert_eq!(r2.await.unwrap().0, 99);
+
+    // R3 begins after R1 answered 98: it must not see 99.
+    let (r3_quantity, r3_path, r3_index) = product_quantity(&fe).await;
+    assert_eq!(
+        (r3_quantity, r3_index),
+        (98, 5),
+        "read went back in time: 98 was served, then 99 from the {r3_path} path"
+    );
+}
+
+/// [`product_quantity`] for a spawned task.
+async fn product_quantity_owned(url: String) -> (u64, String, u64) {
+    let (status, headers, body) = get_json(&format!("{url}/products/Tux")).await;
+    assert_eq!(status, 200, "{body}");
+    let index = headers[INDEX_HEADER].to_str().unwrap().parse().unwrap();
+    (
+        body["data"]["quantity"].as_u64().unwrap(),
+        x_cache(&headers).to_string(),
+        index,
+    )
+}
+
+/// A read a client asks of a node directly (`?consistency=linearizable`) shows a newer
+/// value than the cache holds while the feed lags: the plain lookup after it must not
+/// answer the older cached value.
+#[tokio::test]
+async fn a_passthrough_read_is_never_followed_by_an_older_cached_one() {
+    let mock = start_mock(1).await;
+    let fe = frontend_with_patient_feed(&mock).await;
+    let (quantity, path, _) = product_quantity(&fe).await;
+    assert_eq!((quantity, path.as_str()), (100, "miss"));
+    let (_, path, _) = product_quantity(&fe).await;
+    assert_eq!(path, "hit", "Tux is cached at index 3");
+    mock.shared.feed_held.store(true, Ordering::SeqCst);
+    mock.shared.set_quantity("Tux", 90);
+    let (status, _, body) =
+        get_json(&format!("{}/products/Tux?consistency=linearizable", fe.url)).await;
+    assert_eq!(
+        (status.as_u16(), body["data"]["quantity"].as_u64()),
+        (200, Some(90))
+    );
+    let (quantity, path, index) = product_quantity(&fe).await;
+    assert_eq!(
+        (quantity, index),
+        (90, 4),
+        "the cache answered an older value ({path}) after a node had answered 90"
+    );
+}
+
+/// A feed whose node lags the cluster (paused, cut off) keeps sending heartbeats at its
+/// own index. Once this frontend has seen a newer index than the feed delivers, the
+/// cache stops answering within the staleness bound, so a change made by another writer
+/// and not yet delivered is not hidden for longer than that.
+#[tokio::test]
+async fn a_lagging_feed_stops_the_cache_within_the_staleness_bound() {
+    let mock = start_mock(1).await;
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.frontend.staleness_bound_ms = 300;
+    let fe = start_frontend_with(config, frontend::Options::default()).await;
+    wait_synced(&fe).await;
+    let (quantity, path, _) = product_quantity(&fe).await;
+    assert_eq!((quantity, path.as_str()), (100, "miss"));
+    assert_eq!(product_quantity(&fe).await.1, "hit");
+    // Another writer changes Tux; the feed's node does not deliver it.
+    mock.shared.feed_held.store(true, Ordering::SeqCst);
+    mock.shared.set_quantity("Tux", 90);
+    // This frontend sees index 4 in an answer about another product.
+    let (status, headers, _) =
+        get_json(&format!("{}/products/Fox?consistency=linearizable", fe.url)).await;
+    assert_eq!(
+        (status.as_u16(), &headers[INDEX_HEADER]),
+        (200, &"4".parse::<axum::http::HeaderValue>().unwrap())
+    );
+    let url = format!("{}/cluster", fe.url);
+    wait_until(
+        "the cache to stop answering behind a lagging feed",
+        || async { get_json(&url).await.2["data"]["frontend"]["cache_serving"] == false },
+    )
+    .await;
+    let (quantity, path, _) = product_quantity(&fe).await;
+    assert_eq!((quantity, path.as_str()), (90, "bypass"));
+    // The feed catches up: the cache answers again, with the change.
+    mock.shared.feed_held.store(false, Ordering::SeqCst);
+    wait_synced(&fe).await;
+    assert_eq!(product_quantity(&fe).await.0, 90);
 }

@@ -1,5 +1,13 @@
 //! The versioned LRU: entries tagged with the index they were read at, and a per-key
-//! invalidation watermark that refuses any fill older than the newest invalidation seen.
+//! watermark (the newest index at which this frontend has learned or shown the key) below
+//! which nothing is stored or served.
+//!
+//! The rule, which is what makes the frontend's reads linearizable when every write goes
+//! through it: an answer about a key raises that key's watermark to the answer's index
+//! *before* it leaves the frontend (a change from the feed, an order or admin answer, and
+//! every node read alike), an entry below its key's watermark is dropped, and a fill
+//! below it is refused. So after any answer at index `i` has been given, the cache can only
+//! serve that key as of `i` or later.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -18,8 +26,8 @@ const WATERMARKS_PER_ENTRY: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FillOutcome {
     Stored,
-    /// The read is older than an invalidation of this key: storing it would bring back
-    /// a value that is known to have changed.
+    /// The read is older than the key's watermark: storing it would bring back a value
+    /// that is known to have changed, or that is older than one already served.
     RefusedStale,
     /// A newer answer is already cached.
     KeptNewer,
@@ -34,7 +42,7 @@ struct Entry {
 #[derive(Debug)]
 struct Inner {
     entries: LruCache<CacheKey, Entry>,
-    /// Newest invalidation index seen per key.
+    /// Newest index per key at which a change was seen or an answer was given.
     watermarks: LruCache<CacheKey, u64>,
     /// Lower bound on every key's watermark: raised by a reset and by watermark eviction,
     /// so forgetting a key's watermark can only make the rule stricter.
@@ -116,8 +124,9 @@ impl VersionedCache {
         self.lock().watermark(key)
     }
 
-    /// Stores a read's answer unless an invalidation newer than the read has been seen
-    /// (no stale fill) or a newer answer is already there.
+    /// Stores a read's answer unless the key's watermark is above the read (no stale
+    /// fill) or a newer answer is already there. The caller has raised the watermark to
+    /// the read's own index first ([`VersionedCache::advance`]).
     pub fn fill(&self, key: CacheKey, answer: CachedAnswer, now: Instant) -> FillOutcome {
         let mut inner = self.lock();
         if answer.index < inner.watermark(&key) {
@@ -138,16 +147,18 @@ impl VersionedCache {
         FillOutcome::Stored
     }
 
-    /// Records that `key` changed at `index`: drops an entry read before that index and
-    /// refuses later fills read before it. Returns whether an entry was dropped.
-    pub fn invalidate(&self, key: &CacheKey, index: u64) -> bool {
+    /// Records that `key` is known as of `index`: it changed there (the feed, an order, an
+    /// admin change), or an answer read there is about to be served. Drops an entry read
+    /// before that index and refuses later fills read before it. Returns whether an entry
+    /// was dropped.
+    pub fn advance(&self, key: &CacheKey, index: u64) -> bool {
         let mut inner = self.lock();
         if let Some(mark) = inner.watermarks.get_mut(key) {
             *mark = (*mark).max(index);
         } else if let Some((_, evicted)) = inner.watermarks.push(key.clone(), index) {
             inner.floor = inner.floor.max(evicted);
         }
-        // An entry read at or after the change already shows it.
+        // An entry read at or after that index already shows it.
         let stale = inner
             .entries
             .peek(key)
@@ -158,11 +169,12 @@ impl VersionedCache {
         stale
     }
 
-    /// Drops everything (feed reset): nothing read before `index` may be stored again.
+    /// Drops every entry (feed reset, or the cache answering again after a bypass):
+    /// nothing read before `index` may be stored again. The per-key watermarks stay: an
+    /// answer given above `index` still bars older fills of its key.
     pub fn clear(&self, index: u64) {
         let mut inner = self.lock();
         inner.entries.clear();
-        inner.watermarks.clear();
         inner.floor = inner.floor.max(index);
     }
 
@@ -207,7 +219,7 @@ mod tests {
         let c = cache(10, 300);
         let now = Instant::now();
         // The slow read was served at index 10; the change at 12 was seen meanwhile.
-        assert!(!c.invalidate(&tux(), 12));
+        assert!(!c.advance(&tux(), 12));
         assert_eq!(
             c.fill(tux(), answer(10, "old"), now),
             FillOutcome::RefusedStale
@@ -224,13 +236,13 @@ mod tests {
         let now = Instant::now();
         c.fill(tux(), answer(20, "v20"), now);
         // A late feed message for an older change must not drop a newer read...
-        assert!(!c.invalidate(&tux(), 15));
+        assert!(!c.advance(&tux(), 15));
         assert!(c.get(&tux(), now).is_some());
         // ...but a newer change must.
-        assert!(c.invalidate(&tux(), 21));
+        assert!(c.advance(&tux(), 21));
         assert!(c.get(&tux(), now).is_none());
         // Watermarks only grow: an out-of-order older invalidation does not lower it.
-        c.invalidate(&tux(), 5);
+        c.advance(&tux(), 5);
         assert_eq!(c.watermark(&tux()), 21);
         assert_eq!(
             c.fill(tux(), answer(20, "v20"), now),
@@ -282,7 +294,7 @@ mod tests {
         // Capacity 1 keeps 4 watermarks; the fifth key pushes the first one out.
         let c = cache(1, 300);
         for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-            c.invalidate(&CacheKey::Product((*name).into()), 100 + i as u64);
+            c.advance(&CacheKey::Product((*name).into()), 100 + i as u64);
         }
         assert_eq!(
             c.watermark(&CacheKey::Product("a".into())),
@@ -311,6 +323,20 @@ mod tests {
             FillOutcome::RefusedStale
         );
         assert_eq!(c.fill(tux(), answer(50, "new"), now), FillOutcome::Stored);
+    }
+
+    #[test]
+    fn clear_keeps_watermarks_above_its_floor() {
+        let c = cache(10, 300);
+        let now = Instant::now();
+        // An answer at 70 was served; a reset at 50 follows.
+        c.advance(&tux(), 70);
+        c.clear(50);
+        assert_eq!(
+            c.fill(tux(), answer(60, "older than served"), now),
+            FillOutcome::RefusedStale
+        );
+        assert_eq!(c.fill(tux(), answer(70, "v70"), now), FillOutcome::Stored);
     }
 
     #[test]

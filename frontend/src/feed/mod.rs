@@ -49,6 +49,9 @@ pub struct ChangeFeed {
     idle_timeout: Duration,
     /// Last index whose changes reached the cache; `None` before the first connection.
     resume_from: Option<u64>,
+    /// The newest index this frontend had seen (any node's answer) and when: once the
+    /// feed has delivered up to it, the cache holds every change made before that moment.
+    probe: Option<(u64, Instant)>,
 }
 
 impl ChangeFeed {
@@ -70,6 +73,7 @@ impl ChangeFeed {
             metrics,
             idle_timeout,
             resume_from: None,
+            probe: None,
         }
     }
 
@@ -180,7 +184,12 @@ impl ChangeFeed {
         };
         self.resume_from = Some(last);
         let now = Instant::now();
-        let caught_up = last >= target;
+        let caught_up_as_of = if last >= target {
+            self.caught_up_as_of(last, now)
+        } else {
+            None
+        };
+        let caught_up = caught_up_as_of.is_some();
         if caught_up && !self.state.is_fresh(now) {
             // The cache is about to answer again after a time it was bypassed. Reads
             // made meanwhile went to the nodes and may have seen changes this feed has
@@ -195,13 +204,28 @@ impl ChangeFeed {
             );
             self.cache.clear(floor);
         }
-        self.state.progress(last, node_index, caught_up, now);
+        self.state.progress(last, node_index, caught_up_as_of);
         Ok(())
+    }
+
+    /// The moment up to which the cache has every change, now that the feed has delivered
+    /// up to `last`: the time of the last probe the feed has passed. A feed node that lags
+    /// the cluster (paused, cut off, catching up) sends heartbeats with its own index, which
+    /// say nothing of what the other nodes have committed; the probe is what this frontend
+    /// has itself seen, so such a feed stops counting as fresh within the staleness bound.
+    fn caught_up_as_of(&mut self, last: u64, now: Instant) -> Option<Instant> {
+        let newest = self.backend.newest_index();
+        let (index, at) = *self.probe.get_or_insert((newest, now));
+        if last < index {
+            return None;
+        }
+        self.probe = Some((newest, now));
+        Some(at)
     }
 
     fn invalidate(&self, key: CacheKey, index: u64) {
         self.metrics.invalidations.inc();
-        if self.cache.invalidate(&key, index) {
+        if self.cache.advance(&key, index) {
             tracing::debug!(%key, index, "feed invalidated cached entry");
         }
     }

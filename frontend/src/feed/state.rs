@@ -67,13 +67,14 @@ impl FeedState {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// Records progress; `caught_up` says the cache has seen every change the node had
-    /// applied when the connection was opened (or since).
-    pub fn progress(&self, last_index: u64, node_index: u64, caught_up: bool, now: Instant) {
+    /// Records progress; `caught_up_as_of` is the moment up to which the cache is known
+    /// to hold every committed change, if the feed has caught up to one.
+    pub fn progress(&self, last_index: u64, node_index: u64, caught_up_as_of: Option<Instant>) {
         self.last_index.store(last_index, Ordering::Release);
         self.node_index.fetch_max(node_index, Ordering::Relaxed);
-        if caught_up {
-            self.caught_up_at.store(self.ms(now) + 1, Ordering::Release);
+        if let Some(at) = caught_up_as_of {
+            self.caught_up_at
+                .fetch_max(self.ms(at) + 1, Ordering::AcqRel);
         }
     }
 
@@ -117,10 +118,10 @@ mod tests {
         let t0 = Instant::now();
         assert!(!s.is_fresh(t0), "never synced: the cache must not answer");
         s.connected(2);
-        s.progress(10, 12, false, t0);
+        s.progress(10, 12, None);
         assert!(!s.is_fresh(t0), "still replaying");
         assert_eq!(s.view(t0).state, FeedPhase::Syncing);
-        s.progress(12, 12, true, t0);
+        s.progress(12, 12, Some(t0));
         assert!(s.is_fresh(t0 + Duration::from_millis(900)));
         s.disconnected();
         // A short outage within the bound keeps serving; past it the cache is bypassed.

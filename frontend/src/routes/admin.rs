@@ -82,7 +82,10 @@ pub async fn admin(
             let product = env.data;
             let old_topic = state.cache.topic_of(&product.name);
             let new_topic = Some(product.topic.clone());
-            state.invalidate_product(&product.name, &[old_topic, new_topic], product.version);
+            // The answer shows the product as of its own index, which may be past the
+            // change (a retried key answers the first result from a later read).
+            let shown_at = reply.index.unwrap_or(0).max(product.version);
+            state.invalidate_product(&product.name, &[old_topic, new_topic], shown_at);
             state.cache.learn_topic(&product.name, &product.topic);
         }
     }

@@ -11,6 +11,7 @@ use axum::Extension;
 use bazaar_api::validate_product_name;
 use tower_http::request_id::RequestId;
 
+use crate::backend::{BackendError, NodeReply};
 use crate::cache::CacheKey;
 use crate::paths::{encode_segment, query_param, query_suffix};
 use crate::reader::ReadOutcome;
@@ -42,7 +43,7 @@ pub async fn list_products(
     RawQuery(query): RawQuery,
 ) -> Response {
     let path = format!("/products{}", query_suffix(query.as_deref()));
-    passthrough(&state, &path, request_id(&rid)).await
+    answer(state.reader.list(&path, request_id(&rid)).await)
 }
 
 pub async fn get_product(
@@ -65,9 +66,11 @@ pub async fn get_product(
             encode_segment(&name),
             query_suffix(query.as_deref())
         );
-        return passthrough(&state, &path, id).await;
+        let key = CacheKey::Product(name);
+        return answer(state.reader.read_uncached(&key, &path, id).await);
     }
-    cached(&state, CacheKey::Product(name), id).await
+    let key = CacheKey::Product(name);
+    cached(&state, key, id).await
 }
 
 pub async fn search(
@@ -79,30 +82,38 @@ pub async fn search(
     let Some(topic) = query_param(query.as_deref(), "topic") else {
         return respond::bad_request("missing query parameter `topic` (GET /search?topic=T)");
     };
+    let key = CacheKey::Topic(topic);
     if !plain_search(query.as_deref()) {
         let path = format!("/search{}", query_suffix(query.as_deref()));
-        return passthrough(&state, &path, id).await;
+        return answer(state.reader.read_uncached(&key, &path, id).await);
     }
-    cached(&state, CacheKey::Topic(topic), id).await
+    cached(&state, key, id).await
 }
 
 async fn cached(state: &AppState, key: CacheKey, request_id: Option<&HeaderValue>) -> Response {
     match state.reader.lookup(key, request_id).await {
         Ok(ReadOutcome::Hit(answer)) => respond::cache_hit(answer),
         Ok(ReadOutcome::Miss(reply)) => respond::node_reply(reply, Some("miss")),
+        Ok(ReadOutcome::Bypass(reply)) => respond::node_reply(reply, Some("bypass")),
         Err(err) => respond::unavailable(&err),
     }
 }
 
+/// A node's answer read through the reader, passed on as it is.
+fn answer(read: Result<NodeReply, BackendError>) -> Response {
+    match read {
+        Ok(reply) => respond::node_reply(reply, None),
+        Err(err) => respond::unavailable(&err),
+    }
+}
+
+/// A read the cache has nothing to do with (an order lookup), passed on as the node gave it.
 pub async fn passthrough(
     state: &AppState,
     path: &str,
     request_id: Option<&HeaderValue>,
 ) -> Response {
-    match state.backend.read(path, request_id).await {
-        Ok(reply) => respond::node_reply(reply, None),
-        Err(err) => respond::unavailable(&err),
-    }
+    answer(state.backend.read(path, request_id).await)
 }
 
 #[cfg(test)]
