@@ -37,6 +37,8 @@ pub struct Metrics {
     pub unavailable: Counter,
     pub feed_reconnects: Counter,
     pub feed_resets: Counter,
+    /// Times the cache started again from empty once the feed caught up after a bypass.
+    pub cache_refills: Counter,
     pub feed_changes: Counter,
     /// Fills that went through the test-only delay hook.
     pub test_fill_delays: Counter,
@@ -45,7 +47,7 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every counter (and the gauges `gauges` reads) in `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 17] = [
+        let counters: [(&str, &str, &Counter); 18] = [
             (
                 "cache_hits",
                 "Cacheable reads answered from the cache.",
@@ -120,6 +122,11 @@ impl Metrics {
                 "feed_resets",
                 "Change feed resets (whole cache dropped).",
                 &self.feed_resets,
+            ),
+            (
+                "cache_refills",
+                "Times the cache started again from empty once the change feed caught up after the cache was bypassed.",
+                &self.cache_refills,
             ),
             (
                 "feed_changes",

@@ -189,8 +189,8 @@ impl ChangeFeed {
         } else {
             None
         };
-        let caught_up = caught_up_as_of.is_some();
-        if caught_up && !self.state.is_fresh(now) {
+        let mut caught_up_as_of = caught_up_as_of;
+        if caught_up_as_of.is_some() && !self.state.is_fresh(now) {
             // The cache is about to answer again after a time it was bypassed. Reads
             // made meanwhile went to the nodes and may have seen changes this feed has
             // not delivered yet (its node may lag the one that answered), so nothing
@@ -203,6 +203,10 @@ impl ChangeFeed {
                 "change feed caught up: starting from an empty cache"
             );
             self.cache.clear(floor);
+            // An empty cache holds nothing stale: every entry from here on is a node read
+            // taken after this moment, at or above the floor.
+            caught_up_as_of = Some(now);
+            self.metrics.cache_refills.inc();
         }
         self.state.progress(last, node_index, caught_up_as_of);
         Ok(())
