@@ -67,10 +67,10 @@ pub struct OpRecord {
     /// for a key we never reused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unexpected: Option<String>,
-    /// For an answered read, the path that served it: the frontend's `X-Cache` word
-    /// (`hit`: its cache, `miss`: a node through the cache path) or `none` when the answer
-    /// carried none (a node, or a frontend passthrough). `None` when not recorded (other
-    /// operations, and histories from before it was).
+    /// For an answered read, the path that served it: the frontend's `X-Cache` word as
+    /// sent (`hit`: its cache, `miss`: a node through the cache path, or any other word a
+    /// frontend uses) or `none` when the answer carried none (a node, or a passthrough).
+    /// `None` when not recorded (other operations, and histories from before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The applied log index the answer said it reflects (`X-Bazaar-Index`), when it did.
