@@ -1,21 +1,59 @@
 #!/usr/bin/env bash
 # Chaos run: starts a fresh 3-node cluster (and a frontend if one is built) in a temp
-# dir on free loopback ports, runs `bazaar check` against it while killing (SIGKILL,
-# the leader half the time) and restarting nodes and pausing them (SIGSTOP/SIGCONT),
-# then heals the cluster and lets the checker judge the history.
+# dir on free loopback ports, runs `bazaar check` against it while killing (SIGKILL) and
+# restarting nodes, pausing them (SIGSTOP/SIGCONT) and stalling the frontend's change
+# feed, then heals the cluster and lets the checker judge the history.
 #
 # usage:
-#   scripts/chaos.sh [--duration SECS]     default 60; CI uses a short run (e.g. 20)
-#   scripts/chaos.sh --duration 600        a longer soak: same checks, more faults
-#   scripts/chaos.sh --docker [--duration SECS] [--via frontend|nodes] [--keep]
+#   scripts/chaos.sh [--duration SECS] [--rate dense|calm] [--keep]
+#                                          default 60 s at the dense rate; CI runs 20 s;
+#                                          --keep keeps the temp dir after a clean run too
+#   scripts/chaos.sh --soak short|long|calm|SECS
+#                                          a soak preset (duration and rate; a later or
+#                                          earlier --duration/--rate overrides its part):
+#                                            short  120 s, dense
+#                                            long   600 s, dense (issue 25's 10-minute
+#                                                   soak with about 3x its faults)
+#                                            calm   600 s, calm (the schedule that found
+#                                                   issue 25, for comparison)
+#                                            SECS   that many seconds, dense
+#   scripts/chaos.sh --docker [--duration SECS|--soak P] [--via frontend|nodes] [--keep]
 #                                          the same against docker-compose.yml: one
 #                                          container per node, with docker kill/up -d,
-#                                          pause/unpause and network partitions
+#                                          pause/unpause and network partitions (its own
+#                                          fault schedule: --rate does not apply)
+#
+# Rates, the gap between one fault's end and the next fault's start:
+#   dense  0.1-0.5 s    calm  0.5-2.0 s (the only rate before issue 25)
+# Fault kinds, one at a time (the summary counts each); a victim is a random node unless
+# the kind names one:
+#   kill                    SIGKILL, restarted after 0.3-2.0 s
+#   kill-leader             the same to the leader
+#   pause                   SIGSTOP, SIGCONT after 0.5-2.0 s
+#   pause-leader            the same to the leader
+#   pause-feed              SIGSTOP the node the frontend's change feed follows, for 0.5x
+#                           to 2.5x the frontend's staleness bound (1 s by default): most
+#                           outlast it, so the cache is bypassed until the feed has caught
+#                           up again (on that node or another) and then refilled from empty
+#   kill-feed               SIGKILL the feed's node, restarted after 0.3-2.0 s (the feed
+#                           resumes elsewhere from its last index)
+#   pause-feed+kill-leader  the feed's node paused and, 0.2-0.8 s later, the leader killed
+#                           (restarted 0.3-1.5 s after); the feed's node resumed last: the
+#                           faults around issue 25's stale read
+# Odds: with a frontend half the faults stall the feed (pause-feed 4/12, the pair 2/12),
+# kill-feed 1/12, kill-leader 2/12, kill, pause and pause-leader 1/12 each; without one
+# only the first four run (kill-leader 2/5, the others 1/5). A kind whose target is
+# unknown at that moment (no leader, feed down) falls back to the random-node kind and is
+# counted as that.
 #
 # Needs target/release/{raft-node,bazaar} (cargo build --release --bins), curl and
-# python3. The last line is "chaos: N operations, F faults, A anomalies"; exit 0 only
-# with zero anomalies. Every process it starts is stopped on exit; the temp dir (logs,
-# history) is kept and printed when something failed.
+# python3. Before the last line it prints the faults per kind and, with a frontend, the
+# bypass-and-refill path's figures: feed stalls that outlasted the staleness bound, the
+# cache's refills from empty (counted from the frontend's "change feed caught up:
+# starting from an empty cache" log line) and reads it bypassed (from its metrics). The
+# last line is "chaos: N operations, F faults, A anomalies"; exit 0 only with zero
+# anomalies. Every process it starts is stopped on exit; the temp dir (logs, history,
+# faults.log) is kept and printed when something failed, or always with --keep.
 #
 # --docker needs a Docker engine, Compose (docker compose, or docker-compose v1.27+) and
 # the image bazaar:local (built with scripts/build-image.sh when it is missing). It starts
@@ -29,22 +67,48 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BAZAAR_BIN_DIR:-$ROOT/target/release}
-DURATION=60
+DURATION=""
+RATE=""
+SOAK=""
 DOCKER=0
 KEEP_PROJECT=0
 VIA=frontend
+HELP_LINES=$(($(grep -n '^set -euo pipefail' "$0" | cut -d: -f1) - 1))
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
     --duration=*) DURATION=${1#*=}; shift ;;
+    --rate) RATE=${2:?--rate needs dense or calm}; shift 2 ;;
+    --rate=*) RATE=${1#*=}; shift ;;
+    --soak) SOAK=${2:?--soak needs short, long, calm or seconds}; shift 2 ;;
+    --soak=*) SOAK=${1#*=}; shift ;;
     --docker) DOCKER=1; shift ;;
     --keep) KEEP_PROJECT=1; shift ;;
     --via) VIA=${2:?--via needs frontend or nodes}; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n "2,${HELP_LINES}p" "$0"; exit 0 ;;
     *) echo "chaos: unknown argument $1 (usage: scripts/chaos.sh --help)" >&2; exit 2 ;;
   esac
 done
+# A preset fills in what the flags left open, so `--soak long --rate calm` means what it says.
+case $SOAK in
+  "") ;;
+  short) : "${DURATION:=120}" "${RATE:=dense}" ;;
+  long) : "${DURATION:=600}" "${RATE:=dense}" ;;
+  calm) : "${DURATION:=600}" "${RATE:=calm}" ;;
+  *)
+    [[ $SOAK =~ ^[0-9]+$ ]] || { echo "chaos: --soak must be short, long, calm or seconds" >&2; exit 2; }
+    : "${DURATION:=$SOAK}" "${RATE:=dense}"
+    ;;
+esac
+DURATION=${DURATION:-60}
+RATE=${RATE:-dense}
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 5 ]] || { echo "chaos: --duration must be >= 5 seconds" >&2; exit 2; }
+# Gap between faults, in milliseconds.
+case $RATE in
+  dense) GAP_MS=(100 500) ;;
+  calm) GAP_MS=(500 2000) ;;
+  *) echo "chaos: --rate must be dense or calm" >&2; exit 2 ;;
+esac
 # Shared by both modes (chaos-docker.sh is sourced below).
 wait_until() { # deadline-seconds command...
   local deadline=$((SECONDS + $1)); shift
@@ -158,6 +222,33 @@ if [[ -x $BIN/frontend ]]; then
   URL="http://127.0.0.1:${PORTS[6]}"
   EXTRA=()
 fi
+FRONTEND_URL=""
+[[ -n $FRONTEND_PID ]] && FRONTEND_URL="http://127.0.0.1:${PORTS[6]}"
+
+# Prints the id of the node the frontend's change feed follows, or nothing (no frontend,
+# feed down, or no answer within a second).
+feed_node() {
+  [[ -n $FRONTEND_URL ]] || return 0
+  curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null |
+    sed -n 's/.*"feed":{[^}]*"node":\([0-9][0-9]*\).*/\1/p'
+}
+
+# The frontend's staleness bound in ms (from its /cluster), 1000 when it cannot tell:
+# feed pauses are scaled to straddle it.
+staleness_bound_ms() {
+  local ms
+  ms=$(curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null |
+    sed -n 's/.*"staleness_bound_ms":\([0-9][0-9]*\).*/\1/p')
+  echo "${ms:-1000}"
+}
+
+# A random whole number of milliseconds between $1 and $2 (bash's RANDOM instead of a
+# python3 per fault, so the gaps stay short at the dense rate).
+rand_ms() { echo $(($1 + (RANDOM * 32768 + RANDOM) % ($2 - $1 + 1))); }
+# Milliseconds as seconds for sleep.
+secs() { printf '%d.%03d\n' $(($1 / 1000)) $(($1 % 1000)); }
+# Sleeps a random time between $1 and $2 ms.
+sleep_ms() { sleep "$(secs "$(rand_ms "$1" "$2")")"; }
 
 # Bounded: workload + heal/settle + search budget + slack.
 timeout $((DURATION + 200)) "$BIN/bazaar" --config "$CFG" --url "$URL" --timeout 3s check \
@@ -166,27 +257,115 @@ timeout $((DURATION + 200)) "$BIN/bazaar" --config "$CFG" --url "$URL" --timeout
   --settle 60s --check-budget 60s >"$TMP/check.out" 2>"$TMP/check.err" &
 CHECK_PID=$!
 
+declare -A KIND_COUNT=()
+# The order the summary lists kinds in.
+KINDS=(kill kill-leader pause pause-leader pause-feed kill-feed pause-feed+kill-leader)
 FAULTS=0
+note() { echo "$(date +%T.%3N) $*" >>"$TMP/faults.log"; }
+
+kill_node() { # id kind
+  note "$2: kill -9 node $1"
+  kill -KILL "${PIDS[$1]}" 2>/dev/null || true
+  wait "${PIDS[$1]}" 2>/dev/null || true
+}
+pause_node() { # id kind
+  note "$2: pause node $1"
+  kill -STOP "${PIDS[$1]}" 2>/dev/null || true
+}
+resume_node() {
+  note "resume node $1"
+  kill -CONT "${PIDS[$1]}" 2>/dev/null || true
+}
+restart_node() {
+  note "restart node $1"
+  start_node "$1"
+}
+
+FEED_PAUSE_MS=(500 3000)
+BOUND_MS=1000
+# Feed pauses that outlasted the staleness bound: each should open a bypass window.
+LONG_STALLS=0
+if [[ -n $FRONTEND_URL ]]; then
+  BOUND_MS=$(staleness_bound_ms)
+  FEED_PAUSE_MS=($((BOUND_MS / 2)) $((BOUND_MS * 5 / 2)))
+  # Half the faults stall the feed: the cache's bypass-and-refill path is what issue 25
+  # broke, and a random fault hits the feed's node only a third of the time.
+  ROLLS=12
+else
+  ROLLS=5
+fi
+
 fault_end=$((SECONDS + DURATION - 3))
 while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
-  sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 2.0), 2))')"
+  sleep_ms "${GAP_MS[@]}"
   victim=$((RANDOM % 3 + 1))
-  if ((RANDOM % 2 == 0)); then
-    l=$(leader)
-    [[ -n $l ]] && victim=$l
-  fi
-  if ((RANDOM % 3 == 0)); then
-    echo "$(date +%T) pause node $victim" >>"$TMP/faults.log"
-    kill -STOP "${PIDS[$victim]}" 2>/dev/null || true
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 2.0), 2))')"
-    kill -CONT "${PIDS[$victim]}" 2>/dev/null || true
-  else
-    echo "$(date +%T) kill -9 node $victim" >>"$TMP/faults.log"
-    kill -KILL "${PIDS[$victim]}" 2>/dev/null || true
-    wait "${PIDS[$victim]}" 2>/dev/null || true
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 2.0), 2))')"
-    start_node "$victim"
-  fi
+  case $((RANDOM % ROLLS)) in
+    0) kind=kill ;;
+    1 | 2) kind=kill-leader ;;
+    3) kind=pause ;;
+    4) kind=pause-leader ;;
+    5 | 6 | 7 | 8) kind=pause-feed ;;
+    9) kind=kill-feed ;;
+    *) kind=pause-feed+kill-leader ;;
+  esac
+  leader_id=""
+  feed_id=""
+  case $kind in
+    *leader*) leader_id=$(leader) ;;
+  esac
+  case $kind in
+    *feed*) feed_id=$(feed_node) ;;
+  esac
+  # Fall back to the random-node kind when the named target is unknown right now.
+  case $kind in
+    kill-leader | pause-leader)
+      if [[ -n $leader_id ]]; then victim=$leader_id; else kind=${kind%-leader}; fi
+      ;;
+    pause-feed | kill-feed)
+      if [[ -n $feed_id ]]; then victim=$feed_id; else kind=${kind%-feed}; fi
+      ;;
+    pause-feed+kill-leader)
+      if [[ -z $feed_id ]]; then
+        kind=pause
+      else
+        victim=$feed_id
+        # The feed on the leader: pausing it already stalls both.
+        [[ -n $leader_id && $leader_id != "$feed_id" ]] || kind=pause-feed
+      fi
+      ;;
+  esac
+  case $kind in
+    kill | kill-leader | kill-feed)
+      kill_node "$victim" "$kind"
+      sleep_ms 300 2000
+      restart_node "$victim"
+      ;;
+    pause | pause-leader)
+      pause_node "$victim" "$kind"
+      sleep_ms 500 2000
+      resume_node "$victim"
+      ;;
+    pause-feed)
+      pause_node "$victim" "$kind"
+      stall=$(rand_ms "${FEED_PAUSE_MS[@]}")
+      sleep "$(secs "$stall")"
+      resume_node "$victim"
+      ((stall <= BOUND_MS)) || LONG_STALLS=$((LONG_STALLS + 1))
+      ;;
+    pause-feed+kill-leader)
+      pause_node "$victim" "$kind"
+      before=$(rand_ms 200 800) down=$(rand_ms 300 1500) after=$(rand_ms 0 1000)
+      sleep "$(secs "$before")"
+      kill_node "$leader_id" "$kind"
+      sleep "$(secs "$down")"
+      restart_node "$leader_id"
+      sleep "$(secs "$after")"
+      resume_node "$victim"
+      stall=$((before + down + after))
+      ((stall <= BOUND_MS)) || LONG_STALLS=$((LONG_STALLS + 1))
+      ;;
+  esac
+  KIND_COUNT[$kind]=$((${KIND_COUNT[$kind]:-0} + 1))
   FAULTS=$((FAULTS + 1))
 done
 
@@ -195,7 +374,7 @@ for i in 1 2 3; do
   kill -CONT "${PIDS[$i]}" 2>/dev/null || true
   alive "$i" || start_node "$i"
 done
-echo "$(date +%T) healed" >>"$TMP/faults.log"
+note "healed"
 
 set +e
 wait "$CHECK_PID"
@@ -212,8 +391,23 @@ if [[ -z $OPS || -z $ANOMALIES ]]; then
   OPS=${OPS:-0}
   ANOMALIES=1
 fi
-if [[ $RC == 0 && $ANOMALIES == 0 ]]; then
+if [[ $RC == 0 && $ANOMALIES == 0 && $KEEP_PROJECT == 0 ]]; then
   KEEP_TMP=0
+fi
+BY_KIND=""
+for kind in "${KINDS[@]}"; do
+  [[ $ROLLS == 5 && $kind == *feed* ]] && continue
+  BY_KIND+="${BY_KIND:+, }${KIND_COUNT[$kind]:-0} $kind"
+done
+echo "chaos: faults: $BY_KIND (rate $RATE, ${DURATION} s)"
+if [[ -n $FRONTEND_URL ]]; then
+  # A refill ends a bypass window: the feed caught up after the cache had gone stale. The
+  # frontend's log line is the only record of it (no metric), so it is counted from there.
+  REFILLS=$(grep -c 'starting from an empty cache' "$TMP/frontend.log" 2>/dev/null || true)
+  BYPASSED=$(curl -s -m 2 "$FRONTEND_URL/metrics" 2>/dev/null |
+    sed -n 's/^[a-z_]*cache_bypassed_total \([0-9][0-9]*\).*/\1/p' | head -1)
+  echo "chaos: cache: $LONG_STALLS feed stalls past the ${BOUND_MS} ms staleness bound," \
+    "${REFILLS:-0} refills from empty (frontend log), ${BYPASSED:-?} reads bypassed (metrics)"
 fi
 echo "chaos: $OPS operations, $FAULTS faults, $ANOMALIES anomalies"
 [[ $RC == 0 && $ANOMALIES == 0 ]]

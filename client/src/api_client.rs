@@ -26,6 +26,35 @@ use crate::transport::Transport;
 /// Largest page `GET /products` serves.
 const PAGE_LIMIT: usize = 1000;
 
+/// The frontend's answer-path header (`hit`, `miss`); named here rather than imported
+/// because the client does not depend on the frontend crate.
+pub const CACHE_HEADER: &str = "x-cache";
+
+/// Longest `X-Cache` value kept: the frontend sends a short word, and a history must not
+/// grow with whatever a misbehaving proxy puts there.
+const MAX_CACHE_HEADER: usize = 32;
+
+/// How an answer was served, from its headers: what `bazaar check` records per
+/// operation so a stale read can be traced to the path and log index that produced it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// `X-Bazaar-Index`: the applied log index the answer reflects.
+    pub index: Option<u64>,
+    /// `X-Cache` from a frontend (`hit`: from its cache, `miss`: read from a node through
+    /// the cache path); absent from nodes and from the frontend's other passthroughs.
+    pub cache: Option<String>,
+}
+
+impl Served {
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Served {
+            index: text(INDEX_HEADER).and_then(|v| v.parse::<u64>().ok()),
+            cache: text(CACHE_HEADER).map(|v| v.chars().take(MAX_CACHE_HEADER).collect()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
@@ -84,6 +113,12 @@ impl ApiClient {
             .await
     }
 
+    /// `product`, with how the answer was served.
+    pub async fn product_served(&self, name: &str) -> Result<(ProductView, Served), ClientError> {
+        self.call_served(Method::GET, &["products", name], Extra::default())
+            .await
+    }
+
     pub async fn products_page(
         &self,
         offset: usize,
@@ -130,6 +165,20 @@ impl ApiClient {
             ..Extra::default()
         };
         self.call(Method::POST, &["orders"], extra).await
+    }
+
+    /// `order`, with how the answer was served.
+    pub async fn order_served(
+        &self,
+        req: &OrderRequest,
+        key: Option<&str>,
+    ) -> Result<(OrderView, Served), ClientError> {
+        let extra = Extra {
+            body: Some(to_json(req)?),
+            idempotency_key: key,
+            ..Extra::default()
+        };
+        self.call_served(Method::POST, &["orders"], extra).await
     }
 
     pub async fn get_order(&self, number: u64) -> Result<OrderView, ClientError> {
@@ -196,6 +245,22 @@ impl ApiClient {
             ..Extra::default()
         };
         self.call(Method::POST, &["admin", "restock"], extra).await
+    }
+
+    /// `restock`, with how the answer was served.
+    pub async fn restock_served(
+        &self,
+        req: &RestockRequest,
+        key: Option<&str>,
+    ) -> Result<(ProductView, Served), ClientError> {
+        let extra = Extra {
+            body: Some(to_json(req)?),
+            admin: true,
+            idempotency_key: key,
+            ..Extra::default()
+        };
+        self.call_served(Method::POST, &["admin", "restock"], extra)
+            .await
     }
 
     /// `GET /cluster/members`: the membership, with progress when a leader answers.
@@ -319,14 +384,25 @@ impl ApiClient {
         url_at(&self.base, segments)
     }
 
-    /// Sends once; on 421 with a leader hint, sends once more to the leader, since a node
-    /// never forwards writes itself.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
         extra: Extra<'_>,
     ) -> Result<T, ClientError> {
+        self.call_served(method, segments, extra)
+            .await
+            .map(|(data, _)| data)
+    }
+
+    /// Sends once; on 421 with a leader hint, sends once more to the leader, since a node
+    /// never forwards writes itself.
+    async fn call_served<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        extra: Extra<'_>,
+    ) -> Result<(T, Served), ClientError> {
         let url = self.url(segments)?;
         match self.send(method.clone(), url, &extra).await {
             Err(ClientError::Api(ApiError {
@@ -347,7 +423,7 @@ impl ApiClient {
         method: Method,
         url: Url,
         extra: &Extra<'_>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<(T, Served), ClientError> {
         let mut req = self.http.request(method, url.clone());
         if !extra.query.is_empty() {
             req = req.query(extra.query);
@@ -371,13 +447,14 @@ impl ApiClient {
             .get(LEADER_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let served = Served::from_headers(resp.headers());
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| ClientError::transport(url.as_str(), &e))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice::<Envelope<T>>(&bytes)
-                .map(|env| env.data)
+                .map(|env| (env.data, served))
                 .map_err(|_| decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)));
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
@@ -513,6 +590,31 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:8080/products/RPCs%20for%20Noobs"
         );
+    }
+
+    #[test]
+    fn served_reads_the_index_and_cache_headers() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut headers = HeaderMap::new();
+        assert_eq!(Served::from_headers(&headers), Served::default());
+        headers.insert(INDEX_HEADER, HeaderValue::from_static("42049"));
+        headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+        assert_eq!(
+            Served::from_headers(&headers),
+            Served {
+                index: Some(42049),
+                cache: Some("hit".into())
+            }
+        );
+        // An unparsable index is left out, not guessed; an overlong path word is cut.
+        headers.insert(INDEX_HEADER, HeaderValue::from_static("soon"));
+        headers.insert(
+            CACHE_HEADER,
+            HeaderValue::from_str(&"m".repeat(100)).unwrap(),
+        );
+        let served = Served::from_headers(&headers);
+        assert_eq!(served.index, None);
+        assert_eq!(served.cache.map(|c| c.len()), Some(MAX_CACHE_HEADER));
     }
 
     #[test]

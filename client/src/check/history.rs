@@ -1,5 +1,6 @@
 //! The operation history a `bazaar check` run records: one JSON line per operation with
-//! its invocation and completion time and what came back.
+//! its invocation and completion time, what came back and how it was served (path and
+//! log index). Fields added later are optional, so older histories still read.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -66,6 +67,24 @@ pub struct OpRecord {
     /// for a key we never reused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unexpected: Option<String>,
+    /// For an answered read, the path that served it: the frontend's `X-Cache` word as
+    /// sent (`hit`: its cache, `miss`: a node through the cache path, or any other word a
+    /// frontend uses) or `none` when the answer carried none (a node, or a passthrough).
+    /// `None` when not recorded (other operations, and histories from before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The applied log index the answer said it reflects (`X-Bazaar-Index`), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+}
+
+/// `path` of a read whose answer had no `X-Cache` header.
+pub const PATH_NONE: &str = "none";
+
+/// The `path` recorded for an answered read: its `X-Cache` word, or `none`. Always set
+/// once a read is answered, so a history tells an uncached answer from an unrecorded one.
+pub fn read_path(x_cache: Option<String>) -> String {
+    x_cache.unwrap_or_else(|| PATH_NONE.to_owned())
 }
 
 /// Writes the history as JSON lines.
@@ -127,6 +146,8 @@ mod tests {
                 },
                 replays: vec![3],
                 unexpected: None,
+                path: None,
+                index: Some(17),
             },
             OpRecord {
                 id: 2,
@@ -140,6 +161,21 @@ mod tests {
                 },
                 replays: vec![],
                 unexpected: None,
+                path: None,
+                index: None,
+            },
+            OpRecord {
+                id: 3,
+                worker: 2,
+                product: "p".into(),
+                kind: OpKind::Read,
+                invoke_us: 8,
+                complete_us: 11,
+                outcome: Outcome::ReadOk { stock: 8 },
+                replays: vec![],
+                unexpected: None,
+                path: Some("hit".into()),
+                index: Some(16),
             },
         ];
         let dir = std::env::temp_dir().join(format!("bazaar-history-{}", std::process::id()));
@@ -148,5 +184,28 @@ mod tests {
         write_history(&path, &ops).expect("write");
         assert_eq!(read_history(&path).expect("read"), ops);
         std::fs::remove_dir_all(&dir).expect("cleanup");
+        let line = serde_json::to_string(&ops[2]).expect("encode");
+        assert!(
+            line.contains(r#""path":"hit","index":16"#),
+            "path and index are written: {line}"
+        );
+    }
+
+    #[test]
+    fn histories_from_before_path_and_index_still_read() {
+        // Two lines in the format the issue-25 run wrote (evidence/chaos-2026-12-06).
+        let old = concat!(
+            r#"{"id":209902,"worker":0,"product":"chk-6002f77a-3","kind":"read","invoke_us":199908278,"complete_us":199911367,"outcome":{"read_ok":{"stock":757}}}"#,
+            "\n",
+            r#"{"id":209892,"worker":5,"product":"chk-6002f77a-3","kind":{"order":{"quantity":1,"key":"k"}},"invoke_us":199900111,"complete_us":199909174,"outcome":{"order_ok":{"number":72936,"quantity":1,"name":"chk-6002f77a-3"}}}"#,
+            "\n"
+        );
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), old).expect("write");
+        let ops = read_history(file.path()).expect("an old history reads");
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].outcome, Outcome::ReadOk { stock: 757 });
+        assert_eq!((ops[0].path.as_deref(), ops[0].index), (None, None));
+        assert_eq!((ops[1].path.as_deref(), ops[1].index), (None, None));
     }
 }

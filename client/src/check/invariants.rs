@@ -243,6 +243,8 @@ mod tests {
             outcome,
             replays: vec![],
             unexpected: None,
+            path: None,
+            index: None,
         }
     }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use bazaar_api::{ProductSpec, Reason};
 use futures::stream::{self, StreamExt};
 
-use super::history::{write_history, OpKind, OpRecord, Outcome};
+use super::anomaly::{ops_around, CONTEXT_RADIUS};
+use super::history::{read_path, write_history, OpKind, OpRecord, Outcome};
 use super::invariants::{check_invariants, Evidence, FoundOrder, ProductFacts};
 use super::linearizability::{self, Budget, LinOp, LinResult};
 use super::model::{Action, AutoRestock, StockModel};
@@ -111,8 +112,8 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let mut facts = Vec::new();
     for (name, initial) in &products {
         let invoke_us = start.elapsed().as_micros() as u64;
-        match retry(settle_deadline, || clients[0].product(name)).await {
-            Ok(view) => {
+        match retry(settle_deadline, || clients[0].product_served(name)).await {
+            Ok((view, served)) => {
                 history.push(OpRecord {
                     id: ctx
                         .next_id
@@ -127,6 +128,8 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
                     },
                     replays: vec![],
                     unexpected: None,
+                    path: Some(read_path(served.cache)),
+                    index: served.index,
                 });
                 facts.push(ProductFacts {
                     name: name.clone(),
@@ -169,19 +172,7 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         .await
         .map_err(|e| CheckError::Usage(format!("checker panicked: {e}")))?;
     for (name, result) in results {
-        match result {
-            LinResult::Linearizable => report.linearizable += 1,
-            LinResult::Unknown { explored, reason } => {
-                report.unknown.push(format!("{name}: {reason} after {explored} configurations"))
-            }
-            LinResult::NotLinearizable(v) => anomalies.push(Anomaly::NotLinearizable {
-                product: name,
-                detail: format!(
-                    "longest linearization placed {}/{} completed ops, at stock {}; none of ops {:?} fits next",
-                    v.linearized, v.determinate, v.stock, v.stuck_ops
-                ),
-            }),
-        }
+        record_result(&mut report, &mut anomalies, &history, name, result);
     }
     if !opts.node_urls.is_empty() {
         let nodes = opts
@@ -202,6 +193,35 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     }
     report.anomalies = anomalies;
     Ok(report)
+}
+
+/// Adds one product's linearizability verdict to the report; a violation becomes an
+/// anomaly carrying the operations around where the search got stuck.
+fn record_result(
+    report: &mut CheckReport,
+    anomalies: &mut Vec<Anomaly>,
+    history: &[OpRecord],
+    name: String,
+    result: LinResult,
+) {
+    match result {
+        LinResult::Linearizable => report.linearizable += 1,
+        LinResult::Unknown { explored, reason } => report
+            .unknown
+            .push(format!("{name}: {reason} after {explored} configurations")),
+        LinResult::NotLinearizable(v) => {
+            let around = ops_around(history, &name, &v.stuck_ops, CONTEXT_RADIUS);
+            anomalies.push(Anomaly::NotLinearizable {
+                detail: format!(
+                    "longest linearization placed {}/{} completed ops, at stock {}; none of ops {:?} fits next",
+                    v.linearized, v.determinate, v.stock, v.stuck_ops
+                ),
+                product: name,
+                stuck: v.stuck_ops,
+                around,
+            })
+        }
+    }
 }
 
 /// Retries `f` on retryable errors until `deadline`.
@@ -407,4 +427,193 @@ fn summarize(history: &[OpRecord], products: usize, path: String) -> CheckReport
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRODUCT: &str = "chk-6002f77a-3";
+
+    fn rec(
+        (id, worker, invoke_us, complete_us): (u64, u32, u64, u64),
+        kind: OpKind,
+        outcome: Outcome,
+        path: Option<&str>,
+        index: u64,
+    ) -> OpRecord {
+        OpRecord {
+            id,
+            worker,
+            product: PRODUCT.into(),
+            kind,
+            invoke_us,
+            complete_us,
+            outcome,
+            replays: vec![],
+            unexpected: None,
+            path: path.map(str::to_owned),
+            index: Some(index),
+        }
+    }
+
+    fn read(at: (u64, u32, u64, u64), stock: u64, path: &str, index: u64) -> OpRecord {
+        rec(
+            at,
+            OpKind::Read,
+            Outcome::ReadOk { stock },
+            Some(path),
+            index,
+        )
+    }
+
+    fn order(at: (u64, u32, u64, u64), quantity: u64, number: u64, index: u64) -> OpRecord {
+        let kind = OpKind::Order {
+            quantity,
+            key: format!("key-{}", at.0),
+        };
+        let outcome = Outcome::OrderOk {
+            number,
+            quantity,
+            name: PRODUCT.into(),
+        };
+        rec(at, kind, outcome, None, index)
+    }
+
+    fn restock(at: (u64, u32, u64, u64), amount: u64, stock: u64, index: u64) -> OpRecord {
+        rec(
+            at,
+            OpKind::Restock { amount },
+            Outcome::RestockOk { stock },
+            None,
+            index,
+        )
+    }
+
+    /// Issue 25's anomaly: ids, workers, times and answers from the chaos run's history
+    /// (evidence/chaos-2026-12-06), starting where every earlier op had completed at
+    /// stock 760. Worker 0 reads 757 (op 209902), then 759 (op 209907) with nothing that
+    /// adds stock in flight. That run recorded no paths or indexes; these are made up.
+    fn issue_25_history(last_read: u64) -> Vec<OpRecord> {
+        vec![
+            read((209882, 1, 199896526, 199898357), 760, "hit", 42036),
+            read((209883, 4, 199896713, 199898411), 760, "hit", 42036),
+            restock((209888, 2, 199897764, 199904083), 2, 762, 42040),
+            read((209890, 4, 199898412, 199898498), 760, "hit", 42036),
+            order((209892, 5, 199900111, 199909174), 1, 72936, 42044),
+            order((209893, 6, 199900159, 199909222), 2, 72935, 42045),
+            read((209896, 2, 199904084, 199909512), 762, "miss", 42040),
+            order((209897, 4, 199904136, 199913265), 2, 72937, 42047),
+            read((209902, 0, 199908278, 199911367), 757, "none", 42047),
+            read((209906, 2, 199909512, 199911957), 759, "miss", 42045),
+            read((209907, 0, 199911368, 199911910), last_read, "hit", 42045),
+            order((209912, 1, 199912749, 199920406), 2, 72942, 42050),
+            restock((209914, 3, 199913004, 199920007), 4, 759, 42051),
+            read((209919, 6, 199915374, 199919379), 757, "hit", 42047),
+        ]
+    }
+
+    /// Judges `history` the way `run_check` does and returns the printed report.
+    fn judge(history: &[OpRecord]) -> (CheckReport, String) {
+        let inputs = vec![(PRODUCT.to_owned(), 760, lin_ops(history, PRODUCT))];
+        let results = judge_all(inputs, StockModel::default(), Duration::from_secs(30));
+        let mut report = summarize(history, 1, "h.jsonl".into());
+        let mut anomalies = Vec::new();
+        for (name, result) in results {
+            record_result(&mut report, &mut anomalies, history, name, result);
+        }
+        report.anomalies = anomalies;
+        let text = report.to_string();
+        (report, text)
+    }
+
+    #[test]
+    fn the_issue_25_read_back_in_time_is_an_anomaly_shown_with_path_and_index() {
+        let history = issue_25_history(759);
+        let (report, text) = judge(&history);
+        assert_eq!(report.verdict(), "INVALID", "{text}");
+        assert_eq!(report.linearizable, 0);
+        let [Anomaly::NotLinearizable {
+            product,
+            detail,
+            stuck,
+            around,
+        }] = report.anomalies.as_slice()
+        else {
+            panic!("expected one linearizability anomaly:\n{text}");
+        };
+        assert_eq!(product, PRODUCT);
+        assert_eq!(stuck, &vec![209907], "{detail}");
+        assert!(detail.contains("at stock 757"), "{detail}");
+        // Every op of this short history is within 10 of the stuck one, in invoke order.
+        let ids: Vec<u64> = around.iter().map(|op| op.id).collect();
+        let mut by_invoke = history.clone();
+        by_invoke.sort_by_key(|op| op.invoke_us);
+        assert_eq!(ids, by_invoke.iter().map(|op| op.id).collect::<Vec<_>>());
+
+        let row = |id: u64| {
+            text.lines()
+                .find(|l| l.split_whitespace().any(|w| w == id.to_string()))
+                .unwrap_or_else(|| panic!("no row for op {id}:\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        // The op that does not fit, marked, with worker, times, what, answer, path, index.
+        assert_eq!(
+            row(209907),
+            [
+                ">>",
+                "209907",
+                "0",
+                "199.911368",
+                "199.911910",
+                "read",
+                "759",
+                "hit",
+                "42045"
+            ]
+        );
+        assert_eq!(
+            row(209902),
+            [
+                "209902",
+                "0",
+                "199.908278",
+                "199.911367",
+                "read",
+                "757",
+                "none",
+                "42047"
+            ]
+        );
+        assert_eq!(
+            row(209888),
+            [
+                "209888",
+                "2",
+                "199.897764",
+                "199.904083",
+                "restock",
+                "2",
+                "stock",
+                "762",
+                "-",
+                "42040"
+            ]
+        );
+        assert!(
+            text.contains("path") && text.contains("index"),
+            "header names the columns:\n{text}"
+        );
+    }
+
+    #[test]
+    fn the_same_history_without_the_stale_read_is_valid() {
+        // Worker 0's second read seeing 757 again fits: the test above fails on the value,
+        // not on the shape of the history.
+        let (report, text) = judge(&issue_25_history(757));
+        assert_eq!(report.verdict(), "VALID", "{text}");
+        assert_eq!(report.linearizable, 1);
+        assert!(!text.contains(">>"), "{text}");
+    }
 }

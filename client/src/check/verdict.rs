@@ -1,11 +1,14 @@
 //! The outcome of a check run: counts, anomalies, products whose linearizability is
-//! unknown, and how it is printed.
+//! unknown, and how it is printed (an anomaly with the operations around it).
 
 use std::fmt;
 
 use serde::Serialize;
 
-use super::anomaly::Anomaly;
+use super::anomaly::{write_ops_table, Anomaly};
+
+/// Indent of the operations printed under an anomaly: the column its text starts at.
+const CONTEXT_INDENT: &str = "                ";
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckReport {
@@ -66,6 +69,11 @@ impl fmt::Display for CheckReport {
         }
         for a in &self.anomalies {
             writeln!(f, "ANOMALY:        {a}")?;
+            if let Some((ops, focus)) = a.context() {
+                // The ops around the failure with how each read was served, so the
+                // report alone shows which path and index gave the value that does not fit.
+                write_ops_table(f, CONTEXT_INDENT, ops, focus)?;
+            }
         }
         write!(
             f,

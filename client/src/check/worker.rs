@@ -1,6 +1,6 @@
 //! One checker worker: issues random reads, orders and restocks (each with a unique
 //! idempotency key, retried with the same key) against its products until the deadline, recording
-//! each operation's invocation, completion and outcome.
+//! each operation's invocation, completion, outcome and how it was served.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use bazaar_api::{IdempotencyKey, OrderRequest, Reason, RestockRequest};
 use rand::Rng;
 
-use super::history::{OpKind, OpRecord, Outcome};
-use crate::api_client::ApiClient;
+use super::history::{read_path, OpKind, OpRecord, Outcome};
+use crate::api_client::{ApiClient, Served};
 use crate::error::ClientError;
 
 /// Shared by all workers of a run.
@@ -58,13 +58,17 @@ pub async fn run_worker(worker: u32, client: ApiClient, ctx: Arc<WorkerContext>)
             },
             replays: Vec::new(),
             unexpected: None,
+            path: None,
+            index: None,
         };
         if roll < 0.45 {
-            match client.product(&product).await {
-                Ok(view) => {
+            match client.product_served(&product).await {
+                Ok((view, served)) => {
                     record.outcome = Outcome::ReadOk {
                         stock: view.quantity,
-                    }
+                    };
+                    record.path = Some(read_path(served.cache));
+                    record.index = served.index;
                 }
                 Err(e) => fail(&mut record, &e, false),
             }
@@ -103,8 +107,9 @@ async fn order(
         name: product.to_owned(),
         quantity,
     };
-    match with_retries(ctx, || client.order(&req, Some(key))).await {
-        Ok(view) => {
+    match with_retries(ctx, || client.order_served(&req, Some(key))).await {
+        Ok((view, Served { index, .. })) => {
+            record.index = index;
             record.outcome = Outcome::OrderOk {
                 number: view.number,
                 quantity: view.quantity,
@@ -139,8 +144,9 @@ async fn restock(
     req: &RestockRequest,
     key: &str,
 ) {
-    match with_retries(ctx, || client.restock(req, Some(key))).await {
-        Ok(view) => {
+    match with_retries(ctx, || client.restock_served(req, Some(key))).await {
+        Ok((view, Served { index, .. })) => {
+            record.index = index;
             record.outcome = Outcome::RestockOk {
                 stock: view.quantity,
             }
