@@ -49,8 +49,7 @@
 # Needs target/release/{raft-node,bazaar} (cargo build --release --bins), curl and
 # python3. Before the last line it prints the faults per kind and, with a frontend, the
 # bypass-and-refill path's figures: feed stalls that outlasted the staleness bound, the
-# cache's refills from empty (counted from the frontend's "change feed caught up:
-# starting from an empty cache" log line) and reads it bypassed (from its metrics). The
+# cache's refills from empty and the reads it bypassed (from the frontend's metrics). The
 # last line is "chaos: N operations, F faults, A anomalies"; exit 0 only with zero
 # anomalies. Every process it starts is stopped on exit; the temp dir (logs, history,
 # faults.log) is kept and printed when something failed, or always with --keep.
@@ -401,13 +400,13 @@ for kind in "${KINDS[@]}"; do
 done
 echo "chaos: faults: $BY_KIND (rate $RATE, ${DURATION} s)"
 if [[ -n $FRONTEND_URL ]]; then
-  # A refill ends a bypass window: the feed caught up after the cache had gone stale. The
-  # frontend's log line is the only record of it (no metric), so it is counted from there.
-  REFILLS=$(grep -c 'starting from an empty cache' "$TMP/frontend.log" 2>/dev/null || true)
-  BYPASSED=$(curl -s -m 2 "$FRONTEND_URL/metrics" 2>/dev/null |
-    sed -n 's/^[a-z_]*cache_bypassed_total \([0-9][0-9]*\).*/\1/p' | head -1)
+  # A refill ends a bypass window: the feed caught up after the cache had gone stale.
+  METRICS=$(curl -s -m 2 "$FRONTEND_URL/metrics" 2>/dev/null || true)
+  frontend_counter() { echo "$METRICS" | sed -n "s/^bazaar_frontend_$1_total \([0-9][0-9]*\).*/\1/p" | head -1; }
+  REFILLS=$(frontend_counter cache_refills)
+  BYPASSED=$(frontend_counter cache_bypassed)
   echo "chaos: cache: $LONG_STALLS feed stalls past the ${BOUND_MS} ms staleness bound," \
-    "${REFILLS:-0} refills from empty (frontend log), ${BYPASSED:-?} reads bypassed (metrics)"
+    "${REFILLS:-?} refills from empty, ${BYPASSED:-?} reads bypassed (frontend metrics)"
 fi
 echo "chaos: $OPS operations, $FAULTS faults, $ANOMALIES anomalies"
 [[ $RC == 0 && $ANOMALIES == 0 ]]
