@@ -284,9 +284,13 @@ async fn full_disk_on(role: Role) {
             (load.acked() >= 50).then_some(())
         })
         .await;
-        let log_before = std::fs::metadata(cluster.dir.path().join(format!("node{target}.log")))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let log_before = log_size(&cluster, target);
+        let survivors_before: BTreeMap<u64, u64> = cluster
+            .ids()
+            .into_iter()
+            .filter(|id| *id != target)
+            .map(|id| (id, log_size(&cluster, id)))
+            .collect();
         mounts[&target].fill_leaving(LEFT_BYTES);
         let filled = Instant::now();
         let acked_at_fill = load.acked();
@@ -298,9 +302,16 @@ async fn full_disk_on(role: Role) {
         )
         .await;
         let reported = filled.elapsed();
-        (log_before, filled, reported, acked_at_fill, shown)
+        (
+            log_before,
+            survivors_before,
+            filled,
+            reported,
+            acked_at_fill,
+            shown,
+        )
     };
-    let (_, (log_before, filled, reported, acked_at_fill, shown)) =
+    let (_, (log_before, survivors_before, filled, reported, acked_at_fill, shown)) =
         futures::join!(load.run(&cluster, 6, "full"), async {
             let out = failure.await;
             load.stop.store(true, Ordering::SeqCst);
@@ -371,22 +382,81 @@ async fn full_disk_on(role: Role) {
     for id in cluster.live_ids() {
         assert_orders_on(&cluster, id, &acked).await;
     }
+    // The survivors' logs stay small too, though they retried the failed node (and then
+    // the stopped one) ten times a second all along.
+    let window = filled.elapsed();
+    for (id, before) in &survivors_before {
+        let growth = log_size(&cluster, *id).saturating_sub(*before);
+        println!(
+            "survivor node {id}: log +{growth} bytes in {} ms",
+            window.as_millis()
+        );
+        assert!(
+            growth < MAX_LOG_GROWTH,
+            "node {id}'s log grew by {growth} bytes while node {target} was failing or down:\n{}",
+            &cluster.node_log(*id)[*before as usize..]
+        );
+    }
+
+    if role == Role::Follower {
+        // Started again on a disk that is still (completely) full: it says so and exits
+        // with the same code, however far it got.
+        mounts[&target].fill_leaving(0);
+        let before = log_size(&cluster, target);
+        cluster.restart(target);
+        let exit = wait_within(
+            "the node restarted on a full disk to exit",
+            Duration::from_secs(20),
+            POLL,
+            || std::future::ready(cluster.exited(target)),
+        )
+        .await;
+        let log = cluster.node_log(target);
+        let errors = log[before as usize..].matches(" ERROR raft_node").count();
+        println!(
+            "restarted on a full disk: exit {exit:?}, {errors} error line(s) of ours:\n{}",
+            &log[before as usize..]
+        );
+        assert_eq!(exit.code(), Some(STORAGE_FAILED_EXIT_CODE), "{exit:?}");
+        assert!((1..=2).contains(&errors), "{}", &log[before as usize..]);
+    }
     mounts[&target].free_filler();
     cluster.restart(target);
     let info = cluster.wait_converged().await;
     assert!(info.orders >= acked.len() as u64, "{info:?}");
+    // Ready again: it serves linearizable reads (it confirms its read index with the leader).
+    let url = format!("{}/readyz", cluster.api_url(target));
+    common::wait_for("the restarted node to be ready", || async {
+        let (status, _) = get(&cluster, url.clone()).await?;
+        (status == 200).then_some(())
+    })
+    .await;
     assert_eq!(cluster.live_ids().len(), 3);
     assert_orders_on(&cluster, target, &acked).await;
 }
 
+fn log_size(cluster: &TestCluster, id: u64) -> u64 {
+    std::fs::metadata(cluster.dir.path().join(format!("node{id}.log")))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
 async fn assert_orders_on(cluster: &TestCluster, id: u64, orders: &BTreeMap<String, OrderView>) {
     for (key, order) in orders {
-        assert_eq!(
-            cluster.get_order(id, order.number).await.as_ref(),
-            Some(order),
-            "order {} ({key}) on node {id}",
-            order.number
-        );
+        let found = cluster.get_order(id, order.number).await;
+        if found.as_ref() != Some(order) {
+            let answer = get(
+                cluster,
+                format!("{}/orders/{}", cluster.api_url(id), order.number),
+            )
+            .await;
+            panic!(
+                "order {} ({key}) on node {id}: expected {order:?}, the node answers {answer:?}; \
+                 cluster: {:?}",
+                order.number,
+                cluster.cluster_info(id).await
+            );
+        }
     }
 }
 

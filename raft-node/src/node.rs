@@ -264,7 +264,13 @@ pub async fn run(
         .registry()
         .register_collector(Box::new(status.clone()));
     let metrics = metrics.build();
-    let peer_router = raft_router(raft.clone(), reads.clone(), peer_token, metrics.http());
+    let peer_router = raft_router(
+        raft.clone(),
+        reads.clone(),
+        health.clone(),
+        peer_token,
+        metrics.http(),
+    );
     let state = AppState {
         status,
         raft: raft.clone(),

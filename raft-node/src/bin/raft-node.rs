@@ -71,7 +71,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
-    args.log.init("info,openraft=warn");
+    // openraft logs every failed replication attempt (ten a second to a peer that is down
+    // or whose storage failed): its repeats are rate-limited per call site.
+    args.log.init_limited("info,openraft=warn", &["openraft"]);
     let mut config = ClusterConfig::load(&args.config)?;
     if let Ok(dir) = std::env::var("BAZAAR_DATA_DIR") {
         config.data_dir = dir.into();
