@@ -13,6 +13,9 @@ pub enum NodeRole {
     Candidate,
     Learner,
     Shutdown,
+    /// The node's storage failed: it serves no writes or linearizable reads and is about
+    /// to exit (fail-stop).
+    Failed,
 }
 
 /// One member of the cluster.
@@ -118,6 +121,8 @@ pub enum ProbedRole {
     Candidate,
     Learner,
     Shutdown,
+    /// The node answered, but its storage failed and it is about to exit.
+    Failed,
     Down,
 }
 
@@ -129,6 +134,7 @@ impl From<NodeRole> for ProbedRole {
             NodeRole::Candidate => ProbedRole::Candidate,
             NodeRole::Learner => ProbedRole::Learner,
             NodeRole::Shutdown => ProbedRole::Shutdown,
+            NodeRole::Failed => ProbedRole::Failed,
         }
     }
 }

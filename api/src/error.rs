@@ -46,6 +46,10 @@ pub enum Reason {
     Timeout,
     /// `/readyz`: this process cannot serve yet (no leader, no quorum, too far behind).
     NotReady,
+    /// This node's storage failed (a write, sync or read of its log, vote, state or
+    /// snapshot): it serves no writes or linearizable reads and exits for its supervisor
+    /// to restart it. Other nodes may answer.
+    StorageFailed,
     /// Something failed that is not the caller's fault.
     Internal,
 }
@@ -65,7 +69,11 @@ impl Reason {
             // 421 Misdirected Request: this node cannot take the write; `leader` says who can.
             Reason::NotLeader => 421,
             Reason::KeyReused => 422,
-            Reason::NoLeader | Reason::Unavailable | Reason::Timeout | Reason::NotReady => 503,
+            Reason::NoLeader
+            | Reason::Unavailable
+            | Reason::Timeout
+            | Reason::NotReady
+            | Reason::StorageFailed => 503,
             Reason::Internal => 500,
         }
     }
@@ -107,6 +115,7 @@ impl Reason {
             Reason::Unavailable => "unavailable",
             Reason::Timeout => "timeout",
             Reason::NotReady => "not_ready",
+            Reason::StorageFailed => "storage_failed",
             Reason::Internal => "internal",
         }
     }
@@ -228,21 +237,69 @@ mod tests {
         assert_eq!(e.reason, Reason::NoLeader);
     }
 
+    /// Every reason, each once. The match below stops compiling when a variant is added
+    /// and not listed here, so the test that uses this list always covers them all.
+    const ALL_REASONS: [Reason; 18] = [
+        Reason::BadRequest,
+        Reason::Unauthorized,
+        Reason::UnknownProduct,
+        Reason::UnknownOrder,
+        Reason::UnknownMember,
+        Reason::UnknownRoute,
+        Reason::MethodNotAllowed,
+        Reason::InsufficientStock,
+        Reason::BodyTooLarge,
+        Reason::KeyReused,
+        Reason::Conflict,
+        Reason::NotLeader,
+        Reason::NoLeader,
+        Reason::Unavailable,
+        Reason::Timeout,
+        Reason::NotReady,
+        Reason::StorageFailed,
+        Reason::Internal,
+    ];
+
+    #[allow(dead_code)]
+    fn every_reason_is_listed(r: Reason) {
+        match r {
+            Reason::BadRequest
+            | Reason::Unauthorized
+            | Reason::UnknownProduct
+            | Reason::UnknownOrder
+            | Reason::UnknownMember
+            | Reason::UnknownRoute
+            | Reason::MethodNotAllowed
+            | Reason::InsufficientStock
+            | Reason::BodyTooLarge
+            | Reason::KeyReused
+            | Reason::Conflict
+            | Reason::NotLeader
+            | Reason::NoLeader
+            | Reason::Unavailable
+            | Reason::Timeout
+            | Reason::NotReady
+            | Reason::StorageFailed
+            | Reason::Internal => {}
+        }
+    }
+
     #[test]
     fn reason_strings_match_serde() {
-        for r in [
-            Reason::BadRequest,
-            Reason::UnknownProduct,
-            Reason::InsufficientStock,
-            Reason::KeyReused,
-            Reason::UnknownMember,
-            Reason::NotLeader,
-            Reason::NoLeader,
-            Reason::Timeout,
-        ] {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ALL_REASONS {
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+            assert!(seen.insert(r.as_str()), "{r:?} listed twice");
         }
+    }
+
+    #[test]
+    fn a_failed_store_is_a_503_that_clients_retry_elsewhere() {
+        assert_eq!(Reason::StorageFailed.status(), 503);
+        assert!(Reason::StorageFailed.is_unavailable());
+        assert_eq!(Reason::StorageFailed.as_str(), "storage_failed");
     }
 
     #[test]

@@ -367,6 +367,8 @@ fn status_table(rows: &[NodeRow]) -> String {
     for r in rows {
         let role = match (&r.role, r.voter) {
             (Some(NodeRole::Leader), _) => "leader",
+            // Its storage failed: it is about to exit, whatever its membership says.
+            (Some(NodeRole::Failed), _) => "failed",
             (Some(NodeRole::Learner), _) | (Some(_), false) => "learner",
             (Some(NodeRole::Candidate), _) => "candidate",
             (Some(_), true) => "follower",

@@ -4,11 +4,13 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod fail_stop;
 pub mod feed;
 pub mod fresh_snapshot;
 pub mod http;
 mod leader_duties;
 pub mod leadership;
+pub mod log_gate;
 pub mod members;
 pub mod metrics;
 pub mod net;

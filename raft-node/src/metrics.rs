@@ -13,6 +13,7 @@ use bazaar_service::metrics::prometheus_client::metrics::counter::ConstCounter;
 use bazaar_service::metrics::prometheus_client::metrics::gauge::ConstGauge;
 use openraft::ServerState;
 
+use crate::fail_stop::StorageHealth;
 use crate::leadership::Leadership;
 use crate::store::{CommitMark, StateReader};
 use crate::types::{NodeId, Raft};
@@ -32,6 +33,8 @@ pub struct NodeStatus {
     pub quorum_lost_after: Duration,
     /// A node whose applied index trails its commit index by more is not ready.
     pub ready_max_lag: u64,
+    /// Whether this node's storage failed (then its role is `failed`).
+    pub health: StorageHealth,
 }
 
 impl fmt::Debug for NodeStatus {
@@ -60,6 +63,8 @@ impl NodeStatus {
             })
             .collect();
         let role = match m.state {
+            // Whatever openraft still reports: the node is about to exit.
+            _ if self.health.failure().is_some() => NodeRole::Failed,
             ServerState::Leader => NodeRole::Leader,
             ServerState::Follower => NodeRole::Follower,
             ServerState::Candidate => NodeRole::Candidate,
@@ -208,6 +213,19 @@ impl Collector for NodeStatus {
                 metric.metric_type(),
             )?)?;
         }
+        gauge(
+            e,
+            "storage_failed",
+            "1 once this node's storage failed (it exits shortly after: fail-stop).",
+            i64::from(self.health.failure().is_some()),
+        )?;
+        let errors = ConstCounter::new(self.health.errors());
+        errors.encode(e.encode_descriptor(
+            "storage_errors",
+            "Storage errors seen by this node; only the first is logged.",
+            None,
+            errors.metric_type(),
+        )?)?;
         let orders = ConstCounter::new(info.orders);
         orders.encode(e.encode_descriptor(
             "orders_created",

@@ -12,10 +12,11 @@ use bazaar_service::shutdown::drain;
 use bazaar_service::tls::{cluster_client, server_config, ClientAuth, TlsError};
 use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
 use openraft::error::{InitializeError, RaftError};
-use openraft::SnapshotPolicy;
+use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 
 use crate::catalog::{load_catalog, CatalogError};
+use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::fresh_snapshot::NewMemberSnapshot;
 use crate::http::{api_router, clear_backup_leftovers, AppState};
@@ -40,6 +41,14 @@ use crate::versions::MemberVersions;
 const GRACE: Duration = Duration::from_secs(3);
 /// How long a stopping leader tries to hand leadership over.
 const HAND_OVER: Duration = Duration::from_secs(3);
+/// How long a node whose storage failed keeps answering (503 `storage_failed` on `/readyz`,
+/// writes and linearizable reads) before it closes its listeners and exits: long enough for
+/// a probe or an operator to see why, short enough that openraft's own error lines and the
+/// peers' retries stop soon.
+const FAIL_STOP_DRAIN: Duration = Duration::from_millis(1500);
+/// How long a failed node waits for its requests, tasks and Raft to stop before it exits
+/// anyway: nothing it still does can be trusted, and its supervisor restarts it.
+const FAIL_STOP_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -49,6 +58,9 @@ pub enum NodeError {
     Catalog(#[from] CatalogError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The node's storage failed while it ran: it stopped (fail-stop).
+    #[error("{0}")]
+    StorageFailed(StorageFailure),
     #[error("raft: {0}")]
     Raft(String),
     #[error(transparent)]
@@ -59,6 +71,19 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+}
+
+impl NodeError {
+    /// Whether the node stopped because its storage failed or could not be opened or
+    /// written (exit with `fail_stop::STORAGE_FAILED_EXIT_CODE`), rather than for a mistake
+    /// in its configuration or data that a restart would not mend.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            NodeError::StorageFailed(_)
+                | NodeError::Store(StoreError::Rocks(_) | StoreError::Io(_) | StoreError::Join(_))
+        )
+    }
 }
 
 /// The two listeners of a node, already bound.
@@ -100,14 +125,18 @@ pub async fn run(
     clear_backup_leftovers(&backup_dir);
     let mut metrics = MetricsBuilder::new("bazaar_node");
     let timings = NodeTimings::register(metrics.registry());
+    let health = StorageHealth::default();
     let db = open_raft_db(data_dir.join("raft")).await?;
     let db_open = Arc::downgrade(&db);
-    let log = LogStore::new(db).with_sync_timing(timings.log_sync.clone());
+    let log = LogStore::new(db)
+        .with_sync_timing(timings.log_sync.clone())
+        .with_health(health.clone());
     let committed = log.commit_mark();
     let log_volume = log.volume();
     let sm = StateMachine::open(&data_dir, config.raft.dedupe_retention_entries)
         .await?
-        .with_apply_timing(timings.apply.clone());
+        .with_apply_timing(timings.apply.clone())
+        .with_health(health.clone());
     let sm_open = Arc::downgrade(&sm.reader().current().db);
     let reader = sm.reader();
     let feed: ChangeFeed = sm.feed();
@@ -131,16 +160,25 @@ pub async fn run(
     .map_err(|e| NodeError::Raft(e.to_string()))?;
     let net = PeerNetwork::new(id, &peer_token, peer_http, config.scheme())?
         .with_replicate_timing(timings.replicate.clone());
+    // A storage error while openraft reads its state back, or while the first node
+    // bootstraps, is the storage's failure, not Raft's.
+    let storage_or = |e: NodeError| match health.failure() {
+        Some(failure) => NodeError::StorageFailed(failure),
+        None => e,
+    };
     let raft = Raft::new(id, Arc::new(raft_config), net.clone(), log, sm)
         .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
+        .map_err(|e| storage_or(NodeError::Raft(e.to_string())))?;
     tracing::info!(node = id, "raft started");
-    bootstrap_once(&raft, id, &config).await?;
+    bootstrap_once(&raft, id, &config)
+        .await
+        .map_err(storage_or)?;
 
     // Background tasks stop on `stop`, which follows `shutdown` once the listeners are
     // closed, so a request in flight still has its batcher to answer it.
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
+    watch_raft_core(raft.clone(), health.clone(), &tasks, stop.clone());
     let write_deadline = Duration::from_millis(r.write_deadline_ms);
     // Twice the longest election timeout without a quorum ack: this leader is cut off.
     let quorum_lost_after = Duration::from_millis(2 * r.election_timeout_max_ms);
@@ -149,6 +187,7 @@ pub async fn run(
         write_deadline,
         quorum_lost_after,
         &timings,
+        health.clone(),
         &tasks,
         stop.clone(),
     );
@@ -219,12 +258,19 @@ pub async fn run(
         versions,
         quorum_lost_after,
         ready_max_lag: r.ready_max_lag_entries,
+        health: health.clone(),
     };
     metrics
         .registry()
         .register_collector(Box::new(status.clone()));
     let metrics = metrics.build();
-    let peer_router = raft_router(raft.clone(), reads.clone(), peer_token, metrics.http());
+    let peer_router = raft_router(
+        raft.clone(),
+        reads.clone(),
+        health.clone(),
+        peer_token,
+        metrics.http(),
+    );
     let state = AppState {
         status,
         raft: raft.clone(),
@@ -257,7 +303,31 @@ pub async fn run(
         });
     }
     tracing::info!(node = id, "serving");
-    shutdown.cancelled().await;
+    let failed = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        failure = health.tripped() => Some(failure),
+    };
+    if let Some(failure) = failed {
+        // Fail-stop: keep answering 503 `storage_failed` for a moment so probes and
+        // operators see why, then stop without handing over (this Raft is already stopped)
+        // and without waiting long for anything.
+        tokio::time::sleep(FAIL_STOP_DRAIN).await;
+        tracing::info!(
+            node = id,
+            exit_code = crate::fail_stop::STORAGE_FAILED_EXIT_CODE,
+            "exiting after a storage failure"
+        );
+        closing.cancel();
+        stop.cancel();
+        drain(&listeners_done, FAIL_STOP_GRACE).await;
+        drain(&tasks, FAIL_STOP_GRACE).await;
+        let _ = tokio::time::timeout(FAIL_STOP_GRACE, raft.shutdown()).await;
+        drop(raft);
+        // Close RocksDB if it lets go soon (a restart in this process needs its lock);
+        // exit anyway if not: its files are as a crash would leave them, which is safe.
+        let _ = tokio::time::timeout(FAIL_STOP_GRACE, databases_closed(&db_open, &sm_open)).await;
+        return Err(NodeError::StorageFailed(failure));
+    }
     tracing::info!(node = id, "shutting down");
     hand_over(&raft, &transfer, id).await;
     closing.cancel();
@@ -273,16 +343,60 @@ pub async fn run(
     // openraft's state machine worker and the last readers let go of the database a little
     // after shutdown returns; wait for RocksDB to close, so a node restarted in the same
     // process (or right after this one exits) finds its lock free.
-    let closed = tokio::time::timeout(GRACE, async {
-        while db_open.strong_count() > 0 || sm_open.strong_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let closed = tokio::time::timeout(GRACE, databases_closed(&db_open, &sm_open)).await;
     if closed.is_err() {
         tracing::warn!(node = id, "the database was still in use at exit");
     }
     Ok(())
+}
+
+/// Returns once both databases are closed (no one holds them any more).
+async fn databases_closed<A, B>(raft_db: &std::sync::Weak<A>, sm_db: &std::sync::Weak<B>) {
+    while raft_db.strong_count() > 0 || sm_db.strong_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Watches openraft's core: it stops on any storage error it sees (and then answers every
+/// call with `Fatal`). Whatever stopped it while the node was not shutting down, the node
+/// counts it as a storage failure, so it never lingers as a zombie that looks ready.
+fn watch_raft_core(
+    raft: Raft,
+    health: StorageHealth,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) {
+    let mut metrics = raft.metrics();
+    tasks.spawn(async move {
+        loop {
+            let stopped = {
+                let m = metrics.borrow_and_update();
+                match &m.running_state {
+                    Err(fatal) => Some(format!("openraft stopped: {fatal}")),
+                    Ok(()) if m.state == ServerState::Shutdown => {
+                        Some("openraft's core is shut down".to_string())
+                    }
+                    Ok(()) => None,
+                }
+            };
+            if let Some(cause) = stopped {
+                // The store that failed has usually recorded the first cause already.
+                if health.failure().is_none() {
+                    health.record(StoragePart::Raft, &cause);
+                }
+                return;
+            }
+            tokio::select! {
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        health.record(StoragePart::Raft, &"openraft's core has ended");
+                        return;
+                    }
+                }
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
 }
 
 /// A leader that is stopping hands leadership to the most up-to-date voter first, so the

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::leadership::{hint_of, Leadership};
 use crate::shop::{Command, CommandResult};
 use crate::timings::NodeTimings;
@@ -42,6 +43,10 @@ pub enum WriteError {
     /// The write may or may not have happened; retrying with the same request id is safe.
     #[error("write not confirmed: {0}")]
     Unavailable(String),
+    /// This node's storage failed: it takes no writes and is about to exit. Nothing of this
+    /// write was proposed here; another node may take it.
+    #[error("{0}")]
+    StorageFailed(String),
 }
 
 /// A command's result, with the index of the log entry that carried it: the state an
@@ -68,6 +73,7 @@ pub struct Proposer {
     paused: Arc<watch::Sender<bool>>,
     /// The slots of proposals whose outcome is awaited.
     in_flight: Arc<Semaphore>,
+    health: StorageHealth,
 }
 
 /// Holds the proposer paused; dropping it lets the queued proposals go.
@@ -84,12 +90,15 @@ impl Drop for PauseGuard {
 impl Proposer {
     /// `deadline`: how long a write may wait for commit; `quorum_lost_after`: a leader that
     /// has not heard from a quorum for this long refuses writes at once instead of queueing.
-    /// `timings`: where the `queue` and `raft_write` steps are recorded.
+    /// `timings`: where the `queue` and `raft_write` steps are recorded; `health`: once the
+    /// node's storage failed, writes are refused, and a fatal error of openraft's is
+    /// recorded there.
     pub fn spawn(
         raft: Raft,
         deadline: Duration,
         quorum_lost_after: Duration,
         timings: &NodeTimings,
+        health: StorageHealth,
         tasks: &TaskTracker,
         stop: CancellationToken,
     ) -> Self {
@@ -105,6 +114,7 @@ impl Proposer {
             in_flight: in_flight.clone(),
             queue_timing: timings.queue.clone(),
             write_timing: timings.raft_write.clone(),
+            health: health.clone(),
         };
         tasks.spawn(async move {
             tokio::select! {
@@ -117,6 +127,7 @@ impl Proposer {
             deadline,
             paused,
             in_flight,
+            health,
         }
     }
 
@@ -136,6 +147,9 @@ impl Proposer {
 
     /// Proposes `command` and waits for its applied result, at most the write deadline.
     pub async fn propose(&self, command: Command) -> Result<Applied, WriteError> {
+        self.health
+            .check()
+            .map_err(|f| WriteError::StorageFailed(f.to_string()))?;
         let (reply, rx) = oneshot::channel();
         let shutting_down = || WriteError::Unavailable("node is shutting down".into());
         let wait = async {
@@ -169,6 +183,7 @@ struct BatchLoop {
     in_flight: Arc<Semaphore>,
     queue_timing: Step,
     write_timing: Step,
+    health: StorageHealth,
 }
 
 async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
@@ -180,6 +195,7 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
         ref in_flight,
         ref queue_timing,
         ref write_timing,
+        ref health,
         ..
     } = l;
     while let Some(first) = rx.recv().await {
@@ -206,6 +222,13 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
                 Ok(p) => proposals.push(p),
                 Err(_) => break,
             }
+        }
+        if let Err(failed) = health.check() {
+            reply_all(
+                proposals,
+                Err(WriteError::StorageFailed(failed.to_string())),
+            );
+            continue;
         }
         let leadership = Leadership::of(raft);
         if !leadership.is_leader {
@@ -236,8 +259,10 @@ async fn batch_loop(mut rx: mpsc::Receiver<Proposal>, mut l: BatchLoop) {
         // next batches.
         let receiver = match raft.client_write_ff(command).await {
             Ok(rx) => rx,
-            Err(e) => {
-                reply_each(replies, Err(WriteError::Unavailable(e.to_string())));
+            Err(fatal) => {
+                // openraft stopped its core (it does on any storage error): the node is done.
+                health.record(StoragePart::Raft, &fatal);
+                reply_each(replies, Err(WriteError::StorageFailed(fatal.to_string())));
                 continue;
             }
         };

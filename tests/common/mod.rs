@@ -231,6 +231,24 @@ impl TestCluster {
         Self::launch_with(nodes, BTreeMap::new(), |_| {}, false, Some(restore)).await
     }
 
+    /// Starts `n` node processes with `tweak` applied to the config, running `prepare` for
+    /// each node before it first starts (e.g. to put its data dir somewhere special).
+    pub async fn start_prepared(
+        n: usize,
+        tweak: impl FnOnce(&mut ClusterConfig),
+        prepare: impl Fn(&TestCluster, u64) + 'static,
+    ) -> Self {
+        let nodes = (1..=n as u64).map(node_on_free_ports).collect();
+        Self::launch_with(
+            nodes,
+            BTreeMap::new(),
+            tweak,
+            false,
+            Some(Box::new(prepare)),
+        )
+        .await
+    }
+
     /// `raft-node` for node `id` of this cluster: its file, id and data dir, and none of the
     /// operator's overrides from this environment.
     fn raft_node(&self, id: u64) -> Command {
@@ -446,6 +464,17 @@ impl TestCluster {
             Some(RunningNode::Task { .. }) => panic!("node {id} runs in this process"),
             None => panic!("node {id} is not running"),
         }
+    }
+
+    /// How node `id`'s process ended, once it has (it is then no longer counted as live);
+    /// None while it runs.
+    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let Some(RunningNode::Process(child)) = self.procs.get_mut(&id) else {
+            return None;
+        };
+        let status = child.try_wait().expect("wait for a node process")?;
+        self.procs.remove(&id);
+        Some(status)
     }
 
     /// Stops node `id`: SIGKILL for a process (no shutdown path runs), a graceful stop for

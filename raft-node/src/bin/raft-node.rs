@@ -10,7 +10,8 @@ use bazaar_service::logging::LogArgs;
 use bazaar_service::serve::bind_retrying;
 use bazaar_service::shutdown;
 use clap::Parser;
-use raft_node::NodeListeners;
+use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
+use raft_node::{NodeError, NodeListeners};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -23,6 +24,12 @@ const BIND_PATIENCE: Duration = Duration::from_secs(5);
 /// The node serves the public JSON API on its `api` address and peer RPC on its `raft`
 /// address, both from the cluster file. The lowest-numbered node bootstraps a fresh
 /// cluster once; restarts reuse the data directory. SIGTERM or Ctrl-C stop it cleanly.
+///
+/// Exit codes: 0 after a clean stop; 74 when its storage failed (a write, sync or read of
+/// its log, vote, state or snapshots failed while it ran, or its data dir could not be
+/// opened or written at start, e.g. a full disk): the node stops serving at once (fail-stop,
+/// `/readyz` answers 503 `storage_failed` until it exits) and its supervisor should restart
+/// it once the cause is dealt with; 1 for any other error.
 #[derive(Parser, Debug)]
 #[command(version = bazaar_service::version::LONG, about, long_about)]
 struct Args {
@@ -64,7 +71,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
-    args.log.init("info,openraft=warn");
+    // openraft logs every failed replication attempt (ten a second to a peer that is down
+    // or whose storage failed): its repeats are rate-limited per call site.
+    args.log.init_limited("info,openraft=warn", &["openraft"]);
     let mut config = ClusterConfig::load(&args.config)?;
     if let Ok(dir) = std::env::var("BAZAAR_DATA_DIR") {
         config.data_dir = dir.into();
@@ -150,13 +159,32 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
     let raft = bind_retrying(&node.raft, BIND_PATIENCE)
         .await
         .with_context(|| format!("cannot listen on raft address {}", node.raft))?;
-    raft_node::run(
+    let ran = raft_node::run(
         config,
         id,
-        data_dir,
+        data_dir.clone(),
         NodeListeners { api, raft },
         shutdown::on_signal(),
     )
-    .await?;
-    Ok(())
+    .await;
+    match ran {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_storage_failure() => {
+            if !matches!(e, NodeError::StorageFailed(_)) {
+                // Failed before it served (the cause of a failure while serving is logged
+                // once where it was recorded).
+                tracing::error!(
+                    node = id,
+                    data_dir = %data_dir.display(),
+                    cause = %e,
+                    exit_code = STORAGE_FAILED_EXIT_CODE,
+                    "cannot open or write this node's data (is its disk full?)"
+                );
+            }
+            // Exits from here, not after the runtime is dropped: a RocksDB call stuck on
+            // the blocking pool must not keep a failed node alive.
+            std::process::exit(STORAGE_FAILED_EXIT_CODE)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,10 +1,13 @@
 //! How the node's internal failures become API errors: the one place their reasons and
 //! statuses are chosen (the envelope itself is built by `bazaar_service::respond`).
 
+use std::time::Duration;
+
 use bazaar_api::peer::ReadIndexError;
 use bazaar_api::{ApiError, Reason};
 use bazaar_service::ErrorResponse;
 
+use crate::log_gate::LogGate;
 use crate::proposer::WriteError;
 use crate::store::StoreError;
 
@@ -12,6 +15,7 @@ pub fn write_error(e: WriteError) -> ApiError {
     match e {
         WriteError::NotLeader(hint) => ApiError::not_leader(hint),
         WriteError::Unavailable(msg) => ApiError::unavailable(msg),
+        WriteError::StorageFailed(msg) => ApiError::new(Reason::StorageFailed, msg),
     }
 }
 
@@ -27,7 +31,11 @@ pub fn read_index_error(e: ReadIndexError) -> ApiError {
 }
 
 pub fn store_error(e: StoreError) -> ApiError {
-    tracing::error!(cause = %e, "storage failure while serving a request");
+    // Once per request: a failing disk must not turn every read into a log line.
+    static GATE: LogGate = LogGate::new(Duration::from_secs(1));
+    if let Some(held_back) = GATE.pass() {
+        tracing::error!(cause = %e, held_back, "storage failure while serving a request");
+    }
     ApiError::internal("storage failure")
 }
 

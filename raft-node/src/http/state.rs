@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_api::{ApiError, Consistency};
+use bazaar_api::{ApiError, Consistency, Reason};
 use bazaar_service::{ErrorResponse, Metrics};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,11 @@ impl AppState {
     ) -> Result<Arc<AppliedView>, ErrorResponse> {
         if consistency == Consistency::Stale {
             return Ok(self.reader.current());
+        }
+        // A node whose storage failed may hold less than it acknowledged to the leader
+        // before it stopped: it confirms no read (stale reads say what they are).
+        if let Err(failed) = self.status.health.check() {
+            return Err(ApiError::new(Reason::StorageFailed, failed.to_string()).into());
         }
         let index = self.reads.read_index().await.map_err(read_index_error)?;
         let view = self.reader.current();

@@ -36,8 +36,12 @@ pub async fn livez(State(s): State<Arc<AppState>>) -> Response {
 
 /// `GET /readyz` (and `/health`): 200 when this node knows a leader, a leader still has its
 /// quorum, and its applied index is close to the commit index; else 503 `not_ready` with
-/// the reason.
+/// the reason. A node whose storage failed answers 503 `storage_failed` with the cause
+/// until it exits.
 pub async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if let Err(failed) = s.status.health.check() {
+        return error(&ApiError::new(Reason::StorageFailed, failed.to_string()));
+    }
     let readiness = s.status.readiness();
     match &readiness.reason {
         None => ok(&readiness, s.reader.applied_index()),

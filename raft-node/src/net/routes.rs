@@ -14,10 +14,12 @@ use axum::routing::post;
 use axum::Router;
 use bazaar_api::peer::{paths, CampaignRequest};
 use bazaar_service::{standard_layers, HttpMetrics, Limits};
+use openraft::error::RaftError;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 
 use crate::codec::{decode, encode};
+use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::http::auth::require_token;
 use crate::read_index::ReadIndexer;
 use crate::types::{NodeId, Raft, TypeConfig};
@@ -31,11 +33,24 @@ const RAFT_ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
 struct RaftRpc {
     raft: Raft,
     reads: ReadIndexer,
+    health: StorageHealth,
+}
+
+impl RaftRpc {
+    /// A fatal answer is this node's storage failure: openraft writes a received snapshot's
+    /// chunks itself, and a write that fails there reaches no store of ours, only this
+    /// answer (without it the node would go on refusing every snapshot while looking ready).
+    fn check<T, E>(&self, part: StoragePart, answer: &Result<T, RaftError<NodeId, E>>) {
+        if let Err(RaftError::Fatal(fatal)) = answer {
+            self.health.record(part, fatal);
+        }
+    }
 }
 
 pub fn raft_router(
     raft: Raft,
     reads: ReadIndexer,
+    health: StorageHealth,
     token: Arc<str>,
     metrics: &HttpMetrics,
 ) -> Router {
@@ -46,7 +61,11 @@ pub fn raft_router(
         .route(paths::READ_INDEX, post(read_index))
         .route(paths::CAMPAIGN, post(campaign))
         .layer(middleware::from_fn_with_state(token, require_token))
-        .with_state(RaftRpc { raft, reads });
+        .with_state(RaftRpc {
+            raft,
+            reads,
+            health,
+        });
     standard_layers(
         router,
         metrics,
@@ -70,21 +89,33 @@ fn bad_body(e: impl std::fmt::Display) -> Response {
 
 async fn append(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<AppendEntriesRequest<TypeConfig>>(&body) {
-        Ok(req) => bincode_answer(&s.raft.append_entries(req).await),
+        Ok(req) => {
+            let answer = s.raft.append_entries(req).await;
+            s.check(StoragePart::Log, &answer);
+            bincode_answer(&answer)
+        }
         Err(e) => bad_body(e),
     }
 }
 
 async fn vote(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<VoteRequest<NodeId>>(&body) {
-        Ok(req) => bincode_answer(&s.raft.vote(req).await),
+        Ok(req) => {
+            let answer = s.raft.vote(req).await;
+            s.check(StoragePart::Vote, &answer);
+            bincode_answer(&answer)
+        }
         Err(e) => bad_body(e),
     }
 }
 
 async fn snapshot(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
-        Ok(req) => bincode_answer(&s.raft.install_snapshot(req).await),
+        Ok(req) => {
+            let answer = s.raft.install_snapshot(req).await;
+            s.check(StoragePart::Snapshot, &answer);
+            bincode_answer(&answer)
+        }
         Err(e) => bad_body(e),
     }
 }

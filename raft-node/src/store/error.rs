@@ -3,6 +3,7 @@
 use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
 use crate::codec::CodecError;
+use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::types::{NodeId, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,19 @@ impl StoreError {
     /// Wraps this error for openraft, naming what was being done.
     pub fn raft(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> StorageError {
         StorageIOError::new(subject, verb, AnyError::new(&self)).into()
+    }
+
+    /// Records this error as the node's storage failure (fail-stop: openraft stops its core
+    /// on the error returned, and the node exits) and wraps it for openraft.
+    pub fn fail_stop(
+        self,
+        health: &StorageHealth,
+        part: StoragePart,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+    ) -> StorageError {
+        health.record(part, &self);
+        self.raft(subject, verb)
     }
 }
 

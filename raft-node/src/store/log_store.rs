@@ -20,6 +20,7 @@ use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
 use super::recent_entries::RecentEntries;
 use super::rocks::{be64, read_be64, synced};
 use crate::codec::{decode, encode};
+use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 const KEY_VOTE: &[u8] = b"vote";
@@ -70,6 +71,8 @@ pub struct LogStore {
     sync_timing: Option<Step>,
     /// Entries and bytes appended, shared by every clone.
     volume: Arc<LogVolume>,
+    /// Where every error of this store is recorded: any of them fail-stops the node.
+    health: StorageHealth,
 }
 
 impl LogStore {
@@ -80,7 +83,14 @@ impl LogStore {
             recent: Arc::new(Mutex::new(RecentEntries::default())),
             sync_timing: None,
             volume: Arc::default(),
+            health: StorageHealth::default(),
         }
+    }
+
+    /// Records this store's errors in `health` (the node's), so any of them fail-stops it.
+    pub fn with_health(mut self, health: StorageHealth) -> Self {
+        self.health = health;
+        self
     }
 
     /// Times every synced append into `step`.
@@ -186,7 +196,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(move || Self::read_range(&db, start, end))
             .await
-            .map_err(|e| e.raft(ErrorSubject::Logs, ErrorVerb::Read))
+            .map_err(|e| {
+                e.fail_stop(
+                    &self.health,
+                    StoragePart::Log,
+                    ErrorSubject::Logs,
+                    ErrorVerb::Read,
+                )
+            })
     }
 }
 
@@ -211,7 +228,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
         })
         .await
-        .map_err(|e| e.raft(ErrorSubject::Logs, ErrorVerb::Read))
+        .map_err(|e| {
+            e.fail_stop(
+                &self.health,
+                StoragePart::Log,
+                ErrorSubject::Logs,
+                ErrorVerb::Read,
+            )
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -227,14 +251,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| e.raft(ErrorSubject::Vote, ErrorVerb::Write))
+        .map_err(|e| {
+            e.fail_stop(
+                &self.health,
+                StoragePart::Vote,
+                ErrorSubject::Vote,
+                ErrorVerb::Write,
+            )
+        })
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         let db = self.db.clone();
         blocking(move || Self::read_meta(&db, KEY_VOTE))
             .await
-            .map_err(|e| e.raft(ErrorSubject::Vote, ErrorVerb::Read))
+            .map_err(|e| {
+                e.fail_stop(
+                    &self.health,
+                    StoragePart::Vote,
+                    ErrorSubject::Vote,
+                    ErrorVerb::Read,
+                )
+            })
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -253,7 +291,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let committed: Option<LogId> =
             blocking(move || Ok(Self::read_meta::<Option<LogId>>(&db, KEY_COMMITTED)?.flatten()))
                 .await
-                .map_err(|e| e.raft(ErrorSubject::Store, ErrorVerb::Read))?;
+                .map_err(|e| {
+                    e.fail_stop(
+                        &self.health,
+                        StoragePart::Log,
+                        ErrorSubject::Store,
+                        ErrorVerb::Read,
+                    )
+                })?;
         self.committed.raise(committed);
         Ok(committed)
     }
@@ -305,8 +350,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Ok(())
             }
             Err(e) => {
+                // Final for this process: a failed sync is never retried (see `fail_stop`).
                 callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(e.raft(ErrorSubject::Logs, ErrorVerb::Write))
+                Err(e.fail_stop(
+                    &self.health,
+                    StoragePart::Log,
+                    ErrorSubject::Logs,
+                    ErrorVerb::Write,
+                ))
             }
         }
     }
@@ -324,7 +375,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| e.raft(ErrorSubject::Logs, ErrorVerb::Delete))
+        .map_err(|e| {
+            e.fail_stop(
+                &self.health,
+                StoragePart::Log,
+                ErrorSubject::Logs,
+                ErrorVerb::Delete,
+            )
+        })
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -340,7 +398,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| e.raft(ErrorSubject::Logs, ErrorVerb::Delete))
+        .map_err(|e| {
+            e.fail_stop(
+                &self.health,
+                StoragePart::Log,
+                ErrorSubject::Logs,
+                ErrorVerb::Delete,
+            )
+        })
     }
 }
 

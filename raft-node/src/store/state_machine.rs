@@ -21,6 +21,7 @@ use super::sm_db::{SmDb, SmDirs, CF_META, KEY_META};
 use super::snapshot::{dump_to_file, install_generation, SnapshotFiles, StreamHeader};
 use super::view::{AppliedView, Published, StateReader};
 use crate::codec::encode;
+use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::shop::{Changes, CommandResult};
 use crate::types::{
@@ -39,6 +40,8 @@ pub struct StateMachine {
     receiving: Option<PathBuf>,
     /// Where each apply's duration goes, when the node keeps metrics.
     apply_timing: Option<Step>,
+    /// Where every error of this store is recorded: any of them fail-stops the node.
+    health: StorageHealth,
 }
 
 impl StateMachine {
@@ -68,7 +71,14 @@ impl StateMachine {
             dedupe_retention,
             receiving: None,
             apply_timing: None,
+            health: StorageHealth::default(),
         })
+    }
+
+    /// Records this store's errors in `health` (the node's), so any of them fail-stops it.
+    pub fn with_health(mut self, health: StorageHealth) -> Self {
+        self.health = health;
+        self
     }
 
     /// Times every apply (one batch of entries) into `step`.
@@ -243,11 +253,20 @@ async fn open_snapshot(path: PathBuf, meta: SnapshotMeta) -> Result<Snapshot, St
 pub struct SnapshotBuilder {
     db: Arc<SmDb>,
     snapshots: SnapshotFiles,
+    health: StorageHealth,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let io = |e: StoreError| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Write);
+        let health = self.health.clone();
+        let io = |e: StoreError| {
+            e.fail_stop(
+                &health,
+                StoragePart::Snapshot,
+                ErrorSubject::Snapshot(None),
+                ErrorVerb::Write,
+            )
+        };
         let db = self.db.clone();
         let snapshots = self.snapshots.clone();
         let meta = blocking(move || build_snapshot_file(&db, &snapshots))
@@ -306,8 +325,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else {
             blocking(move || apply_blocking(working, entries)).await
         };
-        let (state, results, events) =
-            applied.map_err(|e| e.raft(ErrorSubject::StateMachine, ErrorVerb::Write))?;
+        let (state, results, events) = applied.map_err(|e| {
+            e.fail_stop(
+                &self.health,
+                StoragePart::StateMachine,
+                ErrorSubject::StateMachine,
+                ErrorVerb::Write,
+            )
+        })?;
         if let Some(step) = &self.apply_timing {
             step.record_since(started);
         }
@@ -321,12 +346,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             db: self.state.db.clone(),
             snapshots: self.snapshots.clone(),
+            health: self.health.clone(),
         }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let health = self.health.clone();
         let io = |e: std::io::Error| {
-            StoreError::from(e).raft(ErrorSubject::Snapshot(None), ErrorVerb::Write)
+            StoreError::from(e).fail_stop(
+                &health,
+                StoragePart::Snapshot,
+                ErrorSubject::Snapshot(None),
+                ErrorVerb::Write,
+            )
         };
         let path = self.snapshots.part_path("receive");
         let file = tokio::fs::OpenOptions::new()
@@ -348,8 +380,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
+        let health = self.health.clone();
         let io = |e: StoreError| {
-            e.raft(
+            e.fail_stop(
+                &health,
+                StoragePart::Snapshot,
                 ErrorSubject::Snapshot(Some(meta.signature())),
                 ErrorVerb::Write,
             )
@@ -396,7 +431,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let io = |e: StoreError| e.raft(ErrorSubject::Snapshot(None), ErrorVerb::Read);
+        let health = self.health.clone();
+        let io = |e: StoreError| {
+            e.fail_stop(
+                &health,
+                StoragePart::Snapshot,
+                ErrorSubject::Snapshot(None),
+                ErrorVerb::Read,
+            )
+        };
         let files = self.snapshots.clone();
         let header = blocking(move || files.current_header()).await.map_err(io)?;
         match header {

@@ -1,0 +1,473 @@
+//! Whole-system tests of a full disk (fail-stop): each node's data dir on its own
+//! size-limited tmpfs; one node's is filled with a file until a few MB are left while
+//! orders flow. That node must answer 503 `storage_failed` (`/readyz`, writes) and show
+//! role `failed`, exit with the storage-failure code, and write little to its log on the
+//! way; the others go on taking orders, no acknowledged order is lost, and once the space
+//! is freed the restarted node catches up.
+//!
+//! These tests need root and `mount -t tmpfs`. Where mount is refused they print
+//! "SKIPPED: ..." and return early: count them as skipped then, never as passed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bazaar_api::{NodeRole, OrderView};
+use common::{wait_within, Attempt, TestCluster, POLL};
+use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
+use serde_json::Value;
+
+/// Each node's filesystem: room for its databases and a snapshot or two.
+const TMPFS_MB: u64 = 160;
+/// What the filler leaves free on the full node's filesystem.
+const LEFT_BYTES: u64 = 2 << 20;
+/// A product with stock enough for every order of a test.
+const PRODUCT: &str = "DiskFullItem";
+/// How long orders may take to make the full node fail.
+const FAIL_WITHIN: Duration = Duration::from_secs(30);
+/// The issue's bound on what a failing node may add to its log.
+const MAX_LOG_GROWTH: u64 = 100 * 1024;
+
+/// A tmpfs mounted on a fresh temp dir, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `mb` MiB; Err says why not (then the test is skipped).
+    fn mount(mb: u64) -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("bazaar-tmpfs-")
+            .tempdir()
+            .map_err(|e| format!("no temp dir: {e}"))?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs refused: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.path().join("filler")
+    }
+
+    /// Free bytes on this filesystem.
+    fn available(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(self.path())
+            .output()
+            .expect("run df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df prints the free bytes")
+    }
+
+    /// Writes a filler file until about `left` bytes are free.
+    fn fill_leaving(&self, left: u64) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.filler())
+            .expect("create the filler");
+        let chunk = vec![0xA5u8; 1 << 20];
+        loop {
+            let free = self.available();
+            if free <= left {
+                break;
+            }
+            let n = (free - left).min(chunk.len() as u64) as usize;
+            if file.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+        }
+        file.sync_all().expect("sync the filler");
+    }
+
+    fn free_filler(&self) {
+        std::fs::remove_file(self.filler()).expect("remove the filler");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // The cluster (declared after the mounts) is dropped first, so no node holds a
+        // file here any more; lazily if something still does.
+        let ok = Command::new("umount")
+            .arg(self.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        }
+    }
+}
+
+/// One tmpfs per node, or the reason to skip.
+fn mounts() -> Result<BTreeMap<u64, Tmpfs>, String> {
+    (1..=3u64)
+        .map(|id| Tmpfs::mount(TMPFS_MB).map(|m| (id, m)))
+        .collect()
+}
+
+/// A cluster whose node `id` keeps its data on `mounts[id]` (its data dir is a link there).
+async fn cluster_on(mounts: &BTreeMap<u64, Tmpfs>) -> TestCluster {
+    let places: BTreeMap<u64, PathBuf> = mounts
+        .iter()
+        .map(|(id, m)| (*id, m.path().join("data")))
+        .collect();
+    let cluster = TestCluster::start_prepared(
+        3,
+        |c| {
+            // Snapshots and purges often, so the full node's disk sees every kind of write.
+            c.raft.snapshot_every_entries = 200;
+            c.raft.keep_entries_after_snapshot = 100;
+        },
+        move |cluster, id| {
+            let link = cluster.config.node_data_dir(id);
+            std::fs::create_dir_all(link.parent().expect("data dir parent")).expect("data root");
+            std::fs::create_dir_all(&places[&id]).expect("data dir on the tmpfs");
+            std::os::unix::fs::symlink(&places[&id], &link).expect("link the data dir");
+        },
+    )
+    .await;
+    let leader = cluster.leader().await;
+    let resp = cluster
+        .http
+        .post(format!("{}/admin/products", cluster.api_url(leader)))
+        .bearer_auth(common::TOKEN)
+        .json(&serde_json::json!({
+            "name": PRODUCT, "title": "Disk-full test item", "topic": "tests",
+            "price": 1.0, "quantity": 1_000_000_000u64
+        }))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(resp.status().is_success(), "creating {PRODUCT}");
+    cluster
+}
+
+async fn get(cluster: &TestCluster, url: String) -> Option<(u16, Value)> {
+    let resp = cluster
+        .http
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// Orders placed by a few workers until `stop`, every acknowledged one kept.
+struct Load {
+    acked: Arc<Mutex<BTreeMap<String, OrderView>>>,
+    count: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Load {
+    fn new() -> Self {
+        Self {
+            acked: Arc::default(),
+            count: Arc::default(),
+            stop: Arc::default(),
+        }
+    }
+
+    /// Runs `workers` order loops against `cluster` until stopped.
+    async fn run(&self, cluster: &TestCluster, workers: usize, prefix: &str) {
+        let loops = (0..workers).map(|w| async move {
+            let mut i = 0usize;
+            while !self.stop.load(Ordering::SeqCst) {
+                let key = format!("{prefix}-{w}-{i}");
+                i += 1;
+                match cluster
+                    .place_order(PRODUCT, 1, &key, Duration::from_secs(20))
+                    .await
+                {
+                    Attempt::Acked(order) => {
+                        self.acked.lock().unwrap().insert(key, order);
+                        self.count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Attempt::Rejected(status, body) => panic!("order {key}: {status} {body}"),
+                    // Retried with the same key by the next round of `place_order` in
+                    // a real client; here it is simply not counted as acknowledged.
+                    Attempt::Indeterminate(_) => {}
+                }
+            }
+        });
+        futures::future::join_all(loops).await;
+    }
+
+    fn acked(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// What the full node showed while it failed.
+#[derive(Debug)]
+struct Failed {
+    readyz: Value,
+    role: Option<NodeRole>,
+    write: Option<(u16, Value)>,
+}
+
+/// Whether node `id` shows the storage failure right now (or is already gone).
+async fn storage_failed(cluster: &TestCluster, id: u64) -> Option<Option<Failed>> {
+    let base = cluster.api_url(id);
+    match get(cluster, format!("{base}/readyz")).await {
+        None => Some(None),
+        Some((503, body)) if body["error"]["reason"] == "storage_failed" => {
+            let role = cluster.cluster_info(id).await.map(|i| i.role);
+            let write = cluster
+                .order_at(id, PRODUCT, 1, "to-a-failed-node")
+                .await
+                .ok();
+            Some(Some(Failed {
+                readyz: body,
+                role,
+                write,
+            }))
+        }
+        Some(_) => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Leader,
+    Follower,
+}
+
+async fn full_disk_on(role: Role) {
+    let mounts = match mounts() {
+        Ok(m) => m,
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let mut cluster = cluster_on(&mounts).await;
+    let leader = cluster.leader().await;
+    let target = match role {
+        Role::Leader => leader,
+        Role::Follower => *cluster
+            .ids()
+            .iter()
+            .find(|id| **id != leader)
+            .expect("a follower"),
+    };
+    let load = Load::new();
+    let failure = async {
+        // Some orders before the disk fills, then fill it under load.
+        common::wait_for("orders before the disk fills", || async {
+            (load.acked() >= 50).then_some(())
+        })
+        .await;
+        let log_before = log_size(&cluster, target);
+        let survivors_before: BTreeMap<u64, u64> = cluster
+            .ids()
+            .into_iter()
+            .filter(|id| *id != target)
+            .map(|id| (id, log_size(&cluster, id)))
+            .collect();
+        mounts[&target].fill_leaving(LEFT_BYTES);
+        let filled = Instant::now();
+        let acked_at_fill = load.acked();
+        let shown = wait_within(
+            "the full node to report its storage failure",
+            FAIL_WITHIN,
+            POLL,
+            || storage_failed(&cluster, target),
+        )
+        .await;
+        let reported = filled.elapsed();
+        (
+            log_before,
+            survivors_before,
+            filled,
+            reported,
+            acked_at_fill,
+            shown,
+        )
+    };
+    let (_, (log_before, survivors_before, filled, reported, acked_at_fill, shown)) =
+        futures::join!(load.run(&cluster, 6, "full"), async {
+            let out = failure.await;
+            load.stop.store(true, Ordering::SeqCst);
+            out
+        });
+    let shown = shown.expect("the failed node answered 503 storage_failed before it exited");
+    assert!(
+        shown.readyz["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("storage failed")),
+        "{shown:?}"
+    );
+    assert_eq!(shown.role, Some(NodeRole::Failed), "{shown:?}");
+    let (status, body) = shown.write.as_ref().expect("a write answered");
+    assert_eq!(*status, 503, "{body}");
+    assert_eq!(body["error"]["reason"], "storage_failed", "{body}");
+
+    let exit = wait_within(
+        "the failed node to exit",
+        Duration::from_secs(10),
+        POLL,
+        || std::future::ready(cluster.exited(target)),
+    )
+    .await;
+    let exited = filled.elapsed();
+    assert_eq!(
+        exit.code(),
+        Some(STORAGE_FAILED_EXIT_CODE),
+        "exit status {exit:?}"
+    );
+    let log = cluster.node_log(target);
+    let growth = log.len() as u64 - log_before.min(log.len() as u64);
+    println!(
+        "{role:?} node {target}: 503 storage_failed {} ms after the fill, exit {} ms after, \
+         log +{growth} bytes, {} orders acked before the fill and {} in all",
+        reported.as_millis(),
+        exited.as_millis(),
+        acked_at_fill,
+        load.acked()
+    );
+    assert!(
+        growth < MAX_LOG_GROWTH,
+        "the failing node's log grew by {growth} bytes:\n{}",
+        &log[log_before as usize..]
+    );
+    assert_eq!(
+        log.matches("storage failed: this node stops serving")
+            .count(),
+        1,
+        "the cause is logged once"
+    );
+
+    // The others go on taking orders.
+    let after = Load::new();
+    let more = async {
+        common::wait_for("orders after the failure", || async {
+            (after.acked() >= 30).then_some(())
+        })
+        .await;
+        after.stop.store(true, Ordering::SeqCst);
+    };
+    futures::join!(after.run(&cluster, 4, "after"), more);
+    let mut acked = load.acked.lock().unwrap().clone();
+    acked.extend(after.acked.lock().unwrap().clone());
+
+    // Nothing acknowledged is lost, on the survivors now and on the failed node once it is
+    // back with room on its disk.
+    for id in cluster.live_ids() {
+        assert_orders_on(&cluster, id, &acked).await;
+    }
+    // The survivors' logs stay small too, though they retried the failed node (and then
+    // the stopped one) ten times a second all along.
+    let window = filled.elapsed();
+    for (id, before) in &survivors_before {
+        let growth = log_size(&cluster, *id).saturating_sub(*before);
+        println!(
+            "survivor node {id}: log +{growth} bytes in {} ms",
+            window.as_millis()
+        );
+        assert!(
+            growth < MAX_LOG_GROWTH,
+            "node {id}'s log grew by {growth} bytes while node {target} was failing or down:\n{}",
+            &cluster.node_log(*id)[*before as usize..]
+        );
+    }
+
+    if role == Role::Follower {
+        // Started again on a disk that is still (completely) full: it says so and exits
+        // with the same code, however far it got.
+        mounts[&target].fill_leaving(0);
+        let before = log_size(&cluster, target);
+        cluster.restart(target);
+        let exit = wait_within(
+            "the node restarted on a full disk to exit",
+            Duration::from_secs(20),
+            POLL,
+            || std::future::ready(cluster.exited(target)),
+        )
+        .await;
+        let log = cluster.node_log(target);
+        let errors = log[before as usize..].matches(" ERROR raft_node").count();
+        println!(
+            "restarted on a full disk: exit {exit:?}, {errors} error line(s) of ours:\n{}",
+            &log[before as usize..]
+        );
+        assert_eq!(exit.code(), Some(STORAGE_FAILED_EXIT_CODE), "{exit:?}");
+        assert!((1..=2).contains(&errors), "{}", &log[before as usize..]);
+    }
+    mounts[&target].free_filler();
+    cluster.restart(target);
+    let info = cluster.wait_converged().await;
+    assert!(info.orders >= acked.len() as u64, "{info:?}");
+    // Ready again: it serves linearizable reads (it confirms its read index with the leader).
+    let url = format!("{}/readyz", cluster.api_url(target));
+    common::wait_for("the restarted node to be ready", || async {
+        let (status, _) = get(&cluster, url.clone()).await?;
+        (status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(cluster.live_ids().len(), 3);
+    assert_orders_on(&cluster, target, &acked).await;
+}
+
+fn log_size(cluster: &TestCluster, id: u64) -> u64 {
+    std::fs::metadata(cluster.dir.path().join(format!("node{id}.log")))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+async fn assert_orders_on(cluster: &TestCluster, id: u64, orders: &BTreeMap<String, OrderView>) {
+    for (key, order) in orders {
+        let found = cluster.get_order(id, order.number).await;
+        if found.as_ref() != Some(order) {
+            let answer = get(
+                cluster,
+                format!("{}/orders/{}", cluster.api_url(id), order.number),
+            )
+            .await;
+            panic!(
+                "order {} ({key}) on node {id}: expected {order:?}, the node answers {answer:?}; \
+                 cluster: {:?}",
+                order.number,
+                cluster.cluster_info(id).await
+            );
+        }
+    }
+}
+
+/// A follower whose disk fills fail-stops; the leader and the other follower go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_whose_disk_fills_fail_stops_and_catches_up_after_restart() {
+    full_disk_on(Role::Follower).await;
+}
+
+/// A leader whose disk fills fail-stops; the others elect a new leader and go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_disk_fills_fail_stops_and_catches_up_after_restart() {
+    full_disk_on(Role::Leader).await;
+}
