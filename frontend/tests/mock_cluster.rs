@@ -902,16 +902,21 @@ async fn product_quantity(fe: &Frontend) -> (u64, String, u64) {
     product_quantity_owned(fe.url.clone()).await
 }
 
-/// A frontend whose feed may lag for the whole test without the cache being bypassed.
-async fn frontend_with_patient_feed(mock: &Mock) -> Frontend {
+/// A frontend on `mock` with `staleness_bound_ms`, its feed synced.
+async fn synced_frontend(mock: &Mock, staleness_bound_ms: u64) -> Frontend {
     let mut config = ClusterConfig {
         nodes: mock.nodes.clone(),
         ..ClusterConfig::default()
     };
-    config.frontend.staleness_bound_ms = 60_000;
+    config.frontend.staleness_bound_ms = staleness_bound_ms;
     let fe = start_frontend_with(config, frontend::Options::default()).await;
     wait_synced(&fe).await;
     fe
+}
+
+/// A frontend whose feed may lag for the whole test without the cache being bypassed.
+async fn frontend_with_patient_feed(mock: &Mock) -> Frontend {
+    synced_frontend(mock, 60_000).await
 }
 
 /// The stale read of the 10-minute chaos run of 2026-12-06 (issue 25), step by step. A
@@ -1029,13 +1034,7 @@ async fn a_passthrough_read_is_never_followed_by_an_older_cached_one() {
 #[tokio::test]
 async fn a_lagging_feed_stops_the_cache_within_the_staleness_bound() {
     let mock = start_mock(1).await;
-    let mut config = ClusterConfig {
-        nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
-    };
-    config.frontend.staleness_bound_ms = 300;
-    let fe = start_frontend_with(config, frontend::Options::default()).await;
-    wait_synced(&fe).await;
+    let fe = synced_frontend(&mock, 300).await;
     let (quantity, path, _) = product_quantity(&fe).await;
     assert_eq!((quantity, path.as_str()), (100, "miss"));
     assert_eq!(product_quantity(&fe).await.1, "hit");
