@@ -147,7 +147,10 @@ pub struct FrontendSettings {
     pub cache_enabled: bool,
     pub cache_capacity: usize,
     pub cache_ttl_secs: u64,
-    /// With the change feed down longer than this, the cache is bypassed.
+    /// The cache answers only while its change feed has delivered, within this long,
+    /// every change up to the newest log index this frontend had seen in any node's
+    /// answer; a feed that is down, or on a node that lags the cluster, for longer than
+    /// this makes the cache bypassed until the feed catches up (it then starts empty).
     pub staleness_bound_ms: u64,
     /// A request that has found no leader after this long answers 503.
     pub request_deadline_ms: u64,
