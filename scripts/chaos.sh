@@ -156,6 +156,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A failed command ends the run (set -e): say which, so it is never taken for a verdict.
+trap 'echo "chaos: the script failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # Seven free loopback ports: 3 api, 3 raft, 1 frontend.
 read -r -a PORTS <<<"$(python3 - <<'PY'
@@ -228,7 +230,10 @@ FRONTEND_URL=""
 # feed down, or no answer within a second).
 feed_node() {
   [[ -n $FRONTEND_URL ]] || return 0
-  curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null |
+  # No answer is an answer here ("nothing"): under set -e and pipefail a failed curl
+  # must not end the run mid-way (it did once, a frontend slow to answer on a loaded
+  # machine, and the cleanup then stopped the cluster under the checker).
+  { curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null || true; } |
     sed -n 's/.*"feed":{[^}]*"node":\([0-9][0-9]*\).*/\1/p'
 }
 
@@ -236,7 +241,7 @@ feed_node() {
 # feed pauses are scaled to straddle it.
 staleness_bound_ms() {
   local ms
-  ms=$(curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null |
+  ms=$({ curl -s -m 1 "$FRONTEND_URL/cluster" 2>/dev/null || true; } |
     sed -n 's/.*"staleness_bound_ms":\([0-9][0-9]*\).*/\1/p')
   echo "${ms:-1000}"
 }
