@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod disk_space;
 pub mod fail_stop;
 pub mod feed;
 pub mod fresh_snapshot;

@@ -16,6 +16,7 @@ use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 
 use crate::catalog::{load_catalog, CatalogError};
+use crate::disk_space::DiskSpace;
 use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::fresh_snapshot::NewMemberSnapshot;
@@ -221,6 +222,13 @@ pub async fn run(
         stop.clone(),
     );
 
+    let space = DiskSpace::new(data_dir.clone());
+    // Measured once before serving, so the first scrape already shows the figures.
+    if let Err(e) = space.refresh().await {
+        tracing::warn!(node = id, cause = %e, "cannot measure the data dir");
+    }
+    space.spawn_refresh(&tasks, stop.clone());
+
     let versions = MemberVersions::new(id);
     versions.spawn_refresh(
         raft.clone(),
@@ -259,6 +267,7 @@ pub async fn run(
         quorum_lost_after,
         ready_max_lag: r.ready_max_lag_entries,
         health: health.clone(),
+        space,
     };
     metrics
         .registry()
