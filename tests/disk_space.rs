@@ -138,3 +138,57 @@ async fn every_node_shows_its_data_size_by_part_and_its_free_space() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reserve_file_is_written_where_there_is_room_and_skipped_in_one_line_where_not() {
+    const RESERVE: u64 = 40 << 20;
+    let mounts = match mounts() {
+        Ok(m) => m,
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    // Node 3's disk is short before it starts: less than twice the reserve left.
+    mounts[&3].fill_leaving(60 << 20);
+    let cluster = cluster_on(&mounts, |c| {
+        c.storage.reserve_bytes = RESERVE;
+        c.storage.min_free_bytes = 0;
+    })
+    .await;
+    for id in [1, 2] {
+        let reserve = cluster.config.node_data_dir(id).join("reserve");
+        let len = std::fs::metadata(&reserve).map(|m| m.len()).ok();
+        assert_eq!(len, Some(RESERVE), "node {id}'s {}", reserve.display());
+        // Allocated for real, and outside every part of the data size.
+        assert!(mounts[&id].available() < (TMPFS_MB << 20) - RESERVE);
+        let f = figures(&cluster, id).await.expect("node's figures");
+        assert!(f.log + f.state + f.snapshots < RESERVE, "{f:?}");
+    }
+    assert!(!cluster.config.node_data_dir(3).join("reserve").exists());
+    let log = cluster.node_log(3);
+    assert_eq!(
+        log.matches("running without the reserve file").count(),
+        1,
+        "{log}"
+    );
+    let url = format!("{}/readyz", cluster.api_url(3));
+    common::wait_for("node 3 to be ready without its reserve", || async {
+        let resp = reqwest::get(&url).await.ok()?;
+        (resp.status() == 200).then_some(())
+    })
+    .await;
+    // Deleting a reserve gives its room back, and the node sees it.
+    let before = figures(&cluster, 1).await.expect("node 1's figures");
+    std::fs::remove_file(cluster.config.node_data_dir(1).join("reserve")).expect("delete");
+    wait_within(
+        "node 1 to see the reserve's room",
+        SHOWS_WITHIN,
+        POLL,
+        || async {
+            let f = figures(&cluster, 1).await?;
+            (f.free >= before.free + RESERVE - (1 << 20)).then_some(())
+        },
+    )
+    .await;
+}

@@ -18,6 +18,7 @@ pub mod net;
 pub mod node;
 pub mod proposer;
 pub mod read_index;
+pub mod reserve;
 pub mod shop;
 pub mod snapshot_schedule;
 pub mod store;

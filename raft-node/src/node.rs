@@ -28,6 +28,7 @@ use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
+use crate::reserve::prepare_reserve;
 use crate::snapshot_schedule::SnapshotSchedule;
 use crate::store::{
     check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
@@ -122,6 +123,16 @@ pub async fn run(
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
     check_layout(&data_dir)?;
+    // Never fatal: a node short of space runs without it (one line), and its stores then
+    // find out whether the disk is really full.
+    let storage = &config.storage;
+    prepare_reserve(
+        id,
+        data_dir.clone(),
+        storage.reserve_bytes,
+        storage.min_free_bytes,
+    )
+    .await;
     let backup_dir = data_dir.join("backups");
     clear_backup_leftovers(&backup_dir);
     let mut metrics = MetricsBuilder::new("bazaar_node");
