@@ -11,14 +11,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bazaar_api::{NodeRole, OrderView};
+use common::tmpfs::{link_data_dir, Tmpfs};
 use common::{wait_within, Attempt, TestCluster, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;
@@ -33,94 +32,6 @@ const PRODUCT: &str = "DiskFullItem";
 const FAIL_WITHIN: Duration = Duration::from_secs(30);
 /// The bound on what a failing node may add to its log.
 const MAX_LOG_GROWTH: u64 = 100 * 1024;
-
-/// A tmpfs mounted on a fresh temp dir, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `mb` MiB; Err says why not (then the test is skipped).
-    fn mount(mb: u64) -> Result<Self, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("bazaar-tmpfs-")
-            .tempdir()
-            .map_err(|e| format!("no temp dir: {e}"))?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs refused: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Self { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn filler(&self) -> PathBuf {
-        self.path().join("filler")
-    }
-
-    /// Free bytes on this filesystem.
-    fn available(&self) -> u64 {
-        let out = Command::new("df")
-            .args(["-B1", "--output=avail"])
-            .arg(self.path())
-            .output()
-            .expect("run df");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .expect("df prints the free bytes")
-    }
-
-    /// Writes a filler file until about `left` bytes are free.
-    fn fill_leaving(&self, left: u64) {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.filler())
-            .expect("create the filler");
-        let chunk = vec![0xA5u8; 1 << 20];
-        loop {
-            let free = self.available();
-            if free <= left {
-                break;
-            }
-            let n = (free - left).min(chunk.len() as u64) as usize;
-            if file.write_all(&chunk[..n]).is_err() {
-                break;
-            }
-        }
-        file.sync_all().expect("sync the filler");
-    }
-
-    fn free_filler(&self) {
-        std::fs::remove_file(self.filler()).expect("remove the filler");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // The cluster (declared after the mounts) is dropped first, so no node holds a
-        // file here any more; lazily if something still does.
-        let ok = Command::new("umount")
-            .arg(self.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-        }
-    }
-}
 
 /// One tmpfs per node, or the reason to skip.
 fn mounts() -> Result<BTreeMap<u64, Tmpfs>, String> {
@@ -142,12 +53,7 @@ async fn cluster_on(mounts: &BTreeMap<u64, Tmpfs>) -> TestCluster {
             c.raft.snapshot_every_entries = 200;
             c.raft.keep_entries_after_snapshot = 100;
         },
-        move |cluster, id| {
-            let link = cluster.config.node_data_dir(id);
-            std::fs::create_dir_all(link.parent().expect("data dir parent")).expect("data root");
-            std::fs::create_dir_all(&places[&id]).expect("data dir on the tmpfs");
-            std::os::unix::fs::symlink(&places[&id], &link).expect("link the data dir");
-        },
+        move |cluster, id| link_data_dir(cluster, id, &places[&id]),
     )
     .await;
     let leader = cluster.leader().await;

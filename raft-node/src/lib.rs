@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod disk_space;
 pub mod fail_stop;
 pub mod feed;
 pub mod fresh_snapshot;
@@ -17,6 +18,7 @@ pub mod net;
 pub mod node;
 pub mod proposer;
 pub mod read_index;
+pub mod reserve;
 pub mod shop;
 pub mod snapshot_schedule;
 pub mod store;

@@ -11,8 +11,10 @@ use bazaar_service::metrics::prometheus_client::collector::Collector;
 use bazaar_service::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use bazaar_service::metrics::prometheus_client::metrics::counter::ConstCounter;
 use bazaar_service::metrics::prometheus_client::metrics::gauge::ConstGauge;
+use bazaar_service::metrics::prometheus_client::metrics::MetricType;
 use openraft::ServerState;
 
+use crate::disk_space::{DiskSpace, PARTS};
 use crate::fail_stop::StorageHealth;
 use crate::leadership::Leadership;
 use crate::store::{CommitMark, StateReader};
@@ -35,6 +37,8 @@ pub struct NodeStatus {
     pub ready_max_lag: u64,
     /// Whether this node's storage failed (then its role is `failed`).
     pub health: StorageHealth,
+    /// The data dir's size and its filesystem's free space, as last measured.
+    pub space: DiskSpace,
 }
 
 impl fmt::Debug for NodeStatus {
@@ -226,6 +230,26 @@ impl Collector for NodeStatus {
             None,
             errors.metric_type(),
         )?)?;
+        // Absent until measured, and while measuring fails: a stale figure would hide a
+        // disk that keeps filling.
+        if let Some(space) = self.space.latest() {
+            let mut parts = e.encode_descriptor(
+                "storage_bytes",
+                "Bytes this node's data takes on disk, by part (log, state, snapshots).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (part, _) in PARTS {
+                ConstGauge::new(as_gauge(space.part(part)))
+                    .encode(parts.encode_family(&[("part", part)])?)?;
+            }
+            gauge(
+                e,
+                "disk_free_bytes",
+                "Free bytes on the data dir's filesystem (for an unprivileged writer).",
+                as_gauge(space.free_bytes),
+            )?;
+        }
         let orders = ConstCounter::new(info.orders);
         orders.encode(e.encode_descriptor(
             "orders_created",

@@ -16,6 +16,7 @@ use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 
 use crate::catalog::{load_catalog, CatalogError};
+use crate::disk_space::DiskSpace;
 use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::fresh_snapshot::NewMemberSnapshot;
@@ -27,6 +28,7 @@ use crate::metrics::NodeStatus;
 use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
+use crate::reserve::prepare_reserve;
 use crate::snapshot_schedule::SnapshotSchedule;
 use crate::store::{
     check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
@@ -121,6 +123,16 @@ pub async fn run(
     tracing::info!(node = id, data_dir = %data_dir.display(), "starting");
     let catalog = load_catalog(&config.catalog)?;
     check_layout(&data_dir)?;
+    // Never fatal: a node short of space runs without it (one line), and its stores then
+    // find out whether the disk is really full.
+    let storage = &config.storage;
+    prepare_reserve(
+        id,
+        data_dir.clone(),
+        storage.reserve_bytes,
+        storage.min_free_bytes,
+    )
+    .await;
     let backup_dir = data_dir.join("backups");
     clear_backup_leftovers(&backup_dir);
     let mut metrics = MetricsBuilder::new("bazaar_node");
@@ -221,6 +233,13 @@ pub async fn run(
         stop.clone(),
     );
 
+    let space = DiskSpace::new(data_dir.clone());
+    // Measured once before serving, so the first scrape already shows the figures.
+    if let Err(e) = space.refresh().await {
+        tracing::warn!(node = id, cause = %e, "cannot measure the data dir");
+    }
+    space.spawn_refresh(&tasks, stop.clone());
+
     let versions = MemberVersions::new(id);
     versions.spawn_refresh(
         raft.clone(),
@@ -259,6 +278,7 @@ pub async fn run(
         quorum_lost_after,
         ready_max_lag: r.ready_max_lag_entries,
         health: health.clone(),
+        space,
     };
     metrics
         .registry()

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod frontend;
+pub mod tmpfs;
 
 // Not every test binary starts a frontend.
 #[allow(unused_imports)]

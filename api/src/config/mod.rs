@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 mod runtime;
 mod security;
+mod storage;
 mod tls;
 
 pub use runtime::{RuntimeSettings, MAX_WORKER_THREADS};
@@ -16,6 +17,7 @@ pub use security::{
     first_exposed, is_loopback, Secret, SecuritySettings, ADMIN_TOKEN_ENV, PEER_TOKEN_ENV,
     WELL_KNOWN_TOKENS,
 };
+pub use storage::{StorageSettings, MIN_QUOTA_BYTES};
 pub use tls::{TlsFiles, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,7 @@ pub struct ClusterConfig {
     pub security: SecuritySettings,
     pub frontend: FrontendSettings,
     pub runtime: RuntimeSettings,
+    pub storage: StorageSettings,
     /// Absent: plain HTTP everywhere (fine on loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
@@ -228,6 +231,7 @@ impl Default for ClusterConfig {
             },
             frontend: FrontendSettings::default(),
             runtime: RuntimeSettings::default(),
+            storage: StorageSettings::default(),
             tls: None,
         }
     }
@@ -390,6 +394,7 @@ impl ClusterConfig {
             return Err(invalid("raft.ready_max_lag_entries", "must be above 0"));
         }
         self.runtime.validate()?;
+        self.storage.validate()?;
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
@@ -484,6 +489,13 @@ mod tests {
             .contains("raft.snapshot_log_percent"));
         c.raft.snapshot_log_percent = MAX_SNAPSHOT_LOG_PERCENT;
         c.validate().unwrap();
+        let mut c = ClusterConfig::default();
+        c.storage.quota_bytes = 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("storage.quota_bytes"));
         let mut c = ClusterConfig::default();
         c.nodes[0].api = "nowhere".into();
         assert!(c
