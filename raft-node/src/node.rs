@@ -19,7 +19,7 @@ use crate::catalog::{load_catalog, CatalogError};
 use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::fresh_snapshot::NewMemberSnapshot;
-use crate::http::{api_router, clear_backup_leftovers, AppState};
+use crate::http::{api_router, clear_backup_leftovers, AppState, WatchSlots};
 use crate::leader_duties::LeaderDuties;
 use crate::leadership::Leadership;
 use crate::members::Members;
@@ -278,6 +278,7 @@ pub async fn run(
         proposer,
         reads,
         feed,
+        watch_slots: WatchSlots::new(config.raft.watch_max_streams),
         metrics,
         admin_token,
         read_deadline,
