@@ -16,6 +16,7 @@ use openraft::{CommittedLeaderId, Membership};
 
 use super::error::{blocking, StoreError};
 use super::log_store::LogStore;
+use super::rocks::closed;
 use super::sm_db::{sync_dir, SmDirs};
 use super::sm_meta::SmMeta;
 use super::snapshot::{dump_to_file, install_generation, Dumped, SnapshotFiles, StreamReader};
@@ -192,12 +193,10 @@ async fn seed_steps(
     })
     .await?;
     if !go_on(Step::StateMachine) {
-        // Closed on the blocking pool, as every database is.
-        blocking(move || {
-            drop(installed);
-            Ok(())
-        })
-        .await?;
+        // As when a process stops: the database is closed before anything else runs.
+        let open = installed.db.rocks.open_mark();
+        drop(installed);
+        closed(open).await;
         return Ok(false);
     }
     // Its own snapshot, so it can catch up a learner added later.
@@ -208,7 +207,10 @@ async fn seed_steps(
         dump_to_file(&installed.db, &part, |meta| {
             format!("restore-{}", meta.applied_index())
         })?;
-        snapshots.make_current(&part)
+        snapshots.make_current(&part)?;
+        // Closed here, on the pool, before the node that follows opens it.
+        drop(installed);
+        Ok(())
     })
     .await?;
     if !go_on(Step::Snapshot) {
@@ -260,16 +262,15 @@ mod tests {
         BTreeMap::from([(1, addr)])
     }
 
-    /// Lets go of the Raft database on the blocking pool and waits until it is closed, as a
-    /// process that stops does, so the next run can open it.
+    /// Lets go of the Raft database and waits until it is closed (on the blocking pool), as
+    /// a process that stops does, so the next run can open it.
     async fn close(log: LogStore, db: Arc<RaftDb>) {
+        let open = db.rocks.open_mark();
         drop(log);
-        blocking(move || {
-            drop(db);
-            Ok(())
-        })
-        .await
-        .unwrap();
+        drop(db);
+        tokio::time::timeout(std::time::Duration::from_secs(10), closed(open))
+            .await
+            .expect("the database closes within the deadline");
     }
 
     /// One run of the restore's steps after `prepare_restore`, stopping where `go_on` says.
