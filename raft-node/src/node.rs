@@ -20,7 +20,7 @@ use crate::disk_space::DiskSpace;
 use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
 use crate::fresh_snapshot::NewMemberSnapshot;
-use crate::http::{api_router, clear_backup_leftovers, AppState};
+use crate::http::{api_router, clear_backup_leftovers, AppState, WatchSlots};
 use crate::leader_duties::LeaderDuties;
 use crate::leadership::Leadership;
 use crate::members::Members;
@@ -139,7 +139,7 @@ pub async fn run(
     let timings = NodeTimings::register(metrics.registry());
     let health = StorageHealth::default();
     let db = open_raft_db(data_dir.join("raft")).await?;
-    let db_open = Arc::downgrade(&db);
+    let db_open = db.rocks.open_mark();
     let log = LogStore::new(db)
         .with_sync_timing(timings.log_sync.clone())
         .with_health(health.clone());
@@ -149,8 +149,10 @@ pub async fn run(
         .await?
         .with_apply_timing(timings.apply.clone())
         .with_health(health.clone());
-    let sm_open = Arc::downgrade(&sm.reader().current().db);
     let reader = sm.reader();
+    // Held only to find, at exit, the state generation then current (an install may have
+    // replaced the first), and let go of before the wait for it to close.
+    let exit_reader = reader.clone();
     let feed: ChangeFeed = sm.feed();
     let snapshot_files = sm.snapshot_files();
     tracing::info!(node = id, applied = reader.applied_index(), "storage open");
@@ -298,6 +300,7 @@ pub async fn run(
         proposer,
         reads,
         feed,
+        watch_slots: WatchSlots::new(config.raft.watch_max_streams),
         metrics,
         admin_token,
         read_deadline,
@@ -345,6 +348,8 @@ pub async fn run(
         drop(raft);
         // Close RocksDB if it lets go soon (a restart in this process needs its lock);
         // exit anyway if not: its files are as a crash would leave them, which is safe.
+        let sm_open = exit_reader.current().db.rocks.open_mark();
+        drop(exit_reader);
         let _ = tokio::time::timeout(FAIL_STOP_GRACE, databases_closed(&db_open, &sm_open)).await;
         return Err(NodeError::StorageFailed(failure));
     }
@@ -363,6 +368,8 @@ pub async fn run(
     // openraft's state machine worker and the last readers let go of the database a little
     // after shutdown returns; wait for RocksDB to close, so a node restarted in the same
     // process (or right after this one exits) finds its lock free.
+    let sm_open = exit_reader.current().db.rocks.open_mark();
+    drop(exit_reader);
     let closed = tokio::time::timeout(GRACE, databases_closed(&db_open, &sm_open)).await;
     if closed.is_err() {
         tracing::warn!(node = id, "the database was still in use at exit");
@@ -370,8 +377,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Returns once both databases are closed (no one holds them any more).
-async fn databases_closed<A, B>(raft_db: &std::sync::Weak<A>, sm_db: &std::sync::Weak<B>) {
+/// Returns once both databases are closed: no one holds them any more, and the close each
+/// last holder handed to the blocking pool has finished (RocksDB's lock is free).
+async fn databases_closed(raft_db: &std::sync::Weak<()>, sm_db: &std::sync::Weak<()>) {
     while raft_db.strong_count() > 0 || sm_db.strong_count() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -494,12 +502,14 @@ pub async fn seed(
     // Refuse a damaged or empty backup before the data dir is touched.
     let summary = check_backup(backup).await?;
     prepare_restore(&data_dir).await?;
-    let summary = {
-        let db = open_raft_db(data_dir.join("raft")).await?;
-        let log = LogStore::new(db);
-        seed_from_backup(&data_dir, backup, summary, members, &log).await?
-    };
-    Ok(summary)
+    let db = open_raft_db(data_dir.join("raft")).await?;
+    let open = db.rocks.open_mark();
+    let log = LogStore::new(db);
+    let summary = seed_from_backup(&data_dir, backup, summary, members, &log).await;
+    drop(log);
+    // The node that runs next in this process opens the same database.
+    crate::store::closed(open).await;
+    Ok(summary?)
 }
 
 /// The lowest-numbered node initialises a pristine cluster with every configured member.

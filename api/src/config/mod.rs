@@ -41,6 +41,10 @@ pub enum ConfigError {
     },
 }
 
+/// The most `raft.watch_max_streams` may be: each stream holds a socket and is woken by
+/// every apply.
+pub const MAX_WATCH_STREAMS: usize = 10_000;
+
 /// The most `raft.snapshot_log_percent` may be.
 pub const MAX_SNAPSHOT_LOG_PERCENT: u64 = 1000;
 
@@ -99,6 +103,9 @@ pub struct RaftSettings {
     pub ready_max_lag_entries: u64,
     /// A request id is remembered for this many log entries after the one that used it.
     pub dedupe_retention_entries: u64,
+    /// Most `/watch` change-feed streams one node serves at once; one more is answered 503
+    /// with `Retry-After`. Each frontend holds one; every stream is woken by every apply.
+    pub watch_max_streams: usize,
 }
 
 impl Default for RaftSettings {
@@ -115,6 +122,7 @@ impl Default for RaftSettings {
             read_deadline_ms: 2000,
             ready_max_lag_entries: 1000,
             dedupe_retention_entries: 1_000_000,
+            watch_max_streams: 256,
         }
     }
 }
@@ -393,6 +401,12 @@ impl ClusterConfig {
         if r.ready_max_lag_entries == 0 {
             return Err(invalid("raft.ready_max_lag_entries", "must be above 0"));
         }
+        if r.watch_max_streams == 0 || r.watch_max_streams > MAX_WATCH_STREAMS {
+            return Err(invalid(
+                "raft.watch_max_streams",
+                format!("must be between 1 (frontends need the feed) and {MAX_WATCH_STREAMS}"),
+            ));
+        }
         self.runtime.validate()?;
         self.storage.validate()?;
         if let Some(tls) = &self.tls {
@@ -489,6 +503,15 @@ mod tests {
             .contains("raft.snapshot_log_percent"));
         c.raft.snapshot_log_percent = MAX_SNAPSHOT_LOG_PERCENT;
         c.validate().unwrap();
+        for bad in [0, MAX_WATCH_STREAMS + 1] {
+            let mut c = ClusterConfig::default();
+            c.raft.watch_max_streams = bad;
+            assert!(c
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("raft.watch_max_streams"));
+        }
         let mut c = ClusterConfig::default();
         c.storage.quota_bytes = 1;
         assert!(c

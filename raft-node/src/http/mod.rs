@@ -29,6 +29,7 @@ use bazaar_service::{standard_layers, Limits};
 pub use backup::clear_leftovers as clear_backup_leftovers;
 pub use error::{read_index_error, store_error, write_error};
 pub use state::AppState;
+pub use watch::WatchSlots;
 
 /// Longest any `api` route may take to produce its answer's head. Above the node's own
 /// read and write deadlines, so those answer first with their own reason.

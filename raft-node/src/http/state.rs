@@ -9,6 +9,7 @@ use bazaar_service::{ErrorResponse, Metrics};
 use tokio_util::sync::CancellationToken;
 
 use super::error::read_index_error;
+use super::watch::WatchSlots;
 use crate::feed::ChangeFeed;
 use crate::members::Members;
 use crate::metrics::NodeStatus;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub proposer: Proposer,
     pub reads: ReadIndexer,
     pub feed: ChangeFeed,
+    /// The cap on concurrent `/watch` streams.
+    pub watch_slots: WatchSlots,
     pub metrics: Arc<Metrics>,
     /// The bearer token of the admin routes.
     pub admin_token: Arc<str>,

@@ -51,7 +51,10 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| StoreError::Join(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        super::rocks::mark_pool_thread();
+        job()
+    })
+    .await
+    .map_err(|e| StoreError::Join(e.to_string()))?
 }

@@ -25,6 +25,7 @@ pub use restore::{
     check_backup, dump_backup, inspect_backup, prepare_restore, restore_interrupted,
     seed_from_backup, BackupSummary,
 };
+pub use rocks::closed;
 pub use sm_meta::SmMeta;
 pub use state_machine::StateMachine;
 pub use view::{AppliedView, StateReader};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rocksdb::DB;
 
 use super::error::{blocking, StoreError};
-use super::rocks::{cf, cf_descriptor, db_options, Access};
+use super::rocks::{cf, cf_descriptor, db_options, Access, Rocks};
 
 /// Raft log entries, keyed by big-endian index.
 pub const CF_LOG: &str = "log";
@@ -20,7 +20,7 @@ const LOG_WRITE_BUFFER: usize = 16 << 20;
 const DB_MEMTABLES: usize = 40 << 20;
 
 pub struct RaftDb {
-    pub rocks: DB,
+    pub rocks: Rocks,
 }
 
 impl RaftDb {
@@ -44,5 +44,7 @@ fn open_blocking(path: &Path) -> Result<Arc<RaftDb>, StoreError> {
         cf_descriptor(CF_RAFT, Access::Scans, 1 << 20, |_| {}),
     ];
     let rocks = DB::open_cf_descriptors(&opts, path, cfs)?;
-    Ok(Arc::new(RaftDb { rocks }))
+    Ok(Arc::new(RaftDb {
+        rocks: Rocks::new(rocks),
+    }))
 }

@@ -1,9 +1,13 @@
 //! What both of the node's RocksDB instances share: tuned options (bounded memory, bloom
-//! filters where reads are by key), synced writes, and big-endian integer keys.
+//! filters where reads are by key), synced writes, big-endian integer keys, and a handle
+//! that closes its database on the blocking pool.
 
-use std::sync::OnceLock;
+use std::cell::Cell;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteOptions};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteOptions, DB};
 
 use super::error::StoreError;
 
@@ -85,8 +89,173 @@ pub fn read_be64(bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// An open RocksDB database that is closed on the blocking pool, whichever thread lets go of
+/// it last. Closing waits for RocksDB's background flushes and compactions to stop and joins
+/// its threads, which can take long enough to stall heartbeats on an async worker (a node
+/// may have only one); the last `Arc` of a database can be dropped anywhere (a state machine
+/// replacing its generation, a reader that outlived it, a task ending at shutdown), so the
+/// handle moves the close itself.
+pub struct Rocks {
+    /// `None` only while the handle is being dropped.
+    db: Option<DB>,
+    /// Alive until the close has finished: RocksDB releases its lock on the folder only
+    /// then, and a node restarting in the same process waits for that ([`Rocks::open_mark`]).
+    open: Option<Arc<()>>,
+    /// Runs on the thread that closed the database, after it did.
+    #[cfg(test)]
+    on_close: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Rocks {
+    pub fn new(db: DB) -> Self {
+        Self {
+            db: Some(db),
+            open: Some(Arc::new(())),
+            #[cfg(test)]
+            on_close: None,
+        }
+    }
+
+    /// Dead once the database is closed.
+    pub fn open_mark(&self) -> Weak<()> {
+        self.open.as_ref().map(Arc::downgrade).unwrap_or_default()
+    }
+}
+
+impl Deref for Rocks {
+    type Target = DB;
+
+    fn deref(&self) -> &DB {
+        self.db
+            .as_ref()
+            .expect("a database is taken out of its handle only when the handle is dropped")
+    }
+}
+
+impl Drop for Rocks {
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        let open = self.open.take();
+        #[cfg(test)]
+        let on_close = self.on_close.take();
+        let close = move || {
+            let path = db.path().to_owned();
+            drop(db);
+            #[cfg(test)]
+            if let Some(hook) = on_close {
+                hook();
+            }
+            drop(open);
+            tracing::debug!(path = %path.display(), "database closed");
+        };
+        // On the blocking pool already, or outside any runtime, it closes right here, before
+        // the code that let go goes on (it may reopen or move the folder). Anywhere else in a
+        // runtime it goes to the pool; a runtime that is shutting down drops the job, which
+        // closes the database where it is dropped.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !ON_POOL_THREAD.with(Cell::get) => {
+                drop(runtime.spawn_blocking(close));
+            }
+            _ => close(),
+        }
+    }
+}
+
+thread_local! {
+    /// Set on a blocking-pool thread the first time it runs one of this module's jobs; a
+    /// pool thread never becomes an async worker.
+    static ON_POOL_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of the blocking pool's (see [`super::error::blocking`]).
+pub fn mark_pool_thread() {
+    ON_POOL_THREAD.with(|on| on.set(true));
+}
+
+/// Returns once the database whose [`Rocks::open_mark`] this is has closed.
+pub async fn closed(open: Weak<()>) {
+    while open.strong_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// A column family handle, or the error that the database is not what it should be.
 pub fn cf<'a>(db: &'a rocksdb::DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StoreError> {
     db.cf_handle(name)
         .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread::ThreadId;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn open(path: &std::path::Path, on_close: impl FnOnce() + Send + Sync + 'static) -> Rocks {
+        let mut rocks = Rocks::new(DB::open(&db_options(1 << 20), path).unwrap());
+        rocks.on_close = Some(Box::new(on_close));
+        rocks
+    }
+
+    /// Waits until `mark` is dead, with a deadline.
+    async fn closed_in_time(mark: &Weak<()>) {
+        tokio::time::timeout(Duration::from_secs(10), closed(mark.clone()))
+            .await
+            .expect("the database closes within the deadline");
+    }
+
+    /// On a current-thread runtime every task runs on the test's own thread: a close that
+    /// happened in `drop` would run there too.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_last_handle_dropped_on_an_async_task_closes_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<ThreadId>();
+        let rocks = Arc::new(open(dir.path(), move || {
+            let _ = tx.send(std::thread::current().id());
+        }));
+        let mark = rocks.open_mark();
+        let runtime_thread = std::thread::current().id();
+        drop(rocks);
+        closed_in_time(&mark).await;
+        let closed_on = rx
+            .try_recv()
+            .expect("the close hook ran before the mark died");
+        assert_ne!(closed_on, runtime_thread, "closed on the runtime's thread");
+        // Closed for real: RocksDB's lock on the folder is free again.
+        drop(open(dir.path(), || {}));
+    }
+
+    #[test]
+    fn outside_a_runtime_the_close_happens_in_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<ThreadId>();
+        let rocks = open(dir.path(), move || {
+            let _ = tx.send(std::thread::current().id());
+        });
+        let mark = rocks.open_mark();
+        drop(rocks);
+        assert_eq!(mark.strong_count(), 0);
+        assert_eq!(rx.try_recv().ok(), Some(std::thread::current().id()));
+    }
+
+    /// Code on the pool that lets go of a database and then reopens its folder finds it
+    /// closed (an install reopens a generation it has just built).
+    #[tokio::test(flavor = "current_thread")]
+    async fn on_the_blocking_pool_the_close_happens_in_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        super::super::error::blocking(move || {
+            let rocks = open(&path, || {});
+            let mark = rocks.open_mark();
+            drop(rocks);
+            assert_eq!(mark.strong_count(), 0);
+            drop(open(&path, || {}));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
 }

@@ -15,7 +15,7 @@ use rocksdb::compaction_filter::Decision;
 use rocksdb::DB;
 
 use super::error::StoreError;
-use super::rocks::{cf, cf_descriptor, db_options, Access};
+use super::rocks::{cf, cf_descriptor, db_options, Access, Rocks};
 use crate::codec::decode;
 use crate::shop::DedupeRecord;
 
@@ -57,7 +57,7 @@ impl ExpiryFloor {
 
 /// One open generation of the state machine database.
 pub struct SmDb {
-    pub rocks: DB,
+    pub rocks: Rocks,
     pub generation: u64,
     pub expiry: Arc<ExpiryFloor>,
     path: PathBuf,
@@ -97,7 +97,7 @@ impl SmDb {
         ];
         let rocks = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self {
-            rocks,
+            rocks: Rocks::new(rocks),
             generation,
             expiry,
             path: path.to_owned(),

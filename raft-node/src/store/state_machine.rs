@@ -286,8 +286,9 @@ async fn same_file(file: &tokio::fs::File, path: &Path) -> Result<bool, StoreErr
     Ok(open.dev() == named.dev() && open.ino() == named.ino())
 }
 
-/// Removes a replaced generation's folder once no reader holds it any more.
-fn remove_when_released(old: Weak<SmDb>, path: PathBuf) {
+/// Removes a replaced generation's folder once no reader holds it any more and its close,
+/// on the blocking pool, has finished (`old` is its open mark).
+fn remove_when_released(old: Weak<()>, path: PathBuf) {
     tokio::spawn(async move {
         // Readers hold a view for the length of one request; a minute is far past that.
         for _ in 0..600 {
@@ -421,7 +422,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             took_ms = started.elapsed().as_millis() as u64,
             "snapshot installed"
         );
-        let old = Arc::downgrade(&self.state.db);
+        let old = self.state.db.rocks.open_mark();
         let old_path = self.state.db.path().to_owned();
         let applied = view.applied_index();
         self.publish(view);
