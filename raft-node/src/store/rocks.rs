@@ -174,7 +174,7 @@ pub fn mark_pool_thread() {
     ON_POOL_THREAD.with(|on| on.set(true));
 }
 
-/// Returns once the database whose [`Rocks::open_mark`] this is has closed.
+/// Returns once the database whose open mark (`Rocks::open_mark`) this is has closed.
 pub async fn closed(open: Weak<()>) {
     while open.strong_count() > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
