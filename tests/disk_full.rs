@@ -56,19 +56,9 @@ async fn cluster_on(mounts: &BTreeMap<u64, Tmpfs>) -> TestCluster {
         move |cluster, id| link_data_dir(cluster, id, &places[&id]),
     )
     .await;
-    let leader = cluster.leader().await;
-    let resp = cluster
-        .http
-        .post(format!("{}/admin/products", cluster.api_url(leader)))
-        .bearer_auth(common::TOKEN)
-        .json(&serde_json::json!({
-            "name": PRODUCT, "title": "Disk-full test item", "topic": "tests",
-            "price": 1.0, "quantity": 1_000_000_000u64
-        }))
-        .send()
-        .await
-        .expect("an answer");
-    assert!(resp.status().is_success(), "creating {PRODUCT}");
+    cluster
+        .create_product(PRODUCT, "Disk-full test item", 1_000_000_000)
+        .await;
     cluster
 }
 

@@ -656,17 +656,9 @@ async fn concurrent_orders_share_requests_to_the_leader_and_keep_their_own_answe
     let fe = Frontend::start(&cluster, &[], &[]);
     wait_serving(&fe).await;
     let leader = cluster.leader().await;
-    let resp = http()
-        .post(format!("{}/admin/products", cluster.api_url(leader)))
-        .bearer_auth(TOKEN)
-        .json(
-            &json!({"name": "Batched", "title": "Batched item", "topic": "tests",
-                      "price": 1.0, "quantity": 100000}),
-        )
-        .send()
-        .await
-        .expect("admin answers");
-    assert!(resp.status().is_success(), "{}", resp.status());
+    cluster
+        .create_product("Batched", "Batched item", 100_000)
+        .await;
 
     // Bursts of concurrent orders until the leader has answered batches (a burst can, in
     // principle, be gathered one order at a time).

@@ -20,23 +20,9 @@ const PRODUCT: &str = "Lifecycle";
 
 /// Creates [`PRODUCT`] on the cluster's leader.
 async fn stock_product(cluster: &TestCluster) {
-    let leader = cluster.leader().await;
-    let resp = cluster
-        .http
-        .post(format!("{}/admin/products", cluster.api_url(leader)))
-        .bearer_auth(common::TOKEN)
-        .json(&serde_json::json!({
-            "name": PRODUCT, "title": "Lifecycle test item", "topic": "tests",
-            "price": 1.0, "quantity": 1_000_000_000u64
-        }))
-        .send()
-        .await
-        .expect("an answer");
-    assert!(
-        resp.status().is_success(),
-        "creating {PRODUCT}: {}",
-        resp.status()
-    );
+    cluster
+        .create_product(PRODUCT, "Lifecycle test item", 1_000_000_000)
+        .await;
 }
 
 fn stdout_json(out: &std::process::Output) -> Value {

@@ -551,6 +551,28 @@ impl TestCluster {
         .await
     }
 
+    /// Creates product `name` (topic `tests`, price 1.00, `quantity` units) on the leader
+    /// with the admin token, and fails the test unless it is created.
+    pub async fn create_product(&self, name: &str, title: &str, quantity: u64) {
+        let leader = self.leader().await;
+        let resp = self
+            .http
+            .post(format!("{}/admin/products", self.api_url(leader)))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({
+                "name": name, "title": title, "topic": "tests",
+                "price": 1.0, "quantity": quantity
+            }))
+            .send()
+            .await
+            .expect("the leader answers");
+        assert!(
+            resp.status().is_success(),
+            "creating {name}: {}",
+            resp.status()
+        );
+    }
+
     async fn wait_seeded(&self, leader: u64) {
         let url = format!("{}/products/Tux", self.api_url(leader));
         wait_for("the seeded catalog", || async {
