@@ -206,6 +206,8 @@ leader() {
     out=$(sed -n 's/.*"leader":\([0-9][0-9]*\).*/\1/p' <<<"$out")
     [[ -n $out ]] && { echo "$out"; return; }
   done
+  # No leader known is an answer too ("nothing"), not a failure that set -e would end on.
+  return 0
 }
 
 has_leader() { [[ -n $(leader) ]]; }
