@@ -42,6 +42,17 @@ impl StoreError {
         health.record(part, &self);
         self.raft(subject, verb)
     }
+
+    /// [`StoreError::fail_stop`] as a `map_err` argument, so each store call names only
+    /// what failed.
+    pub fn failing(
+        health: &StorageHealth,
+        part: StoragePart,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+    ) -> impl FnOnce(StoreError) -> StorageError + '_ {
+        move |e| e.fail_stop(health, part, subject, verb)
+    }
 }
 
 /// Runs a RocksDB job on the blocking pool so it never stalls an async worker thread (the

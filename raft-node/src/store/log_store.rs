@@ -196,14 +196,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(move || Self::read_range(&db, start, end))
             .await
-            .map_err(|e| {
-                e.fail_stop(
-                    &self.health,
-                    StoragePart::Log,
-                    ErrorSubject::Logs,
-                    ErrorVerb::Read,
-                )
-            })
+            .map_err(StoreError::failing(
+                &self.health,
+                StoragePart::Log,
+                ErrorSubject::Logs,
+                ErrorVerb::Read,
+            ))
     }
 }
 
@@ -228,14 +226,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
         })
         .await
-        .map_err(|e| {
-            e.fail_stop(
-                &self.health,
-                StoragePart::Log,
-                ErrorSubject::Logs,
-                ErrorVerb::Read,
-            )
-        })
+        .map_err(StoreError::failing(
+            &self.health,
+            StoragePart::Log,
+            ErrorSubject::Logs,
+            ErrorVerb::Read,
+        ))
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -251,28 +247,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            e.fail_stop(
-                &self.health,
-                StoragePart::Vote,
-                ErrorSubject::Vote,
-                ErrorVerb::Write,
-            )
-        })
+        .map_err(StoreError::failing(
+            &self.health,
+            StoragePart::Vote,
+            ErrorSubject::Vote,
+            ErrorVerb::Write,
+        ))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         let db = self.db.clone();
         blocking(move || Self::read_meta(&db, KEY_VOTE))
             .await
-            .map_err(|e| {
-                e.fail_stop(
-                    &self.health,
-                    StoragePart::Vote,
-                    ErrorSubject::Vote,
-                    ErrorVerb::Read,
-                )
-            })
+            .map_err(StoreError::failing(
+                &self.health,
+                StoragePart::Vote,
+                ErrorSubject::Vote,
+                ErrorVerb::Read,
+            ))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -291,14 +283,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let committed: Option<LogId> =
             blocking(move || Ok(Self::read_meta::<Option<LogId>>(&db, KEY_COMMITTED)?.flatten()))
                 .await
-                .map_err(|e| {
-                    e.fail_stop(
-                        &self.health,
-                        StoragePart::Log,
-                        ErrorSubject::Store,
-                        ErrorVerb::Read,
-                    )
-                })?;
+                .map_err(StoreError::failing(
+                    &self.health,
+                    StoragePart::Log,
+                    ErrorSubject::Store,
+                    ErrorVerb::Read,
+                ))?;
         self.committed.raise(committed);
         Ok(committed)
     }
@@ -375,14 +365,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            e.fail_stop(
-                &self.health,
-                StoragePart::Log,
-                ErrorSubject::Logs,
-                ErrorVerb::Delete,
-            )
-        })
+        .map_err(StoreError::failing(
+            &self.health,
+            StoragePart::Log,
+            ErrorSubject::Logs,
+            ErrorVerb::Delete,
+        ))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -398,14 +386,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(())
         })
         .await
-        .map_err(|e| {
-            e.fail_stop(
-                &self.health,
-                StoragePart::Log,
-                ErrorSubject::Logs,
-                ErrorVerb::Delete,
-            )
-        })
+        .map_err(StoreError::failing(
+            &self.health,
+            StoragePart::Log,
+            ErrorSubject::Logs,
+            ErrorVerb::Delete,
+        ))
     }
 }
 

@@ -326,14 +326,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else {
             blocking(move || apply_blocking(working, entries)).await
         };
-        let (state, results, events) = applied.map_err(|e| {
-            e.fail_stop(
-                &self.health,
-                StoragePart::StateMachine,
-                ErrorSubject::StateMachine,
-                ErrorVerb::Write,
-            )
-        })?;
+        let (state, results, events) = applied.map_err(StoreError::failing(
+            &self.health,
+            StoragePart::StateMachine,
+            ErrorSubject::StateMachine,
+            ErrorVerb::Write,
+        ))?;
         if let Some(step) = &self.apply_timing {
             step.record_since(started);
         }
