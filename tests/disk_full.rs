@@ -12,13 +12,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bazaar_api::{NodeRole, OrderView};
+use bazaar_api::NodeRole;
+use common::load::Load;
 use common::tmpfs::{link_data_dir, Tmpfs};
-use common::{wait_within, Attempt, TestCluster, POLL};
+use common::{wait_within, TestCluster, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;
 
@@ -74,52 +74,6 @@ async fn get(cluster: &TestCluster, url: String) -> Option<(u16, Value)> {
     Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
-/// Orders placed by a few workers until `stop`, every acknowledged one kept.
-struct Load {
-    acked: Arc<Mutex<BTreeMap<String, OrderView>>>,
-    count: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Load {
-    fn new() -> Self {
-        Self {
-            acked: Arc::default(),
-            count: Arc::default(),
-            stop: Arc::default(),
-        }
-    }
-
-    /// Runs `workers` order loops against `cluster` until stopped.
-    async fn run(&self, cluster: &TestCluster, workers: usize, prefix: &str) {
-        let loops = (0..workers).map(|w| async move {
-            let mut i = 0usize;
-            while !self.stop.load(Ordering::SeqCst) {
-                let key = format!("{prefix}-{w}-{i}");
-                i += 1;
-                match cluster
-                    .place_order(PRODUCT, 1, &key, Duration::from_secs(20))
-                    .await
-                {
-                    Attempt::Acked(order) => {
-                        self.acked.lock().unwrap().insert(key, order);
-                        self.count.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Attempt::Rejected(status, body) => panic!("order {key}: {status} {body}"),
-                    // Retried with the same key by the next round of `place_order` in
-                    // a real client; here it is simply not counted as acknowledged.
-                    Attempt::Indeterminate(_) => {}
-                }
-            }
-        });
-        futures::future::join_all(loops).await;
-    }
-
-    fn acked(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
 /// What the full node showed while it failed.
 #[derive(Debug)]
 struct Failed {
@@ -173,7 +127,7 @@ async fn full_disk_on(role: Role) {
             .find(|id| **id != leader)
             .expect("a follower"),
     };
-    let load = Load::new();
+    let load = Load::new(PRODUCT);
     let failure = async {
         // Some orders before the disk fills, then fill it under load.
         common::wait_for("orders before the disk fills", || async {
@@ -261,7 +215,7 @@ async fn full_disk_on(role: Role) {
     );
 
     // The others go on taking orders.
-    let after = Load::new();
+    let after = Load::new(PRODUCT);
     let more = async {
         common::wait_for("orders after the failure", || async {
             (after.acked() >= 30).then_some(())
@@ -270,13 +224,13 @@ async fn full_disk_on(role: Role) {
         after.stop.store(true, Ordering::SeqCst);
     };
     futures::join!(after.run(&cluster, 4, "after"), more);
-    let mut acked = load.acked.lock().unwrap().clone();
-    acked.extend(after.acked.lock().unwrap().clone());
+    let mut acked = load.orders();
+    acked.extend(after.orders());
 
     // Nothing acknowledged is lost, on the survivors now and on the failed node once it is
     // back with room on its disk.
     for id in cluster.live_ids() {
-        assert_orders_on(&cluster, id, &acked).await;
+        cluster.assert_has_orders(id, &acked).await;
     }
     // The survivors' logs stay small too, though they retried the failed node (and then
     // the stopped one) ten times a second all along.
@@ -328,32 +282,13 @@ async fn full_disk_on(role: Role) {
     })
     .await;
     assert_eq!(cluster.live_ids().len(), 3);
-    assert_orders_on(&cluster, target, &acked).await;
+    cluster.assert_has_orders(target, &acked).await;
 }
 
 fn log_size(cluster: &TestCluster, id: u64) -> u64 {
     std::fs::metadata(cluster.dir.path().join(format!("node{id}.log")))
         .map(|m| m.len())
         .unwrap_or(0)
-}
-
-async fn assert_orders_on(cluster: &TestCluster, id: u64, orders: &BTreeMap<String, OrderView>) {
-    for (key, order) in orders {
-        let found = cluster.get_order(id, order.number).await;
-        if found.as_ref() != Some(order) {
-            let answer = get(
-                cluster,
-                format!("{}/orders/{}", cluster.api_url(id), order.number),
-            )
-            .await;
-            panic!(
-                "order {} ({key}) on node {id}: expected {order:?}, the node answers {answer:?}; \
-                 cluster: {:?}",
-                order.number,
-                cluster.cluster_info(id).await
-            );
-        }
-    }
 }
 
 /// A follower whose disk fills fail-stops; the leader and the other follower go on.

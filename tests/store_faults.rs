@@ -48,19 +48,6 @@ fn acked(results: &[(String, Attempt)]) -> BTreeMap<String, OrderView> {
         .collect()
 }
 
-/// Every acknowledged order is readable on node `id` with the same content.
-async fn assert_orders_on(cluster: &TestCluster, id: u64, orders: &BTreeMap<String, OrderView>) {
-    for order in orders.values() {
-        let found = cluster.get_order(id, order.number).await;
-        assert_eq!(
-            found.as_ref(),
-            Some(order),
-            "order {} on node {id}",
-            order.number
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leader_kill_during_concurrent_orders_loses_and_duplicates_nothing() {
     let mut cluster = TestCluster::start(3).await;
@@ -123,7 +110,7 @@ async fn leader_kill_during_concurrent_orders_loses_and_duplicates_nothing() {
     let stock = cluster.stock(new_leader, "Lego").await.expect("Lego stock");
     assert_eq!(stock + settled.len() as u64, initial, "units are conserved");
     for id in cluster.live_ids() {
-        assert_orders_on(&cluster, id, &settled).await;
+        cluster.assert_has_orders(id, &settled).await;
     }
 
     cluster.restart(old_leader);
@@ -135,7 +122,7 @@ async fn leader_kill_during_concurrent_orders_loses_and_duplicates_nothing() {
     })
     .await;
     cluster.wait_converged().await;
-    assert_orders_on(&cluster, old_leader, &settled).await;
+    cluster.assert_has_orders(old_leader, &settled).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,7 +142,7 @@ async fn follower_killed_and_restarted_catches_up_to_the_same_state() {
     let info = cluster.wait_converged().await;
     assert_eq!(cluster.live_ids().len(), 3);
     assert_eq!(info.orders, 30);
-    assert_orders_on(&cluster, follower, &orders).await;
+    cluster.assert_has_orders(follower, &orders).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -172,7 +159,7 @@ async fn all_nodes_killed_and_restarted_keep_every_acknowledged_order() {
     }
     let leader = cluster.leader().await;
     for id in cluster.ids() {
-        assert_orders_on(&cluster, id, &orders).await;
+        cluster.assert_has_orders(id, &orders).await;
     }
     assert_eq!(cluster.stock(leader, "Fox").await, Some(75));
     // The dedupe table survived the crash too: retries return the same orders, create none.
@@ -222,7 +209,7 @@ async fn follower_behind_the_purged_log_is_restored_by_snapshot() {
         info.snapshot_index > behind,
         "the follower installed a snapshot: {info:?}"
     );
-    assert_orders_on(&cluster, follower, &orders).await;
+    cluster.assert_has_orders(follower, &orders).await;
     assert_eq!(cluster.stock(follower, "Whale").await, Some(20));
 }
 

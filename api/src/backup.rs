@@ -30,6 +30,8 @@ pub mod kind {
     pub const PRODUCT: u8 = 1;
     pub const ORDER: u8 = 2;
     pub const IDEMPOTENCY: u8 = 3;
+    /// An active alarm (files written before alarms existed have none).
+    pub const ALARM: u8 = 4;
 }
 
 /// What a snapshot or backup says about itself before its records.

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::AlarmView;
+
 /// A node's Raft role as it reports it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +54,9 @@ pub struct ClusterInfo {
     pub orders: u64,
     /// Digest of the replicated state at `applied_index`; equal on replicas at equal index.
     pub state_digest: String,
+    /// The cluster's active alarms, as this node has applied them.
+    #[serde(default)]
+    pub alarms: Vec<AlarmView>,
 }
 
 /// `GET /cluster` as either process answers it: the answering node's view, plus the

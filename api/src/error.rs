@@ -52,6 +52,13 @@ pub enum Reason {
     StorageFailed,
     /// Something failed that is not the caller's fault.
     Internal,
+    /// The cluster's `nospace` alarm is active: new orders and new products are refused
+    /// until an operator frees space and disarms it (`bazaar alarm disarm`). Reads, admin
+    /// updates of existing products, membership and leadership changes still work.
+    NoSpace,
+    /// This node's state was found to differ from the leader's (the `corrupt` alarm names
+    /// it): it serves no reads. Other nodes answer.
+    Corrupt,
 }
 
 impl Reason {
@@ -73,8 +80,11 @@ impl Reason {
             | Reason::Unavailable
             | Reason::Timeout
             | Reason::NotReady
-            | Reason::StorageFailed => 503,
+            | Reason::StorageFailed
+            | Reason::Corrupt => 503,
             Reason::Internal => 500,
+            // 507 Insufficient Storage, as WebDAV defines it.
+            Reason::NoSpace => 507,
         }
     }
 
@@ -92,6 +102,7 @@ impl Reason {
             422 => Reason::KeyReused,
             502..=504 => Reason::Unavailable,
             408 => Reason::Timeout,
+            507 => Reason::NoSpace,
             _ => Reason::Internal,
         }
     }
@@ -117,6 +128,8 @@ impl Reason {
             Reason::NotReady => "not_ready",
             Reason::StorageFailed => "storage_failed",
             Reason::Internal => "internal",
+            Reason::NoSpace => "no_space",
+            Reason::Corrupt => "corrupt",
         }
     }
 
@@ -239,7 +252,7 @@ mod tests {
 
     /// Every reason, each once. The match below stops compiling when a variant is added
     /// and not listed here, so the test that uses this list always covers them all.
-    const ALL_REASONS: [Reason; 18] = [
+    const ALL_REASONS: [Reason; 20] = [
         Reason::BadRequest,
         Reason::Unauthorized,
         Reason::UnknownProduct,
@@ -258,6 +271,8 @@ mod tests {
         Reason::NotReady,
         Reason::StorageFailed,
         Reason::Internal,
+        Reason::NoSpace,
+        Reason::Corrupt,
     ];
 
     #[allow(dead_code)]
@@ -280,7 +295,9 @@ mod tests {
             | Reason::Timeout
             | Reason::NotReady
             | Reason::StorageFailed
-            | Reason::Internal => {}
+            | Reason::Internal
+            | Reason::NoSpace
+            | Reason::Corrupt => {}
         }
     }
 
@@ -300,6 +317,14 @@ mod tests {
         assert_eq!(Reason::StorageFailed.status(), 503);
         assert!(Reason::StorageFailed.is_unavailable());
         assert_eq!(Reason::StorageFailed.as_str(), "storage_failed");
+    }
+
+    #[test]
+    fn no_space_is_a_507_that_a_retry_soon_does_not_mend() {
+        assert_eq!(Reason::NoSpace.status(), 507);
+        assert!(!Reason::NoSpace.is_unavailable());
+        assert_eq!(Reason::from_status(507), Reason::NoSpace);
+        assert_eq!(Reason::Corrupt.status(), 503);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! cluster file. No runtime lives here (no tokio, axum, openraft or RocksDB): the
 //! frontend and the client depend on this crate and never on the node.
 
+mod alarm;
 pub mod backup;
 mod batch;
 pub mod cluster;
@@ -21,6 +22,9 @@ mod product;
 mod read;
 mod watch;
 
+pub use alarm::{
+    AlarmKind, AlarmView, DisarmAnswer, DisarmRequest, RaiseAlarmRequest, SpaceReport,
+};
 pub use batch::{BatchAnswer, BatchReply};
 pub use cluster::{
     ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberId, MemberInfo,

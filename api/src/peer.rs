@@ -13,6 +13,12 @@ pub mod paths {
     pub const SNAPSHOT: &str = "/raft/snapshot";
     pub const READ_INDEX: &str = "/raft/read-index";
     pub const CAMPAIGN: &str = "/raft/campaign";
+    /// A member asks the leader to raise an alarm (`RaiseAlarmRequest`).
+    pub const ALARM: &str = "/raft/alarm";
+    /// A member's disk figures (`SpaceReport`), asked by a leader before a disarm.
+    pub const SPACE: &str = "/raft/space";
+    /// A member's state check at one index (`StateCheckReport`), asked by the leader.
+    pub const STATE_CHECK: &str = "/raft/state-check";
 }
 
 /// `POST /raft/campaign`: the leader `from`, in `term`, hands leadership over; the target
@@ -41,3 +47,26 @@ pub enum ReadIndexError {
 
 /// The leader's answer to `POST /raft/read-index`.
 pub type ReadIndexReply = Result<u64, ReadIndexError>;
+
+/// A member's state at one `CheckState` entry, as the leader compares it: replicas that
+/// applied the same entries hold the same digest and content sum there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCheckReport {
+    pub member: u64,
+    pub index: u64,
+    /// The rolling state digest (hex).
+    pub digest: String,
+    /// The sum of the stored product, order and alarm records, and how many there are.
+    pub content_sum: u64,
+    pub content_records: u64,
+    /// Whether the member has scanned its disk since the entry; what it found wrong.
+    pub disk_scanned: bool,
+    pub disk_damage: Option<String>,
+}
+
+impl StateCheckReport {
+    /// What replicas must agree on.
+    pub fn fingerprint(&self) -> (String, u64, u64) {
+        (self.digest.clone(), self.content_sum, self.content_records)
+    }
+}

@@ -12,8 +12,8 @@ use bazaar_api::{
     SearchResult, IDEMPOTENCY_HEADER, LEADER_HEADER,
 };
 use bazaar_api::{
-    MemberId, MembersView, MembershipChange, TransferOutcome, TransferRequest, VersionInfo,
-    INDEX_HEADER,
+    DisarmAnswer, DisarmRequest, MemberId, MembersView, MembershipChange, TransferOutcome,
+    TransferRequest, VersionInfo, INDEX_HEADER,
 };
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -309,6 +309,11 @@ impl ApiClient {
     pub async fn transfer_leader(&self, to: Option<u64>) -> Result<TransferOutcome, ClientError> {
         self.admin_post(&["admin", "leader", "transfer"], &TransferRequest { to })
             .await
+    }
+
+    /// Ends the alarms `req` names (the leader first checks every voter has space).
+    pub async fn disarm_alarms(&self, req: &DisarmRequest) -> Result<DisarmAnswer, ClientError> {
+        self.admin_post(&["admin", "alarms", "disarm"], req).await
     }
 
     /// `GET /admin/backup`, streamed into `out` (through `out.part`, synced, checked and

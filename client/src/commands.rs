@@ -105,6 +105,17 @@ fn cluster_lines(i: &ClusterInfo) -> String {
         members.join(", "),
         i.orders,
         i.state_digest
+    ) + &format!(
+        "\n  alarms: {}",
+        if i.alarms.is_empty() {
+            "none".to_owned()
+        } else {
+            i.alarms
+                .iter()
+                .map(|a| format!("{} on node {}", a.kind, a.member))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     )
 }
 

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bazaar_api::backup::BackupSummary;
-use bazaar_api::{ClusterInfo, MemberStatus, MembersView, MembershipChange, NodeRole};
+use bazaar_api::{
+    AlarmKind, AlarmView, ClusterInfo, DisarmRequest, MemberStatus, MembersView, MembershipChange,
+    NodeRole,
+};
 use serde::Serialize;
 
 use crate::api_client::{inspect_file, ApiClient};
@@ -184,6 +187,44 @@ pub async fn member_remove(c: &ApiClient, id: u64) -> Result<Output, ClientError
         format!("member {id} removed\n{}", members_table(&view)),
         &view,
     )
+}
+
+/// One line per alarm, or a line saying there is none.
+pub fn alarm_lines(alarms: &[AlarmView]) -> String {
+    if alarms.is_empty() {
+        return "no active alarms".to_owned();
+    }
+    alarms
+        .iter()
+        .map(|a| {
+            format!(
+                "{} on node {} (raised at index {}): {}",
+                a.kind, a.member, a.raised_at, a.detail
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The cluster's active alarms, as the answering node has applied them.
+pub async fn alarm_list(c: &ApiClient) -> Result<Output, ClientError> {
+    let info = c.cluster().await?;
+    output(alarm_lines(&info.alarms), &info.alarms)
+}
+
+/// Ends alarms through the leader; refused (409, with the figures) while a voter is short.
+pub async fn alarm_disarm(
+    c: &ApiClient,
+    kind: Option<AlarmKind>,
+    force: bool,
+) -> Result<Output, ClientError> {
+    let answer = c.disarm_alarms(&DisarmRequest { kind, force }).await?;
+    let human = if answer.disarmed.is_empty() {
+        "no alarm was active".to_owned()
+    } else {
+        format!("disarmed:\n{}", alarm_lines(&answer.disarmed))
+    };
+    output(human, &answer)
 }
 
 pub async fn leader_transfer(c: &ApiClient, to: Option<u64>) -> Result<Output, ClientError> {

@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::{batch_answers, json_headers, Backend, BackendError, NodeReply, WriteRequest};
+use crate::backend::{
+    batch_answers, json_headers, retryable, Backend, BackendError, NodeReply, WriteRequest,
+};
 use crate::batching::{self, BatchLimits, BatchQueue};
 
 /// Batches forwarded at once. More than one lets a batch form while others are answered;
@@ -166,7 +168,7 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     };
     let mut resends = Vec::new();
     for ((alone, deadline, reply), answer) in waiting.into_iter().zip(answers) {
-        if answer.status == StatusCode::MISDIRECTED_REQUEST || answer.status.is_server_error() {
+        if retryable(answer.status) {
             // The leader moved while the batch was being proposed, or could not confirm
             // this order within its write deadline (it may still commit): the order goes
             // again alone, with its key, until its own deadline, exactly as a single

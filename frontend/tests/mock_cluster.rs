@@ -381,6 +381,7 @@ async fn cluster(State(node): State<Node>) -> Response {
         members: Vec::new(),
         orders: shared.orders.lock().unwrap().len() as u64,
         state_digest: String::new(),
+        alarms: Vec::new(),
     };
     with_index(StatusCode::OK, Envelope::new(info), index)
 }

@@ -22,6 +22,11 @@ use tokio_util::sync::CancellationToken;
 /// Distinct from 1 (any other error), so a supervisor or an operator can tell them apart.
 pub const STORAGE_FAILED_EXIT_CODE: i32 = 74;
 
+/// The exit code of a node that refused its own data at start (sysexits' `EX_DATAERR`): a
+/// block checksum that does not match, or state records that do not sum to what was
+/// applied. A restart finds the same damage; the data dir must be replaced.
+pub const DAMAGED_DATA_EXIT_CODE: i32 = 65;
+
 /// Which part of the node's storage failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoragePart {

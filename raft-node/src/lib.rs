@@ -21,6 +21,8 @@ pub mod read_index;
 pub mod reserve;
 pub mod shop;
 pub mod snapshot_schedule;
+pub mod space_alarm;
+pub mod state_check;
 pub mod store;
 pub mod timings;
 pub mod transfer;

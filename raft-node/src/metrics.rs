@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use bazaar_api::{ClusterInfo, MemberInfo, NodeRole, Readiness};
+use bazaar_api::{AlarmKind, ClusterInfo, MemberInfo, NodeRole, Readiness};
 use bazaar_service::metrics::prometheus_client::collector::Collector;
 use bazaar_service::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use bazaar_service::metrics::prometheus_client::metrics::counter::ConstCounter;
@@ -93,6 +93,7 @@ impl NodeStatus {
             members,
             orders: view.shop.orders_created(),
             state_digest: view.shop.digest.hex(),
+            alarms: view.shop.alarms.views(),
         }
     }
 
@@ -249,6 +250,20 @@ impl Collector for NodeStatus {
                 "Free bytes on the data dir's filesystem (for an unprivileged writer).",
                 as_gauge(space.free_bytes),
             )?;
+        }
+        // Every kind, 0 when none is active, so an alert rule sees the series at once.
+        {
+            let mut alarms = e.encode_descriptor(
+                "alarm_active",
+                "Active alarms of each kind (nospace, corrupt), as this node has applied them.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for kind in AlarmKind::ALL {
+                let active = info.alarms.iter().filter(|a| a.kind == kind).count();
+                ConstGauge::new(as_gauge(active as u64))
+                    .encode(alarms.encode_family(&[("kind", kind.as_str())])?)?;
+            }
         }
         let orders = ConstCounter::new(info.orders);
         orders.encode(e.encode_descriptor(

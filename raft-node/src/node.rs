@@ -30,6 +30,8 @@ use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::reserve::prepare_reserve;
 use crate::snapshot_schedule::SnapshotSchedule;
+use crate::space_alarm::SpaceAlarm;
+use crate::state_check::StateCheckDuty;
 use crate::store::{
     check_backup, open_raft_db, prepare_restore, restore_interrupted, seed_from_backup,
     BackupSummary, LogStore, StateMachine, StoreError,
@@ -80,11 +82,25 @@ impl NodeError {
     /// written (exit with `fail_stop::STORAGE_FAILED_EXIT_CODE`), rather than for a mistake
     /// in its configuration or data that a restart would not mend.
     pub fn is_storage_failure(&self) -> bool {
-        matches!(
-            self,
-            NodeError::StorageFailed(_)
-                | NodeError::Store(StoreError::Rocks(_) | StoreError::Io(_) | StoreError::Join(_))
-        )
+        !self.is_damaged_data()
+            && matches!(
+                self,
+                NodeError::StorageFailed(_)
+                    | NodeError::Store(
+                        StoreError::Rocks(_) | StoreError::Io(_) | StoreError::Join(_)
+                    )
+            )
+    }
+
+    /// Whether the node refused its own data at start: a checksum that does not match, or
+    /// records that do not sum to what was applied (exit with
+    /// `fail_stop::DAMAGED_DATA_EXIT_CODE`; a restart would find the same damage).
+    pub fn is_damaged_data(&self) -> bool {
+        match self {
+            NodeError::Store(StoreError::Corrupt(_)) => true,
+            NodeError::Store(StoreError::Rocks(e)) => e.kind() == rocksdb::ErrorKind::Corruption,
+            _ => false,
+        }
     }
 }
 
@@ -150,6 +166,7 @@ pub async fn run(
         .with_apply_timing(timings.apply.clone())
         .with_health(health.clone());
     let reader = sm.reader();
+    let state_checks = sm.state_checks();
     // Held only to find, at exit, the state generation then current (an install may have
     // replaced the first), and let go of before the wait for it to close.
     let exit_reader = reader.clone();
@@ -241,6 +258,16 @@ pub async fn run(
         tracing::warn!(node = id, cause = %e, "cannot measure the data dir");
     }
     space.spawn_refresh(&tasks, stop.clone());
+    let alarm = SpaceAlarm {
+        my_id: id,
+        raft: raft.clone(),
+        proposer: proposer.clone(),
+        net: net.clone(),
+        reader: reader.clone(),
+        space: space.clone(),
+        settings: config.storage.clone(),
+    };
+    alarm.spawn_watch(&tasks, stop.clone());
 
     let versions = MemberVersions::new(id);
     versions.spawn_refresh(
@@ -270,6 +297,17 @@ pub async fn run(
         net.clone(),
         Duration::from_millis(r.election_timeout_max_ms),
     );
+    StateCheckDuty {
+        my_id: id,
+        raft: raft.clone(),
+        checks: state_checks.clone(),
+        reader: reader.clone(),
+        proposer: proposer.clone(),
+        net: net.clone(),
+        transfer: transfer.clone(),
+        interval: Duration::from_secs(config.storage.hash_check_interval_secs),
+    }
+    .spawn(&tasks, stop.clone());
     let status = NodeStatus {
         id,
         cluster_name: Arc::from(config.cluster_name.as_str()),
@@ -290,6 +328,8 @@ pub async fn run(
         raft.clone(),
         reads.clone(),
         health.clone(),
+        alarm.clone(),
+        state_checks.clone(),
         peer_token,
         metrics.http(),
     );
@@ -308,6 +348,7 @@ pub async fn run(
         members,
         transfer: transfer.clone(),
         backup_dir,
+        alarm,
     };
     let listeners_done = TaskTracker::new();
     // The listeners close after a leader has handed over: the new leader's vote request

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod frontend;
+pub mod load;
 pub mod tmpfs;
 
 // Not every test binary starts a frontend.
@@ -356,6 +357,9 @@ impl TestCluster {
         config.security.peer_token = Some(PEER_TOKEN.into());
         // The restock timer would change stock behind the tests' backs.
         config.restock.interval_secs = 0;
+        // The host's own free space must not raise the nospace alarm in tests that are not
+        // about it (a CI disk was once seen with 287 MB free); the alarm tests set theirs.
+        config.storage.min_free_bytes = 0;
         config.frontend.listen = format!("127.0.0.1:{}", free_port());
         tweak(&mut config);
         if tls {
@@ -401,6 +405,17 @@ impl TestCluster {
         cluster
     }
 
+    /// Changes the cluster file as an operator would; nodes read it when they restart.
+    pub fn rewrite_config(&mut self, change: impl FnOnce(&mut ClusterConfig)) {
+        change(&mut self.config);
+        self.config.validate().expect("the changed config is valid");
+        std::fs::write(
+            &self.config_path,
+            toml::to_string(&self.config).expect("config serialises"),
+        )
+        .expect("rewrite cluster.toml");
+    }
+
     pub fn config_path(&self) -> &Path {
         &self.config_path
     }
@@ -429,6 +444,11 @@ impl TestCluster {
 
     /// Starts node `id`'s process with `args` after the harness's own.
     fn spawn_with_args(&mut self, id: u64, args: &[&str]) {
+        self.spawn_with_env(id, args, &[]);
+    }
+
+    /// Starts node `id`'s process with `args` and extra environment (e.g. FAILPOINTS).
+    fn spawn_with_env(&mut self, id: u64, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -438,6 +458,7 @@ impl TestCluster {
             .raft_node(id)
             .args(args)
             .env("RUST_LOG", "info,openraft=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -492,6 +513,14 @@ impl TestCluster {
         assert!(!self.procs.contains_key(&id), "node {id} is still running");
         assert!(!self.in_process, "flags need a node process");
         self.spawn_with_args(id, args);
+    }
+
+    /// Starts a stopped node process again with extra environment, e.g. FAILPOINTS to arm
+    /// failpoints in it (the test build compiles them in).
+    pub fn restart_with_env(&mut self, id: u64, env: &[(&str, &str)]) {
+        assert!(!self.procs.contains_key(&id), "node {id} is still running");
+        assert!(!self.in_process, "environment needs a node process");
+        self.spawn_with_env(id, &[], env);
     }
 
     /// Starts a stopped node again on the same data dir and addresses.
@@ -649,7 +678,7 @@ impl TestCluster {
                     }
                 }
                 Ok((503, body)) => last = format!("503 {body}"),
-                Ok((status, body)) if (400..500).contains(&status) => {
+                Ok((status, body)) if (400..500).contains(&status) || status == 507 => {
                     return Attempt::Rejected(status, body)
                 }
                 Ok((status, body)) => last = format!("{status} {body}"),
@@ -676,6 +705,28 @@ impl TestCluster {
             .await
             .ok()
             .map(|e| e.data)
+    }
+
+    /// Asserts that node `id` answers every order of `orders` (by key) exactly as it was
+    /// acknowledged; names the order and what the node said instead.
+    pub async fn assert_has_orders(&self, id: u64, orders: &BTreeMap<String, OrderView>) {
+        for (key, order) in orders {
+            let found = self.get_order(id, order.number).await;
+            if found.as_ref() != Some(order) {
+                let answer = self
+                    .http
+                    .get(format!("{}/orders/{}", self.api_url(id), order.number))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                panic!(
+                    "order {} ({key}) on node {id}: expected {order:?}, found {found:?} \
+                     (status {answer:?}); cluster: {:?}",
+                    order.number,
+                    self.cluster_info(id).await
+                );
+            }
+        }
     }
 
     pub async fn stock(&self, id: u64, name: &str) -> Option<u64> {

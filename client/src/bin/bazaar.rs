@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bazaar_api::config::ClusterConfig;
-use bazaar_api::{parse_price, MembershipChange, ProductPatch, ProductSpec, RestockRequest};
+use bazaar_api::{
+    parse_price, AlarmKind, MembershipChange, ProductPatch, ProductSpec, RestockRequest,
+};
 use bazaar_service::logging::LogArgs;
 use clap::{Args, Parser, Subcommand};
 use client::check::model::AutoRestock;
@@ -96,6 +98,16 @@ enum Command {
         token: Option<String>,
         #[command(subcommand)]
         action: LeaderAction,
+    },
+    /// Cluster alarms, etcdctl style: `list` shows them (any node); `disarm` ends them
+    /// through the leader (admin token), refused with the figures while a voter is still
+    /// short of space. See README, "When the disk fills".
+    Alarm {
+        /// Overrides BAZAAR_ADMIN_TOKEN and the config's admin token.
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: AlarmAction,
     },
     /// Backups of the whole shop state (`save` talks to a node and needs the admin token;
     /// `inspect` reads a file offline). Restore with `raft-node --restore FILE` or
@@ -205,6 +217,22 @@ enum LeaderAction {
     /// Move leadership to voter ID, or to the most up-to-date voter. Writes pause until
     /// it leads (typically well under a second).
     Transfer { id: Option<u64> },
+}
+
+#[derive(Subcommand)]
+enum AlarmAction {
+    /// The active alarms: kind, member, the index they were raised at, and why.
+    List,
+    /// End the active alarms (all kinds, or --kind). New orders flow again.
+    Disarm {
+        /// Only alarms of this kind: nospace or corrupt.
+        #[arg(long)]
+        kind: Option<AlarmKind>,
+        /// Disarm nospace even if a voter cannot be asked for its space (one that answers
+        /// and is still short refuses the disarm regardless).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +378,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Admin { token, .. }
         | Command::Member { token, .. }
         | Command::Leader { token, .. }
+        | Command::Alarm { token, .. }
         | Command::Backup { token, .. } => token.clone(),
         Command::Check(c) => c.token.clone(),
         _ => None,
@@ -386,6 +415,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let node = node_client(&cli.url, &target, cli.timeout).await?;
             operations::leader_transfer(&node, id).await?
+        }
+        Command::Alarm { action, .. } => {
+            let node = node_client(&cli.url, &target, cli.timeout).await?;
+            match action {
+                AlarmAction::List => operations::alarm_list(&node).await?,
+                AlarmAction::Disarm { kind, force } => {
+                    operations::alarm_disarm(&node, kind, force).await?
+                }
+            }
         }
         Command::Backup {
             action: BackupAction::Save { file },

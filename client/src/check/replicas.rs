@@ -107,6 +107,7 @@ mod tests {
             members: vec![],
             orders: 0,
             state_digest: digest.into(),
+            alarms: Vec::new(),
         }
     }
 

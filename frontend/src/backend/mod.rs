@@ -532,9 +532,12 @@ fn request_id_headers(id: &HeaderValue) -> HeaderMap {
     headers
 }
 
-/// Statuses that say "not here, not now" rather than answering the request.
-fn retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::MISDIRECTED_REQUEST
+/// Statuses that say "not here, not now" rather than answering the request. 507 is an
+/// answer: the cluster's `nospace` alarm refused the write, and will until an operator
+/// disarms it, so retrying until the deadline would only hold the client.
+pub(crate) fn retryable(status: StatusCode) -> bool {
+    (status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE)
+        || status == StatusCode::MISDIRECTED_REQUEST
 }
 
 /// Sleeps the next backoff step unless that would pass the deadline; returns false when no
@@ -553,6 +556,14 @@ async fn sleep_within(deadline: Instant, waits: &mut impl Iterator<Item = Durati
 mod tests {
     use super::*;
     use bazaar_api::config::NodeConfig;
+
+    #[test]
+    fn a_refusal_for_space_is_an_answer_not_a_retry() {
+        assert!(!retryable(StatusCode::INSUFFICIENT_STORAGE));
+        assert!(retryable(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(retryable(StatusCode::MISDIRECTED_REQUEST));
+        assert!(!retryable(StatusCode::CONFLICT));
+    }
 
     fn backend_for(apis: &[String]) -> Backend {
         let nodes: Vec<NodeConfig> = apis

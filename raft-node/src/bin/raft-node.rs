@@ -10,7 +10,7 @@ use bazaar_service::logging::LogArgs;
 use bazaar_service::serve::bind_retrying;
 use bazaar_service::shutdown;
 use clap::Parser;
-use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
+use raft_node::fail_stop::{DAMAGED_DATA_EXIT_CODE, STORAGE_FAILED_EXIT_CODE};
 use raft_node::{NodeError, NodeListeners};
 
 #[global_allocator]
@@ -29,7 +29,10 @@ const BIND_PATIENCE: Duration = Duration::from_secs(5);
 /// its log, vote, state or snapshots failed while it ran, or its data dir could not be
 /// opened or written at start, e.g. a full disk): the node stops serving at once (fail-stop,
 /// `/readyz` answers 503 `storage_failed` until it exits) and its supervisor should restart
-/// it once the cause is dealt with; 1 for any other error.
+/// it once the cause is dealt with; 65 when it refused its own data at start (a checksum
+/// that does not match, or state records that do not sum to what was applied: damage on
+/// disk, or a record changed by hand), which a restart would find again; 1 for any other
+/// error.
 #[derive(Parser, Debug)]
 #[command(version = bazaar_service::version::LONG, about, long_about)]
 struct Args {
@@ -74,6 +77,9 @@ fn main() -> anyhow::Result<()> {
     // openraft logs every failed replication attempt (ten a second to a peer that is down
     // or whose storage failed): its repeats are rate-limited per call site.
     args.log.init_limited("info,openraft=warn", &["openraft"]);
+    // Test builds only: arm the failpoints FAILPOINTS names (e.g. `log.append.sync=return`).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let mut config = ClusterConfig::load(&args.config)?;
     if let Ok(dir) = std::env::var("BAZAAR_DATA_DIR") {
         config.data_dir = dir.into();
@@ -169,6 +175,17 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
     .await;
     match ran {
         Ok(()) => Ok(()),
+        Err(e) if e.is_damaged_data() => {
+            tracing::error!(
+                node = id,
+                data_dir = %data_dir.display(),
+                cause = %e,
+                exit_code = DAMAGED_DATA_EXIT_CODE,
+                "refusing to serve this node's damaged data: move the data dir aside and \
+                 let the node rejoin empty (bazaar member remove, then add), or restore a backup"
+            );
+            std::process::exit(DAMAGED_DATA_EXIT_CODE)
+        }
         Err(e) if e.is_storage_failure() => {
             if !matches!(e, NodeError::StorageFailed(_)) {
                 // Failed before it served (the cause of a failure while serving is logged

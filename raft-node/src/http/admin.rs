@@ -16,7 +16,7 @@ use bazaar_service::ErrorResponse;
 
 use super::audit::Audit;
 use super::state::AppState;
-use super::writes::request_id;
+use super::writes::{no_space, request_id};
 use crate::shop::{Command, CommandResult, ProductRecord, ProductRejection};
 
 /// A product as the audit line shows it.
@@ -125,6 +125,9 @@ fn product_answer(name: &str, result: CommandResult) -> Result<Response, ErrorRe
             "Idempotency-Key was already used for a different change",
         )
         .into()),
+        CommandResult::Product(Err(ProductRejection::NoSpace)) => {
+            Err(no_space("new products").into())
+        }
         other => {
             tracing::error!(result = ?other, "product change produced an unexpected result");
             Err(ApiError::internal("unexpected result").into())

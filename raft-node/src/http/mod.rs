@@ -2,6 +2,7 @@
 //! metrics and the change feed.
 
 mod admin;
+mod alarms;
 mod audit;
 pub mod auth;
 mod backup;
@@ -51,6 +52,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/admin/membership/promote", post(members::promote))
         .route("/admin/membership/remove", post(members::remove))
         .route("/admin/leader/transfer", post(members::transfer))
+        .route("/admin/alarms/disarm", post(alarms::disarm))
         .layer(middleware::from_fn_with_state(
             state.admin_token.clone(),
             auth::require_token,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bazaar_api::{ApiError, Consistency, Reason};
+use bazaar_api::{AlarmKind, ApiError, Consistency, Reason};
 use bazaar_service::{ErrorResponse, Metrics};
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +15,7 @@ use crate::members::Members;
 use crate::metrics::NodeStatus;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
+use crate::space_alarm::SpaceAlarm;
 use crate::store::{AppliedView, StateReader};
 use crate::transfer::LeaderTransfer;
 use crate::types::Raft;
@@ -39,15 +40,42 @@ pub struct AppState {
     pub transfer: LeaderTransfer,
     /// Where backups are dumped before they are sent.
     pub backup_dir: PathBuf,
+    /// The `nospace` alarm's disarm, and this node's space figures.
+    pub alarm: SpaceAlarm,
 }
 
 impl AppState {
+    /// 503 `corrupt` while the cluster's `corrupt` alarm names this node.
+    pub fn refuse_if_corrupt(&self) -> Result<(), ApiError> {
+        let view = self.reader.current();
+        let alarm = view
+            .shop
+            .alarms
+            .records()
+            .find(|a| a.kind == AlarmKind::Corrupt && a.member == self.status.id)
+            .cloned();
+        match alarm {
+            None => Ok(()),
+            Some(alarm) => Err(ApiError::new(
+                Reason::Corrupt,
+                format!(
+                    "this node's state differs from the cluster's ({}); it serves no reads \
+                     until it is replaced; other nodes answer",
+                    alarm.detail
+                ),
+            )),
+        }
+    }
+
     /// Returns a view that a read which arrived before this call may be answered from:
     /// linearizable unless `consistency` is stale.
     pub async fn read_view(
         &self,
         consistency: Consistency,
     ) -> Result<Arc<AppliedView>, ErrorResponse> {
+        // A member the state check named holds another state than the others: it answers
+        // no read at all, stale ones included.
+        self.refuse_if_corrupt()?;
         if consistency == Consistency::Stale {
             return Ok(self.reader.current());
         }

@@ -42,6 +42,9 @@ pub async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     if let Err(failed) = s.status.health.check() {
         return error(&ApiError::new(Reason::StorageFailed, failed.to_string()));
     }
+    if let Err(corrupt) = s.refuse_if_corrupt() {
+        return error(&corrupt);
+    }
     let readiness = s.status.readiness();
     match &readiness.reason {
         None => ok(&readiness, s.reader.applied_index()),

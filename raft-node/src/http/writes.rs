@@ -111,5 +111,17 @@ fn order_rejection(order: &OrderRequest, rejection: OrderRejection) -> ApiError 
             Reason::KeyReused,
             "Idempotency-Key was already used for a different order",
         ),
+        OrderRejection::NoSpace => no_space("new orders"),
     }
+}
+
+/// The answer to a write the `nospace` alarm refused.
+pub fn no_space(what: &str) -> ApiError {
+    ApiError::new(
+        Reason::NoSpace,
+        format!(
+            "the cluster's nospace alarm is active: {what} are refused until space is freed \
+             and an operator disarms it (`bazaar alarm list`, `bazaar alarm disarm`)"
+        ),
+    )
 }

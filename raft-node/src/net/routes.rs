@@ -1,6 +1,7 @@
-//! The `raft` listener: openraft's RPCs from peers, read-index requests from followers and
-//! campaign requests from a leader handing over, all behind the bearer token, with a body
-//! limit large enough for AppendEntries batches and snapshot chunks.
+//! The `raft` listener: openraft's RPCs from peers, read-index requests from followers,
+//! campaign requests from a leader handing over, the alarms' requests (raise one; report
+//! this node's space) and the leader's state checks, all behind the bearer token, with a body limit large enough for
+//! AppendEntries batches and snapshot chunks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bazaar_api::peer::{paths, CampaignRequest};
+use bazaar_api::RaiseAlarmRequest;
 use bazaar_service::{standard_layers, HttpMetrics, Limits};
 use openraft::error::RaftError;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -22,6 +24,8 @@ use crate::codec::{decode, encode};
 use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::http::auth::require_token;
 use crate::read_index::ReadIndexer;
+use crate::space_alarm::SpaceAlarm;
+use crate::store::StateChecks;
 use crate::types::{NodeId, Raft, TypeConfig};
 
 /// Above openraft's 3 MiB snapshot chunk and a full AppendEntries batch.
@@ -34,6 +38,8 @@ struct RaftRpc {
     raft: Raft,
     reads: ReadIndexer,
     health: StorageHealth,
+    alarm: SpaceAlarm,
+    checks: StateChecks,
 }
 
 impl RaftRpc {
@@ -51,6 +57,8 @@ pub fn raft_router(
     raft: Raft,
     reads: ReadIndexer,
     health: StorageHealth,
+    alarm: SpaceAlarm,
+    checks: StateChecks,
     token: Arc<str>,
     metrics: &HttpMetrics,
 ) -> Router {
@@ -60,11 +68,16 @@ pub fn raft_router(
         .route(paths::SNAPSHOT, post(snapshot))
         .route(paths::READ_INDEX, post(read_index))
         .route(paths::CAMPAIGN, post(campaign))
+        .route(paths::ALARM, post(raise_alarm))
+        .route(paths::SPACE, post(space))
+        .route(paths::STATE_CHECK, post(state_check))
         .layer(middleware::from_fn_with_state(token, require_token))
         .with_state(RaftRpc {
             raft,
             reads,
             health,
+            alarm,
+            checks,
         });
     standard_layers(
         router,
@@ -128,6 +141,30 @@ async fn read_index(State(s): State<RaftRpc>) -> Response {
 async fn campaign(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<CampaignRequest>(&body) {
         Ok(req) => bincode_answer(&crate::transfer::campaign(&s.raft, &req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+/// A member short of space asks this node, as leader, to raise the `nospace` alarm.
+async fn raise_alarm(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<RaiseAlarmRequest>(&body) {
+        Ok(req) => {
+            let answer = s.alarm.raise(req).await;
+            bincode_answer(&answer.map(|_| ()).map_err(|e| e.to_string()))
+        }
+        Err(e) => bad_body(e),
+    }
+}
+
+/// This node's disk figures, which a leader checks before it disarms `nospace`.
+async fn space(State(s): State<RaftRpc>) -> Response {
+    bincode_answer(&Ok::<_, String>(s.alarm.report()))
+}
+
+/// This node's report of the state check at the index asked (none before it applied it).
+async fn state_check(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<u64>(&body) {
+        Ok(index) => bincode_answer(&Ok::<_, String>(s.checks.report(s.alarm.my_id, index))),
         Err(e) => bad_body(e),
     }
 }

@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use bazaar_api::{Cents, OrderView, ProductSpec, ProductView};
+use bazaar_api::{AlarmKind, Cents, OrderView, ProductSpec, ProductView};
+
+use super::alarms::AlarmRecord;
+use super::digest::StateDigest;
 
 /// A command in the replicated log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +37,14 @@ pub enum Command {
     SeedCatalog(Vec<ProductRecord>),
     /// Commands packed into one entry by the proposal batcher; applied in order.
     Batch(Vec<Command>),
+    /// Raises an alarm (kept until disarmed; raising an active one again changes nothing).
+    /// Appended after the older variants: a variant's number is its encoding in the log.
+    RaiseAlarm(AlarmRecord),
+    /// Ends the active alarms of `kind`, or all of them.
+    DisarmAlarms { kind: Option<AlarmKind> },
+    /// The leader's periodic consistency check: every replica notes its state digest at
+    /// this entry's index and checks what its disk holds at that point against it.
+    CheckState,
 }
 
 impl Command {
@@ -44,7 +55,12 @@ impl Command {
             | Command::UpsertProduct { request_id, .. }
             | Command::UpdateProduct { request_id, .. }
             | Command::Restock { request_id, .. } => Some(request_id),
-            Command::RestockLow { .. } | Command::SeedCatalog(_) | Command::Batch(_) => None,
+            Command::RestockLow { .. }
+            | Command::SeedCatalog(_)
+            | Command::Batch(_)
+            | Command::RaiseAlarm(_)
+            | Command::DisarmAlarms { .. }
+            | Command::CheckState => None,
         }
     }
 
@@ -139,6 +155,9 @@ pub enum OrderRejection {
     BadQuantity,
     /// The request id was first used for a different product or quantity.
     KeyReused,
+    /// The `nospace` alarm is active. Not remembered under the request id: a retry with
+    /// the same key after the alarm is disarmed places the order.
+    NoSpace,
 }
 
 /// Why an admin change to a product was not made.
@@ -148,6 +167,8 @@ pub enum ProductRejection {
     StockOverflow,
     /// The request id was first used for a different change.
     KeyReused,
+    /// A new product while the `nospace` alarm is active (not remembered, as for orders).
+    NoSpace,
 }
 
 /// What the dedupe table remembers of a request id: enough to answer a retry exactly as
@@ -180,4 +201,8 @@ pub enum CommandResult {
     Batch(Vec<CommandResult>),
     /// Entries without a command (blank and membership entries).
     Nothing,
+    /// The alarms a raise added or a disarm ended (empty: nothing changed).
+    Alarms(Vec<AlarmRecord>),
+    /// The state digest at a `CheckState` entry.
+    StateChecked(StateDigest),
 }

@@ -1,10 +1,12 @@
 //! The shop's replicated state machine logic: commands, their deterministic results, and the
 //! in-memory view of the catalog. Storage-agnostic: RocksDB plugs in through [`ApplySink`].
 
+mod alarms;
 mod command;
 mod digest;
 mod state;
 
+pub use alarms::{storage_key as alarm_storage_key, AlarmRecord, Alarms};
 pub use command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
     ProductRejection, Remembered,

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use imbl::OrdMap;
 
+use bazaar_api::AlarmKind;
+
+use super::alarms::{AlarmRecord, Alarms};
 use super::command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
     ProductRejection, Remembered,
@@ -37,6 +40,8 @@ pub trait ApplySink {
     /// a missing one is an error of the store.
     fn order(&mut self, number: u64) -> Result<OrderRecord, Self::Error>;
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), Self::Error>;
+    fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), Self::Error>;
+    fn remove_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), Self::Error>;
 }
 
 /// Which cached keys an apply invalidated.
@@ -68,6 +73,8 @@ pub struct ShopState {
     pub digest: StateDigest,
     /// A request id is remembered for this many log indexes.
     pub dedupe_retention: u64,
+    /// The active alarms; `nospace` refuses new orders and products.
+    pub alarms: Alarms,
 }
 
 impl ShopState {
@@ -78,6 +85,7 @@ impl ShopState {
             seeded: false,
             digest: StateDigest::default(),
             dedupe_retention,
+            alarms: Alarms::default(),
         }
     }
 
@@ -130,6 +138,11 @@ impl ShopState {
                 });
             }
         }
+        // After the lookup: a retry of an order placed before the alarm still gets its
+        // first answer. Not remembered, so the same key works once the alarm is disarmed.
+        if let Some(refused) = self.refused_for_space(command) {
+            return Ok(refused);
+        }
         let result = self.execute(index, command, sink, changes)?;
         let outcome = match &result {
             CommandResult::Order(Ok(order)) => Remembered::Order(order.number),
@@ -144,6 +157,24 @@ impl ShopState {
             },
         )?;
         Ok(result)
+    }
+
+    /// What `command` answers while the `nospace` alarm is active, if it is refused: new
+    /// orders and new products take space; updates of existing products do not grow the
+    /// state (beyond their idempotency record) and stay allowed, as etcd allows deletes.
+    fn refused_for_space(&self, command: &Command) -> Option<CommandResult> {
+        if !self.alarms.any(AlarmKind::NoSpace) {
+            return None;
+        }
+        match command {
+            Command::PlaceOrder { .. } => Some(CommandResult::Order(Err(OrderRejection::NoSpace))),
+            Command::UpsertProduct { product, .. }
+                if !self.products.contains_key(&product.name) =>
+            {
+                Some(CommandResult::Product(Err(ProductRejection::NoSpace)))
+            }
+            _ => None,
+        }
     }
 
     fn execute<S: ApplySink>(
@@ -228,6 +259,27 @@ impl ShopState {
                 }
                 CommandResult::Batch(results)
             }
+            Command::RaiseAlarm(alarm) => {
+                if self.alarms.contains(alarm.kind, alarm.member) {
+                    CommandResult::Alarms(Vec::new())
+                } else {
+                    let record = AlarmRecord {
+                        raised_at: index,
+                        ..alarm.clone()
+                    };
+                    sink.put_alarm(&record)?;
+                    self.alarms.insert(record.clone());
+                    CommandResult::Alarms(vec![record])
+                }
+            }
+            Command::DisarmAlarms { kind } => {
+                let ended = self.alarms.remove(*kind);
+                for alarm in &ended {
+                    sink.remove_alarm(alarm)?;
+                }
+                CommandResult::Alarms(ended)
+            }
+            Command::CheckState => CommandResult::StateChecked(self.digest),
         })
     }
 
@@ -298,6 +350,7 @@ mod tests {
     struct MemorySink {
         dedupe: HashMap<String, DedupeRecord>,
         orders: Vec<OrderRecord>,
+        alarms: HashMap<String, AlarmRecord>,
     }
 
     #[derive(Debug, PartialEq)]
@@ -321,6 +374,16 @@ mod tests {
         }
         fn put_order(&mut self, o: &OrderRecord) -> Result<(), MissingOrder> {
             self.orders.push(o.clone());
+            Ok(())
+        }
+        fn put_alarm(&mut self, a: &AlarmRecord) -> Result<(), MissingOrder> {
+            self.alarms
+                .insert(a.kind.to_string() + &a.member.to_string(), a.clone());
+            Ok(())
+        }
+        fn remove_alarm(&mut self, a: &AlarmRecord) -> Result<(), MissingOrder> {
+            self.alarms
+                .remove(&(a.kind.to_string() + &a.member.to_string()));
             Ok(())
         }
     }
@@ -609,5 +672,108 @@ mod tests {
         b.apply(3, &order("y", 1), &mut sb, &mut Changes::default())
             .unwrap();
         assert_ne!(a.digest, b.digest);
+    }
+
+    fn raise(member: u64) -> Command {
+        Command::RaiseAlarm(AlarmRecord {
+            kind: AlarmKind::NoSpace,
+            member,
+            raised_at: 0,
+            detail: "disk free 1 MiB".into(),
+        })
+    }
+
+    #[test]
+    fn nospace_refuses_new_orders_and_products_until_disarmed_and_forgets_the_refusal() {
+        let (mut s, mut sink) = seeded(10);
+        let placed = s
+            .apply(2, &order("before", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        let raised = s
+            .apply(3, &raise(2), &mut sink, &mut Changes::default())
+            .unwrap();
+        let CommandResult::Alarms(added) = raised else {
+            panic!("a raise answers with the alarms it added")
+        };
+        assert_eq!(added[0].raised_at, 3);
+        assert_eq!(sink.alarms.len(), 1);
+        let again = s
+            .apply(4, &raise(2), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(again, CommandResult::Alarms(vec![]), "already active");
+
+        let refused = s
+            .apply(5, &order("during", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(refused, CommandResult::Order(Err(OrderRejection::NoSpace)));
+        let retry_of_placed = s
+            .apply(6, &order("before", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(
+            retry_of_placed, placed,
+            "a retry still gets its first answer"
+        );
+        let new_product = Command::UpsertProduct {
+            request_id: "p".into(),
+            product: ProductRecord {
+                name: "Gnu".into(),
+                ..tux(1)
+            },
+        };
+        assert_eq!(
+            s.apply(7, &new_product, &mut sink, &mut Changes::default())
+                .unwrap(),
+            CommandResult::Product(Err(ProductRejection::NoSpace))
+        );
+        let restock = Command::Restock {
+            request_id: "r".into(),
+            name: "Tux".into(),
+            amount: 5,
+        };
+        assert!(matches!(
+            s.apply(8, &restock, &mut sink, &mut Changes::default())
+                .unwrap(),
+            CommandResult::Product(Ok(_))
+        ));
+
+        let disarmed = s
+            .apply(
+                9,
+                &Command::DisarmAlarms { kind: None },
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert!(matches!(disarmed, CommandResult::Alarms(ended) if ended.len() == 1));
+        assert!(sink.alarms.is_empty());
+        let after = s
+            .apply(10, &order("during", 1), &mut sink, &mut Changes::default())
+            .unwrap();
+        assert!(
+            matches!(after, CommandResult::Order(Ok(_))),
+            "the refused key places the order once the alarm is gone"
+        );
+        assert_eq!(sink.orders.len(), 2);
+    }
+
+    #[test]
+    fn a_state_check_answers_the_digest_of_every_replica_alike() {
+        let (mut a, mut sa) = seeded(10);
+        let (mut b, mut sb) = seeded(10);
+        let before = a.digest;
+        let ca = a
+            .apply(2, &Command::CheckState, &mut sa, &mut Changes::default())
+            .unwrap();
+        let cb = b
+            .apply(2, &Command::CheckState, &mut sb, &mut Changes::default())
+            .unwrap();
+        assert_eq!(ca, CommandResult::StateChecked(before));
+        assert_eq!(ca, cb);
+        b.apply(3, &order("x", 1), &mut sb, &mut Changes::default())
+            .unwrap();
+        let later = b
+            .apply(4, &Command::CheckState, &mut sb, &mut Changes::default())
+            .unwrap();
+        assert_ne!(later, ca, "the digest moved with the order");
     }
 }

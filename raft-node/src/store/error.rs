@@ -69,3 +69,12 @@ where
     .await
     .map_err(|e| StoreError::Join(e.to_string()))?
 }
+
+/// The error an armed failpoint makes a store call fail with: the I/O error a failed write
+/// or fsync gives.
+#[cfg(feature = "failpoints")]
+pub fn failpoint_io(name: &str) -> StoreError {
+    StoreError::Io(std::io::Error::other(format!(
+        "failpoint {name}: input/output error"
+    )))
+}

@@ -14,6 +14,8 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
+#[cfg(feature = "failpoints")]
+use super::error::failpoint_io;
 use super::error::{blocking, StoreError};
 use super::log_volume::LogVolume;
 use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
@@ -320,6 +322,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 batch.put_cf(db.cf(CF_RAFT)?, KEY_COMMITTED, encode(&committed)?);
             }
             // Durable before openraft counts it: this is what makes an ack safe.
+            fail::fail_point!("log.append.sync", |_| Err(failpoint_io("log.append.sync")));
             db.rocks.write_opt(batch, &synced())?;
             Ok(sized)
         })

@@ -3,6 +3,7 @@
 //! one generation at a time so a snapshot install can replace it whole. Snapshots and
 //! backups share one streamed, checksummed file format (`snapshot`).
 
+mod content;
 mod error;
 mod log_store;
 mod log_volume;
@@ -14,9 +15,11 @@ mod sink;
 mod sm_db;
 mod sm_meta;
 pub mod snapshot;
+mod state_checks;
 mod state_machine;
 mod view;
 
+pub use content::ContentSum;
 pub use error::StoreError;
 pub use log_store::{CommitMark, LogStore};
 pub use log_volume::LogVolume;
@@ -27,6 +30,7 @@ pub use restore::{
 };
 pub use rocks::closed;
 pub use sm_meta::SmMeta;
+pub use state_checks::{StateCheck, StateChecks};
 pub use state_machine::StateMachine;
 pub use view::{AppliedView, StateReader};
 

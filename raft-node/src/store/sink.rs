@@ -1,20 +1,26 @@
 //! The state machine's writes for one apply call, gathered into one RocksDB write batch:
 //! per order one order record and one idempotency record (which names the order rather
-//! than copying it); each changed product once per call.
+//! than copying it); each changed product once per call; alarms as they are raised and
+//! disarmed.
 
 use std::collections::HashMap;
 
+use bazaar_api::backup::kind;
+use imbl::OrdMap;
 use rocksdb::WriteBatch;
 
+use super::content::ContentSum;
 use super::error::StoreError;
 use super::rocks::be64;
-use super::sm_db::{SmDb, CF_DEDUPE, CF_ORDERS, CF_PRODUCTS};
+use super::sm_db::{SmDb, CF_ALARMS, CF_DEDUPE, CF_ORDERS, CF_PRODUCTS};
 use crate::codec::{decode, encode};
-use crate::shop::{ApplySink, DedupeRecord, OrderRecord, ProductRecord};
+use crate::shop::{AlarmRecord, ApplySink, DedupeRecord, OrderRecord, ProductRecord};
 
 pub struct RocksSink<'a> {
     db: &'a SmDb,
     pub batch: WriteBatch,
+    /// The content sum, moved by every covered record this batch writes or replaces.
+    pub content: ContentSum,
     /// Request ids first seen in this batch: not yet readable from the DB.
     pending_dedupe: HashMap<String, DedupeRecord>,
     /// Orders created in this batch, for retries inside the same batch.
@@ -22,10 +28,11 @@ pub struct RocksSink<'a> {
 }
 
 impl<'a> RocksSink<'a> {
-    pub fn new(db: &'a SmDb) -> Self {
+    pub fn new(db: &'a SmDb, content: ContentSum) -> Self {
         Self {
             db,
             batch: WriteBatch::default(),
+            content,
             pending_dedupe: HashMap::new(),
             pending_orders: HashMap::new(),
         }
@@ -33,15 +40,22 @@ impl<'a> RocksSink<'a> {
 }
 
 impl RocksSink<'_> {
-    /// Writes the final state of products changed by this apply call, once each.
+    /// Writes the final state of products changed by this apply call, once each; `before`
+    /// is the catalog before the call (what the database holds).
     pub fn put_products<'p>(
         &mut self,
+        before: &OrdMap<String, ProductRecord>,
         products: impl Iterator<Item = &'p ProductRecord>,
     ) -> Result<(), StoreError> {
         let cf = self.db.cf(CF_PRODUCTS)?;
         for product in products {
-            self.batch
-                .put_cf(cf, product.name.as_bytes(), encode(product)?);
+            let key = product.name.as_bytes();
+            if let Some(old) = before.get(&product.name) {
+                self.content.remove(kind::PRODUCT, key, &encode(old)?);
+            }
+            let value = encode(product)?;
+            self.content.add(kind::PRODUCT, key, &value);
+            self.batch.put_cf(cf, key, value);
         }
         Ok(())
     }
@@ -88,9 +102,25 @@ impl ApplySink for RocksSink<'_> {
     }
 
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), StoreError> {
-        self.batch
-            .put_cf(self.db.cf(CF_ORDERS)?, be64(order.number), encode(order)?);
+        let (key, value) = (be64(order.number), encode(order)?);
+        self.content.add(kind::ORDER, &key, &value);
+        self.batch.put_cf(self.db.cf(CF_ORDERS)?, key, value);
         self.pending_orders.insert(order.number, order.clone());
+        Ok(())
+    }
+
+    fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError> {
+        let (key, value) = (alarm.storage_key(), encode(alarm)?);
+        self.content.add(kind::ALARM, &key, &value);
+        self.batch.put_cf(self.db.cf(CF_ALARMS)?, key, value);
+        Ok(())
+    }
+
+    /// `alarm` is the record as stored (raised earlier), so its bytes are the stored ones.
+    fn remove_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), StoreError> {
+        let key = alarm.storage_key();
+        self.content.remove(kind::ALARM, &key, &encode(alarm)?);
+        self.batch.delete_cf(self.db.cf(CF_ALARMS)?, key);
         Ok(())
     }
 }

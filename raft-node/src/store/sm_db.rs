@@ -25,16 +25,19 @@ pub const CF_PRODUCTS: &str = "products";
 pub const CF_ORDERS: &str = "orders";
 /// Request id -> first outcome (idempotency).
 pub const CF_DEDUPE: &str = "dedupe";
+/// Active alarms by kind and member (`shop::alarm_storage_key`).
+pub const CF_ALARMS: &str = "alarms";
 /// The applied metadata ([`KEY_META`]).
 pub const CF_META: &str = "meta";
 /// The one key of [`CF_META`].
 pub const KEY_META: &[u8] = b"meta";
 
 /// The column families a snapshot carries, with their ids in the snapshot stream.
-pub const DATA_CFS: [(u8, &str); 3] = [
+pub const DATA_CFS: [(u8, &str); 4] = [
     (kind::PRODUCT, CF_PRODUCTS),
     (kind::ORDER, CF_ORDERS),
     (kind::IDEMPOTENCY, CF_DEDUPE),
+    (kind::ALARM, CF_ALARMS),
 ];
 
 const CURRENT: &str = "CURRENT";
@@ -94,6 +97,8 @@ impl SmDb {
                 );
             }),
             cf_descriptor(CF_META, Access::Scans, 1 << 20, |_| {}),
+            // Added after the others: an older database gets it empty when opened.
+            cf_descriptor(CF_ALARMS, Access::Scans, 1 << 20, |_| {}),
         ];
         let rocks = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self {

@@ -15,15 +15,19 @@ use bazaar_service::Step;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 
+use super::content::{self, ContentSum, KEY_CONTENT};
+#[cfg(feature = "failpoints")]
+use super::error::failpoint_io;
 use super::error::{blocking, StoreError};
 use super::sink::RocksSink;
-use super::sm_db::{SmDb, SmDirs, CF_META, KEY_META};
+use super::sm_db::{SmDb, SmDirs, CF_DEDUPE, CF_META, KEY_META};
 use super::snapshot::{dump_to_file, install_generation, SnapshotFiles, StreamHeader};
+use super::state_checks::StateChecks;
 use super::view::{AppliedView, Published, StateReader};
 use crate::codec::encode;
 use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
-use crate::shop::{Changes, CommandResult};
+use crate::shop::{Changes, Command, CommandResult, StateDigest};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -42,6 +46,8 @@ pub struct StateMachine {
     apply_timing: Option<Step>,
     /// Where every error of this store is recorded: any of them fail-stops the node.
     health: StorageHealth,
+    /// The `CheckState` entries applied here, for the leader to compare.
+    checks: StateChecks,
 }
 
 impl StateMachine {
@@ -52,6 +58,7 @@ impl StateMachine {
         let (dirs, state, snapshots) = blocking(move || {
             let db = Arc::new(dirs.open_current()?);
             let state = AppliedView::load(db, dedupe_retention)?;
+            verify_at_start(&state)?;
             let snapshots = SnapshotFiles::open(&snapshot_dir)?;
             Ok((dirs, state, snapshots))
         })
@@ -72,6 +79,7 @@ impl StateMachine {
             receiving: None,
             apply_timing: None,
             health: StorageHealth::default(),
+            checks: StateChecks::default(),
         })
     }
 
@@ -99,6 +107,10 @@ impl StateMachine {
         self.snapshots.clone()
     }
 
+    pub fn state_checks(&self) -> StateChecks {
+        self.checks.clone()
+    }
+
     /// The file holding a snapshot handed to `install_snapshot`: normally the one
     /// `begin_receiving_snapshot` made (openraft wrote the chunks into it); any other
     /// handle is copied into a new file of ours first.
@@ -121,6 +133,32 @@ impl StateMachine {
         Ok(path)
     }
 
+    /// Scans the disk in the background (one thread of the blocking pool; apply goes on)
+    /// and files what it finds under the state check at `index`. A scan that cannot read
+    /// the database is a storage failure like any other.
+    fn scan_disk(&self, index: u64) {
+        let db = self.state.db.clone();
+        let checks = self.checks.clone();
+        let health = self.health.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            match content::check_disk(&db) {
+                Ok(outcome) => {
+                    match &outcome {
+                        Ok(()) => tracing::debug!(
+                            index,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "state on disk checked"
+                        ),
+                        Err(why) => tracing::error!(index, cause = %why, "state on disk damaged"),
+                    }
+                    checks.disk_scanned(index, outcome);
+                }
+                Err(e) => health.record(StoragePart::StateMachine, &e),
+            }
+        });
+    }
+
     fn publish(&mut self, state: AppliedView) {
         state
             .db
@@ -131,6 +169,31 @@ impl StateMachine {
     }
 }
 
+/// Reads the whole state database once before it is served: every block's checksum, and
+/// the records against the content sum stored with them, so damage on disk, or a record
+/// changed behind the node's back, is refused here rather than served.
+fn verify_at_start(state: &AppliedView) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let scanned = content::scan(&state.db)?;
+    if scanned != state.content {
+        return Err(StoreError::Corrupt(format!(
+            "the state database at {} does not hold what was applied: its records sum to \
+             {scanned}, the applied state says {}; a record was changed or lost outside \
+             this node",
+            state.db.path().display(),
+            state.content
+        )));
+    }
+    let others = content::verify_rest(&state.db, &[CF_DEDUPE, CF_META])?;
+    tracing::info!(
+        records = scanned.records + others,
+        applied = state.applied_index(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "state database checked"
+    );
+    Ok(())
+}
+
 /// Apply calls with at most this many commands run on the state machine's own task instead
 /// of the blocking pool: a few commands and one unsynced write take tens of microseconds,
 /// less than the two thread hand-offs of the pool, which sit in series on the path of every
@@ -138,8 +201,15 @@ impl StateMachine {
 /// follower catching up) still go to the pool, so a worker thread is never held for long.
 const INLINE_APPLY_COMMANDS: usize = 4;
 
-/// Whether an apply call of `entries` runs in place rather than on the blocking pool.
+/// Whether an apply call of `entries` runs in place rather than on the blocking pool. A
+/// state check always goes to the pool: it writes its batch early and starts a disk scan.
 fn applies_in_place(entries: &[Entry]) -> bool {
+    let checks_state = entries
+        .iter()
+        .any(|entry| matches!(&entry.payload, EntryPayload::Normal(Command::CheckState)));
+    if checks_state {
+        return false;
+    }
     let commands: usize = entries
         .iter()
         .map(|entry| match &entry.payload {
@@ -152,12 +222,11 @@ fn applies_in_place(entries: &[Entry]) -> bool {
 
 /// Applies entries to `state` (a copy) and one write batch, and writes the batch. On error
 /// the copy is dropped, so the published state stays what the database holds.
-fn apply_blocking(
-    mut state: AppliedView,
-    entries: Vec<Entry>,
-) -> Result<(AppliedView, Vec<CommandResult>, Vec<ChangeEvent>), StoreError> {
+fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied, StoreError> {
     let db = state.db.clone();
-    let mut sink = RocksSink::new(&db);
+    let mut before = state.shop.products.clone();
+    let mut checks = Vec::new();
+    let mut sink = RocksSink::new(&db, state.content);
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
     let mut changed_products = BTreeSet::new();
@@ -174,6 +243,26 @@ fn apply_blocking(
                 let mut changes = Changes::default();
                 let result = state.shop.apply(index, &command, &mut sink, &mut changes)?;
                 changed_products.extend(changes.products.iter().cloned());
+                if let CommandResult::StateChecked(digest) = &result {
+                    // The content sum at exactly this index, whatever else the call holds:
+                    // the products changed so far are counted now, not at the call's end.
+                    sink.put_products(
+                        &before,
+                        changed_products
+                            .iter()
+                            .filter_map(|name| state.shop.products.get(name)),
+                    )?;
+                    before = state.shop.products.clone();
+                    changed_products.clear();
+                    #[allow(unused_mut)]
+                    let mut content = sink.content;
+                    // A replica whose state silently diverged, for the state check's test.
+                    #[cfg(feature = "failpoints")]
+                    if fail::eval("sm.check.diverge", |_| ()).is_some() {
+                        content.sum ^= 1;
+                    }
+                    checks.push((index, *digest, content));
+                }
                 if !changes.is_empty() {
                     events.push(ChangeEvent {
                         index,
@@ -187,16 +276,34 @@ fn apply_blocking(
         results.push(result);
     }
     sink.put_products(
+        &before,
         changed_products
             .iter()
             .filter_map(|name| state.shop.products.get(name)),
     )?;
+    state.content = sink.content;
     let mut batch = sink.batch;
     batch.put_cf(db.cf(CF_META)?, KEY_META, encode(&state.meta())?);
+    batch.put_cf(db.cf(CF_META)?, KEY_CONTENT, state.content.to_bytes());
     // Not synced: the log is. After a crash the state machine resumes from an older
     // `last_applied` and openraft applies the rest again from the log.
+    fail::fail_point!("sm.apply.write", |_| Err(failpoint_io("sm.apply.write")));
     db.rocks.write(batch)?;
-    Ok((state, results, events))
+    Ok(Applied {
+        state,
+        results,
+        events,
+        checks,
+    })
+}
+
+/// What one apply call produced.
+struct Applied {
+    state: AppliedView,
+    results: Vec<CommandResult>,
+    events: Vec<ChangeEvent>,
+    /// The state checks applied: index, digest and content sum there.
+    checks: Vec<(u64, StateDigest, ContentSum)>,
 }
 
 fn now_ms() -> u128 {
@@ -326,7 +433,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else {
             blocking(move || apply_blocking(working, entries)).await
         };
-        let (state, results, events) = applied.map_err(StoreError::failing(
+        let Applied {
+            state,
+            results,
+            events,
+            checks,
+        } = applied.map_err(StoreError::failing(
             &self.health,
             StoragePart::StateMachine,
             ErrorSubject::StateMachine,
@@ -338,6 +450,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applied = state.applied_index();
         self.publish(state);
         self.feed.publish(events, applied);
+        if let Some(&(newest, ..)) = checks.last() {
+            for (index, digest, content) in checks {
+                self.checks.record(index, digest, content);
+            }
+            self.scan_disk(newest);
+        }
         Ok(results)
     }
 

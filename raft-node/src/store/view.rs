@@ -8,12 +8,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rocksdb::IteratorMode;
 
+use super::content::{self, ContentSum, KEY_CONTENT};
 use super::error::{blocking, StoreError};
 use super::rocks::be64;
-use super::sm_db::{SmDb, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
+use super::sm_db::{SmDb, CF_ALARMS, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
 use super::sm_meta::SmMeta;
 use crate::codec::decode;
-use crate::shop::{OrderRecord, ProductRecord, ShopState};
+use crate::shop::{AlarmRecord, OrderRecord, ProductRecord, ShopState};
 use crate::types::{LogId, StoredMembership};
 
 /// Everything applied up to `last_applied` that lives in memory, and the database that
@@ -24,6 +25,8 @@ pub struct AppliedView {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub db: Arc<SmDb>,
+    /// The content sum of what `db` holds at `last_applied`.
+    pub content: ContentSum,
 }
 
 impl std::fmt::Debug for AppliedView {
@@ -65,6 +68,17 @@ impl AppliedView {
             let p: ProductRecord = decode(&value)?;
             shop.products.insert(p.name.clone(), p);
         }
+        for item in db.rocks.iterator_cf(db.cf(CF_ALARMS)?, IteratorMode::Start) {
+            let (_, value) = item?;
+            let alarm: AlarmRecord = decode(&value)?;
+            shop.alarms.insert(alarm);
+        }
+        // A database from before the sum was kept gets it from a scan; the next apply
+        // stores it.
+        let content = match db.rocks.get_cf(db.cf(CF_META)?, KEY_CONTENT)? {
+            Some(bytes) => ContentSum::from_bytes(&bytes)?,
+            None => content::scan(&db)?,
+        };
         shop.next_order = meta.next_order.max(1);
         shop.seeded = meta.seeded;
         shop.digest = meta.digest;
@@ -73,6 +87,7 @@ impl AppliedView {
             last_applied: meta.last_applied,
             membership: meta.membership,
             db,
+            content,
         })
     }
 }

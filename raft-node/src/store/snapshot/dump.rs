@@ -60,6 +60,9 @@ pub fn dump_to_file(
         records.status()?;
     }
     let (file, bytes) = out.finish()?;
+    fail::fail_point!("snapshot.sync", |_| Err(crate::store::error::failpoint_io(
+        "snapshot.sync"
+    )));
     file.sync_all()?;
     Ok(Dumped { header, bytes })
 }
@@ -98,11 +101,13 @@ mod tests {
                 ));
             }
         }
-        // A record written to the memtable after the flush is dumped too.
+        // A record written to the memtable after the flush is dumped too (in the last
+        // family, so it comes last).
+        let (last_id, last_name) = DATA_CFS[DATA_CFS.len() - 1];
         db.rocks
-            .put_cf(db.cf(DATA_CFS[2].1).unwrap(), b"zz-last", b"tail")
+            .put_cf(db.cf(last_name).unwrap(), b"zz-last", b"tail")
             .unwrap();
-        expected.push((DATA_CFS[2].0, b"zz-last".to_vec(), b"tail".to_vec()));
+        expected.push((last_id, b"zz-last".to_vec(), b"tail".to_vec()));
 
         let path = dir.path().join("dump");
         let dumped = dump_to_file(&db, &path, |m| format!("t-{}", m.next_order)).unwrap();

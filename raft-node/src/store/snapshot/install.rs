@@ -11,6 +11,7 @@ use rocksdb::{IngestExternalFileOptions, Options, SstFileWriter};
 
 use super::stream::{StreamHeader, StreamReader};
 use crate::codec::encode;
+use crate::store::content::{self, ContentSum, KEY_CONTENT};
 use crate::store::error::StoreError;
 use crate::store::rocks::synced;
 use crate::store::sm_db::{SmDb, SmDirs, CF_META, DATA_CFS, KEY_META};
@@ -35,6 +36,8 @@ struct CfLoader<'a> {
     cf: Option<(u8, SstFileWriter<'a>, PathBuf)>,
     files: u32,
     records: u64,
+    /// The content sum of the records loaded, stored with the metadata.
+    content: ContentSum,
 }
 
 impl<'a> CfLoader<'a> {
@@ -54,6 +57,9 @@ impl<'a> CfLoader<'a> {
         if let Some((_, writer, _)) = self.cf.as_mut() {
             // Out-of-order keys (a damaged stream) fail here, before anything is promoted.
             writer.put(key, value)?;
+        }
+        if content::covers(cf) {
+            self.content.add(cf, key, value);
         }
         self.records += 1;
         Ok(())
@@ -116,6 +122,7 @@ pub fn install_generation(
             cf: None,
             files: 0,
             records: 0,
+            content: ContentSum::default(),
         };
         while let Some(record) = reader.next_record()? {
             loader.add(record.kind, &record.key, &record.value)?;
@@ -123,8 +130,10 @@ pub fn install_generation(
         loader.flush()?;
         let records = loader.records;
         let meta = adapt(header.meta.clone());
-        db.rocks
-            .put_cf_opt(db.cf(CF_META)?, KEY_META, encode(&meta)?, &synced())?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(db.cf(CF_META)?, KEY_CONTENT, loader.content.to_bytes());
+        batch.put_cf(db.cf(CF_META)?, KEY_META, encode(&meta)?);
+        db.rocks.write_opt(batch, &synced())?;
         db.rocks.flush()?;
         records
     };
