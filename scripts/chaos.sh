@@ -40,9 +40,18 @@
 #   pause-feed+kill-leader  the feed's node paused and, 0.2-0.8 s later, the leader killed
 #                           (restarted 0.3-1.5 s after); the feed's node resumed last: the
 #                           faults around issue 25's stale read
+#   disk-full               the node's disk filled (its data dir is a tmpfs of its own): it
+#                           raises the nospace alarm and fail-stops (exit 74); the space is
+#                           freed 1-3 s later, the node restarted and the alarm disarmed
+#   nospace                 the node's disk filled to below storage.min_free_bytes: the
+#                           nospace alarm refuses new orders (507) for 1-3 s, then the space
+#                           is freed and the alarm disarmed (bazaar alarm disarm)
+# The storage kinds need root and `mount -t tmpfs` (each node's data dir is then a 1 GiB
+# tmpfs of its own); where mount is refused they are left out and the summary says so.
 # Odds: with a frontend half the faults stall the feed (pause-feed 4/12, the pair 2/12),
 # kill-feed 1/12, kill-leader 2/12, kill, pause and pause-leader 1/12 each; without one
-# only the first four run (kill-leader 2/5, the others 1/5). A kind whose target is
+# only the first four run (kill-leader 2/5, the others 1/5). The storage kinds, where they
+# run, come on top: disk-full and nospace one roll each (of 14, or of 7). A kind whose target is
 # unknown at that moment (no leader, feed down) falls back to the random-node kind and is
 # counted as that.
 #
@@ -134,6 +143,7 @@ declare -A PIDS=()
 FRONTEND_PID=""
 CHECK_PID=""
 KEEP_TMP=1
+MOUNTS=()
 
 cleanup() {
   set +e
@@ -147,6 +157,9 @@ cleanup() {
   for pid in $FRONTEND_PID $CHECK_PID; do
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+  done
+  for mount in "${MOUNTS[@]}"; do
+    umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null
   done
   if [[ $KEEP_TMP == 1 ]]; then
     echo "chaos: logs and history kept in $TMP" >&2
@@ -169,6 +182,26 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )"
 
+# The storage faults fill one node's disk and nothing else's: each data dir on a tmpfs of
+# its own (root and mount needed; without them those kinds are left out).
+STORAGE_FAULTS=1
+for i in 1 2 3; do
+  mkdir -p "$TMP/data/node$i"
+  if mount -t tmpfs -o size=1g tmpfs "$TMP/data/node$i" 2>/dev/null; then
+    MOUNTS+=("$TMP/data/node$i")
+  else
+    STORAGE_FAULTS=0
+    break
+  fi
+done
+if [[ $STORAGE_FAULTS == 0 ]]; then
+  for mount in "${MOUNTS[@]}"; do umount "$mount" 2>/dev/null || umount -l "$mount"; done
+  MOUNTS=()
+  echo "chaos: mount -t tmpfs refused: the storage faults (disk-full, nospace) are left out" >&2
+fi
+# Free space below which a node raises the nospace alarm (the nospace kind fills to half).
+MIN_FREE=$((64 << 20))
+
 {
   echo "data_dir = \"$TMP/data\""
   echo "catalog = \"$ROOT/catalog.toml\""
@@ -186,6 +219,11 @@ PY
   echo "interval_secs = 0"
   echo "[frontend]"
   echo "listen = \"127.0.0.1:${PORTS[6]}\""
+  # No reserve file (it would take a sixteenth of each tmpfs); the floor that raises the
+  # nospace alarm, checked against each node's own tmpfs.
+  echo "[storage]"
+  echo "reserve_bytes = 0"
+  echo "min_free_bytes = $MIN_FREE"
 } >"$CFG"
 
 api() { echo "http://127.0.0.1:${PORTS[$(($1 - 1))]}"; }
@@ -265,7 +303,7 @@ CHECK_PID=$!
 
 declare -A KIND_COUNT=()
 # The order the summary lists kinds in.
-KINDS=(kill kill-leader pause pause-leader pause-feed kill-feed pause-feed+kill-leader)
+KINDS=(kill kill-leader pause pause-leader pause-feed kill-feed pause-feed+kill-leader disk-full nospace)
 FAULTS=0
 note() { echo "$(date +%T.%3N) $*" >>"$TMP/faults.log"; }
 
@@ -287,6 +325,45 @@ restart_node() {
   start_node "$1"
 }
 
+# Bytes free on node $1's tmpfs.
+free_bytes() { df -B1 --output=avail "$TMP/data/node$1" | tail -1 | tr -d ' '; }
+# Fills node $1's tmpfs until $2 bytes are left (fallocate: instant on tmpfs).
+fill_disk() {
+  local free left=$2
+  free=$(free_bytes "$1")
+  ((free > left)) || return 0
+  fallocate -l $((free - left)) "$TMP/data/node$1/chaos-filler" 2>/dev/null || true
+}
+free_disk() { rm -f "$TMP/data/node$1/chaos-filler"; }
+# Whether any node still names an active alarm.
+alarms_active() {
+  local id out
+  for id in 1 2 3; do
+    out=$(curl -s -m 1 "$(api "$id")/cluster" 2>/dev/null) || continue
+    [[ $out == *'"alarms":[{'* ]] && return 0
+  done
+  return 1
+}
+# Whether process $1 has ended (gone, or a zombie not yet waited for).
+ended() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null || true)
+  [[ -z $state || $state == Z* ]]
+}
+disarm() {
+  "$BIN/bazaar" --config "$CFG" --timeout 3s alarm disarm >>"$TMP/alarms.log" 2>&1
+}
+# After a storage fault: the alarm (raised as the disk filled) is disarmed once the node
+# reports room again; a few tries, a second apart (the heal tries again at the end).
+disarm_when_room() {
+  local _
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    sleep 1.1
+    disarm || true
+    alarms_active || return 0
+  done
+}
+
 FEED_PAUSE_MS=(500 3000)
 BOUND_MS=1000
 # Feed pauses that outlasted the staleness bound: each should open a bypass window.
@@ -300,16 +377,22 @@ if [[ -n $FRONTEND_URL ]]; then
 else
   ROLLS=5
 fi
+# The storage kinds' rolls come after the others.
+STORAGE_ROLL=$ROLLS
+((STORAGE_FAULTS == 0)) || ROLLS=$((ROLLS + 2))
 
 fault_end=$((SECONDS + DURATION - 3))
 while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
   sleep_ms "${GAP_MS[@]}"
   victim=$((RANDOM % 3 + 1))
-  case $((RANDOM % ROLLS)) in
+  roll=$((RANDOM % ROLLS))
+  case $roll in
     0) kind=kill ;;
     1 | 2) kind=kill-leader ;;
     3) kind=pause ;;
     4) kind=pause-leader ;;
+    "$STORAGE_ROLL") kind=disk-full ;;
+    $((STORAGE_ROLL + 1))) kind=nospace ;;
     5 | 6 | 7 | 8) kind=pause-feed ;;
     9) kind=kill-feed ;;
     *) kind=pause-feed+kill-leader ;;
@@ -351,6 +434,27 @@ while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
       sleep_ms 500 2000
       resume_node "$victim"
       ;;
+    disk-full)
+      note "disk-full: fill node $victim's disk"
+      fill_disk "$victim" 0
+      # It fail-stops on its next write (exit 74); one that wrote nothing in time is
+      # stopped like a crash, so the space comes back with the node down either way.
+      wait_until 5 ended "${PIDS[$victim]}" || kill_node "$victim" "$kind"
+      wait "${PIDS[$victim]}" 2>/dev/null || true
+      sleep_ms 1000 3000
+      free_disk "$victim"
+      restart_node "$victim"
+      note "disk-full: space freed on node $victim, disarming"
+      disarm_when_room
+      ;;
+    nospace)
+      note "nospace: fill node $victim's disk below the floor"
+      fill_disk "$victim" $((MIN_FREE / 2))
+      sleep_ms 1000 3000
+      free_disk "$victim"
+      note "nospace: space freed on node $victim, disarming"
+      disarm_when_room
+      ;;
     pause-feed)
       pause_node "$victim" "$kind"
       stall=$(rand_ms "${FEED_PAUSE_MS[@]}")
@@ -375,11 +479,21 @@ while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
   FAULTS=$((FAULTS + 1))
 done
 
-# Heal: every node running and resumed.
+# Heal: every node running and resumed, every disk freed, no alarm left.
 for i in 1 2 3; do
+  [[ $STORAGE_FAULTS == 0 ]] || free_disk "$i"
   kill -CONT "${PIDS[$i]}" 2>/dev/null || true
   alive "$i" || start_node "$i"
 done
+if [[ $STORAGE_FAULTS == 1 ]]; then
+  # The last nospace may be raised late (a node reports it within a second or two).
+  sleep 2
+  for _ in $(seq 1 30); do
+    alarms_active || break
+    disarm || true
+    sleep 1
+  done
+fi
 note "healed"
 
 set +e
@@ -402,7 +516,8 @@ if [[ $RC == 0 && $ANOMALIES == 0 && $KEEP_PROJECT == 0 ]]; then
 fi
 BY_KIND=""
 for kind in "${KINDS[@]}"; do
-  [[ $ROLLS == 5 && $kind == *feed* ]] && continue
+  [[ -z $FRONTEND_URL && $kind == *feed* ]] && continue
+  [[ $STORAGE_FAULTS == 0 && ($kind == disk-full || $kind == nospace) ]] && continue
   BY_KIND+="${BY_KIND:+, }${KIND_COUNT[$kind]:-0} $kind"
 done
 echo "chaos: faults: $BY_KIND (rate $RATE, ${DURATION} s)"

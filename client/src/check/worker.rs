@@ -189,7 +189,15 @@ where
 fn fail(record: &mut OpRecord, err: &ClientError, indeterminate: bool) {
     let error = err.to_string();
     record.unexpected = match err {
-        ClientError::Api(e) if e.reason.is_unavailable() || e.reason == Reason::NotLeader => None,
+        // Refused by the nospace alarm (the chaos run's storage faults raise it): a definite
+        // refusal, not applied under its key, as the contract says.
+        ClientError::Api(e)
+            if e.reason.is_unavailable()
+                || e.reason == Reason::NotLeader
+                || e.reason == Reason::NoSpace =>
+        {
+            None
+        }
         ClientError::Api(_) | ClientError::Decode { .. } => Some(error.clone()),
         _ => None,
     };
