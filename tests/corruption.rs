@@ -2,6 +2,8 @@
 //! - bytes flipped in a stopped follower's state files: it refuses to start (exit 65);
 //! - a record changed by hand in a stopped follower's state: it refuses to start too, so no
 //!   read ever returns the changed record;
+//! - bytes flipped in a stopped follower's snapshot file: it builds a new one at start from
+//!   its checked state, so the damaged file is never sent;
 //! - a replica whose state silently diverges while it runs (a failpoint skews its content
 //!   sum at the state check): the leader's check raises the `corrupt` alarm naming it, it
 //!   then answers every read with 503 `corrupt`, and it does not stay leader.
@@ -134,6 +136,41 @@ async fn flipped_bytes_in_a_state_file_are_refused_at_start() {
     }
     std::fs::write(&orders_table, &bytes).expect("write the damaged table");
     refuses_to_start(&mut cluster, follower, "orruption").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_snapshot_is_rebuilt_at_start_never_sent() {
+    let (mut cluster, follower) = cluster_with_stopped_follower(|c| {
+        c.raft.snapshot_every_entries = 10;
+        c.raft.snapshot_log_percent = 0;
+    })
+    .await;
+    let snapshot = cluster
+        .config
+        .node_data_dir(follower)
+        .join("snapshots")
+        .join("current.snap");
+    let mut bytes = std::fs::read(&snapshot).expect("the follower has built a snapshot");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).expect("damage the snapshot");
+    let before = cluster.node_log(follower).len();
+    cluster.restart(follower);
+    cluster.wait_converged().await;
+    let log = cluster.node_log(follower)[before..].to_owned();
+    assert_eq!(
+        log.matches("the current snapshot is damaged").count(),
+        1,
+        "{log}"
+    );
+    // The file now there reads whole, CRC and all.
+    let file = std::fs::File::open(&snapshot).expect("a snapshot again");
+    let mut reader = raft_node::store::snapshot::StreamReader::open(file).expect("its header");
+    let mut records = 0;
+    while reader.next_record().expect("every record and the CRC").is_some() {
+        records += 1;
+    }
+    assert!(records > 40, "{records} records");
 }
 
 /// Node `id`'s answer to a read of `path`: status and reason.

@@ -60,6 +60,16 @@ impl StateMachine {
             let state = AppliedView::load(db, dedupe_retention)?;
             verify_at_start(&state)?;
             let snapshots = SnapshotFiles::open(&snapshot_dir)?;
+            // A damaged snapshot is never sent: it is replaced by one built from the state
+            // just checked (at an applied index at least the old one's).
+            if let Err(damage) = snapshots.verify_current() {
+                tracing::error!(
+                    file = %snapshots.current_path().display(),
+                    cause = %damage,
+                    "the current snapshot is damaged; building a new one from the checked state"
+                );
+                build_snapshot_file(&state.db, &snapshots)?;
+            }
             Ok((dirs, state, snapshots))
         })
         .await?;

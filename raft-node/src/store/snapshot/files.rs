@@ -67,6 +67,22 @@ impl SnapshotFiles {
         self.current_bytes.load(Ordering::Relaxed)
     }
 
+    /// Reads the current snapshot whole, checking its framing, its record count and its
+    /// CRC; returns its record count (none without a snapshot). Blocking.
+    pub fn verify_current(&self) -> Result<Option<u64>, StoreError> {
+        let file = match File::open(self.current_path()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut reader = StreamReader::open(std::io::BufReader::with_capacity(1 << 20, file))?;
+        let mut records = 0;
+        while reader.next_record()?.is_some() {
+            records += 1;
+        }
+        Ok(Some(records))
+    }
+
     /// The current snapshot's header, if there is one.
     pub fn current_header(&self) -> Result<Option<StreamHeader>, StoreError> {
         match File::open(self.current_path()) {
