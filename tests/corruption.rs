@@ -43,7 +43,16 @@ fn open_db(path: &Path) -> DB {
 async fn cluster_with_stopped_follower(
     tweak: impl FnOnce(&mut bazaar_api::config::ClusterConfig),
 ) -> (TestCluster, u64) {
-    let mut cluster = TestCluster::start_with(3, tweak).await;
+    let (mut cluster, follower) = cluster_with_orders(tweak).await;
+    cluster.kill(follower);
+    (cluster, follower)
+}
+
+/// A cluster with some orders, converged, and one of its followers.
+async fn cluster_with_orders(
+    tweak: impl FnOnce(&mut bazaar_api::config::ClusterConfig),
+) -> (TestCluster, u64) {
+    let cluster = TestCluster::start_with(3, tweak).await;
     for i in 0..40 {
         match cluster
             .place_order("Tux", 1, &format!("before-{i}"), PATIENCE)
@@ -60,7 +69,6 @@ async fn cluster_with_stopped_follower(
         .iter()
         .find(|id| **id != leader)
         .expect("a follower");
-    cluster.kill(follower);
     (cluster, follower)
 }
 
@@ -140,11 +148,17 @@ async fn flipped_bytes_in_a_state_file_are_refused_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_snapshot_is_rebuilt_at_start_never_sent() {
-    let (mut cluster, follower) = cluster_with_stopped_follower(|c| {
+    let (mut cluster, follower) = cluster_with_orders(|c| {
         c.raft.snapshot_every_entries = 10;
         c.raft.snapshot_log_percent = 0;
     })
     .await;
+    wait_for("the follower to build a snapshot", || async {
+        let info = cluster.cluster_info(follower).await?;
+        (info.snapshot_index > 0).then_some(())
+    })
+    .await;
+    cluster.kill(follower);
     let snapshot = cluster
         .config
         .node_data_dir(follower)
@@ -167,7 +181,11 @@ async fn a_damaged_snapshot_is_rebuilt_at_start_never_sent() {
     let file = std::fs::File::open(&snapshot).expect("a snapshot again");
     let mut reader = raft_node::store::snapshot::StreamReader::open(file).expect("its header");
     let mut records = 0;
-    while reader.next_record().expect("every record and the CRC").is_some() {
+    while reader
+        .next_record()
+        .expect("every record and the CRC")
+        .is_some()
+    {
         records += 1;
     }
     assert!(records > 40, "{records} records");
