@@ -283,6 +283,10 @@ echo
 printf '%-44s %s\n' "order on a node -> frontend cache shows it" "$lag"
 printf '%-44s %10s\n' "failover: kill -9 leader -> next order ack" "${failover_ms} ms"
 printf '%-44s %10s\n' "restart with $have orders -> serving" "${restart_ms} ms"
+# Of which the start-up check of the state database (builds from issue 26 on log it).
+checked=$(grep 'state database checked' "$BAZAAR_DATA_DIR/node$victim.log" 2>/dev/null | tail -1 |
+  sed -n 's/.*records=\([0-9]*\).*took_ms=\([0-9]*\).*/\2 ms over \1 records/p' || true)
+[ -z "$checked" ] || printf '%-44s %10s\n' "  of which the state database check" "$checked"
 
 if [ "$etcd" = 1 ] && [ -x "$BAZAAR_ROOT/../shared/bench/etcd-baseline.sh" ]; then
   echo
