@@ -1,16 +1,19 @@
-//! The gathering loop both batchers share: wait for a free forward slot, then take
-//! everything that queued meanwhile (up to a limit) as one batch and forward it while
-//! the next one gathers.
+//! What both batchers share: the gathering loop (wait for a free forward slot, then take
+//! everything that queued meanwhile, up to a limit, as one batch, by the one gathering rule
+//! in `bazaar_service::batch`, and forward it while the next one gathers), and what a
+//! node's answer to a batch settles for its items.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+use bazaar_service::batch::next_batch;
 use futures::future::{BoxFuture, FutureExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::Backend;
+use crate::backend::{batch_answers, Backend, NodeReply};
 
 /// Items waiting for a batch before callers wait for room.
 const QUEUE: usize = 8 * 1024;
@@ -114,24 +117,40 @@ pub async fn gather<T, F, Fut>(
     F: Fn(Vec<T>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    while let Some(first) = rx.recv().await {
-        // Wait for a free slot before gathering, so the batch takes everything that queued
-        // while the slots were busy.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < max {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+    // A slot is waited for before gathering, so the batch takes everything that queued
+    // while the slots were busy.
+    let free_slot = || async { slots.clone().acquire_owned().await.ok() };
+    while let Some((batch, slot)) = next_batch(&mut rx, max, free_slot).await {
         let forwarding = forward(batch);
         tasks.spawn(async move {
             forwarding.await;
             drop(slot);
         });
+    }
+}
+
+/// What a node's answer to a batch of `items` settles for them.
+#[derive(Debug)]
+pub enum Settled {
+    /// One answer per item, in the batch's order.
+    Each(Vec<NodeReply>),
+    /// The node has no batch route (one from before batches): each item goes alone.
+    OneByOne,
+    /// The batch was refused as a whole: every item gets this answer.
+    Whole(NodeReply),
+}
+
+pub fn settle(reply: NodeReply, items: usize) -> Settled {
+    match batch_answers(&reply, items) {
+        Some(answers) => Settled::Each(answers),
+        None if matches!(
+            reply.status,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        ) =>
+        {
+            Settled::OneByOne
+        }
+        None => Settled::Whole(reply),
     }
 }
 
@@ -263,5 +282,41 @@ mod tests {
         assert_eq!(batch, Some(vec![1, 2]));
         drop(queue);
         loop_task.await.unwrap();
+    }
+
+    fn reply(status: StatusCode, body: &str) -> NodeReply {
+        NodeReply {
+            status,
+            body: bytes::Bytes::from(body.to_owned()),
+            index: Some(5),
+            leader_header: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_answer_settles_each_item_in_order_or_all_of_them_alike() {
+        let two = r#"{"results":[{"status":201,"index":7,"body":{"data":1}},{"status":421,"body":{"error":{}}}]}"#;
+        let Settled::Each(answers) = settle(reply(StatusCode::OK, two), 2) else {
+            panic!("a batch answer for two items")
+        };
+        let statuses: Vec<_> = answers.iter().map(|a| (a.status, a.index)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (StatusCode::CREATED, Some(7)),
+                (StatusCode::MISDIRECTED_REQUEST, None)
+            ]
+        );
+        assert_eq!(&answers[0].body[..], br#"{"data":1}"#);
+        for old_node in [StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED] {
+            assert!(matches!(settle(reply(old_node, ""), 2), Settled::OneByOne));
+        }
+        let refused = settle(reply(StatusCode::BAD_REQUEST, r#"{"error":{}}"#), 2);
+        assert!(matches!(refused, Settled::Whole(r) if r.status == StatusCode::BAD_REQUEST));
+        // An answer for another number of items is not taken apart.
+        assert!(matches!(
+            settle(reply(StatusCode::OK, two), 3),
+            Settled::Whole(_)
+        ));
     }
 }

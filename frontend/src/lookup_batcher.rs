@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use bazaar_api::{ProductLookup, MAX_LOOKUPS_PER_BATCH};
 use bytes::Bytes;
 use futures::future::join_all;
@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::{batch_answers, Backend, BackendError, NodeReply};
-use crate::batching::{self, BatchLimits, BatchQueue};
+use crate::backend::{Backend, BackendError, NodeReply};
+use crate::batching::{self, settle, BatchLimits, BatchQueue, Settled};
 use crate::cache::CacheKey;
 
 /// Batches sent at once. Fewer in flight make larger batches: measured with 4, 8 and 16
@@ -89,18 +89,8 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {
         }
         return;
     }
-    // Each name once: lookups of one name in one batch share its answer.
-    let mut names: Vec<String> = Vec::new();
-    let mut position: HashMap<String, usize> = HashMap::new();
-    let slots: Vec<usize> = batch
-        .iter()
-        .map(|p| {
-            *position.entry(p.name.clone()).or_insert_with(|| {
-                names.push(p.name.clone());
-                names.len() - 1
-            })
-        })
-        .collect();
+    let (names, slots) = each_name_once(batch.iter().map(|p| p.name.as_str()));
+    let unique = names.len();
     let body = match serde_json::to_vec(&ProductLookup { names }) {
         Ok(body) => Bytes::from(body),
         Err(e) => {
@@ -120,17 +110,13 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {
             return;
         }
     };
-    match batch_answers(&reply, position.len()) {
-        Some(answers) => {
+    match settle(reply, unique) {
+        Settled::Each(answers) => {
             for (p, slot) in batch.into_iter().zip(slots) {
                 let _ = p.reply.send(Ok(answers[slot].clone()));
             }
         }
-        None if matches!(
-            reply.status,
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-        ) =>
-        {
+        Settled::OneByOne => {
             // A node from before batched lookups: each on its own.
             join_all(batch.into_iter().map(|p| async move {
                 let answer = alone(backend, &p).await;
@@ -138,10 +124,38 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingLookup>) {
             }))
             .await;
         }
-        None => {
+        Settled::Whole(reply) => {
             for p in batch {
                 let _ = p.reply.send(Ok(reply.clone()));
             }
         }
+    }
+}
+
+/// Each name once, in first-seen order, and each lookup's place among them: lookups of
+/// one name in one batch share its answer.
+fn each_name_once<'a>(lookups: impl Iterator<Item = &'a str>) -> (Vec<String>, Vec<usize>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut position: HashMap<&'a str, usize> = HashMap::new();
+    let slots = lookups
+        .map(|name| {
+            *position.entry(name).or_insert_with(|| {
+                names.push(name.to_owned());
+                names.len() - 1
+            })
+        })
+        .collect();
+    (names, slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_name_is_asked_once_and_every_lookup_finds_its_answer() {
+        let (names, slots) = each_name_once(["Tux", "Gnu", "Tux", "Ferris", "Gnu"].into_iter());
+        assert_eq!(names, vec!["Tux", "Gnu", "Ferris"]);
+        assert_eq!(slots, vec![0, 1, 0, 2, 1]);
     }
 }

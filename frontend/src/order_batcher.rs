@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use bazaar_api::{
     KeyedOrder, OrderBatch, OrderRequest, IDEMPOTENCY_HEADER, MAX_ORDERS_PER_BATCH,
     ORDER_BATCH_PATH,
@@ -20,10 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::{
-    batch_answers, json_headers, retryable, Backend, BackendError, NodeReply, WriteRequest,
-};
-use crate::batching::{self, BatchLimits, BatchQueue};
+use crate::backend::{json_headers, retryable, Backend, BackendError, NodeReply, WriteRequest};
+use crate::batching::{self, settle, BatchLimits, BatchQueue, Settled};
 
 /// Batches forwarded at once. More than one lets a batch form while others are answered;
 /// each in-flight batch is one log entry's worth of orders at most.
@@ -107,10 +105,8 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     }
     let mut items = Vec::with_capacity(batch.len());
     let mut waiting = Vec::with_capacity(batch.len());
-    // The batch answers within the earliest of its orders' deadlines.
-    let mut deadline = batch[0].deadline;
+    let deadline = batch_deadline(&batch);
     for p in batch {
-        deadline = deadline.min(p.deadline);
         items.push(p.item);
         waiting.push((p.alone, p.deadline, p.reply));
     }
@@ -139,13 +135,9 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
             return;
         }
     };
-    let answers = match batch_answers(&reply, waiting.len()) {
-        Some(answers) => answers,
-        None if matches!(
-            reply.status,
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-        ) =>
-        {
+    let answers = match settle(reply, waiting.len()) {
+        Settled::Each(answers) => answers,
+        Settled::OneByOne => {
             // A node from before batches: each order on its own.
             join_all(
                 waiting
@@ -157,7 +149,7 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
             .await;
             return;
         }
-        None => {
+        Settled::Whole(reply) => {
             // The batch as a whole was refused (it should not be: the frontend validated
             // every order); every order gets that answer.
             for (_, _, answer) in waiting {
@@ -168,7 +160,7 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     };
     let mut resends = Vec::new();
     for ((alone, deadline, reply), answer) in waiting.into_iter().zip(answers) {
-        if retryable(answer.status) {
+        if resend_alone(&answer) {
             // The leader moved while the batch was being proposed, or could not confirm
             // this order within its write deadline (it may still commit): the order goes
             // again alone, with its key, until its own deadline, exactly as a single
@@ -183,4 +175,82 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
     }
     // Answered orders are not held behind the resends, nor the resends behind each other.
     join_all(resends).await;
+}
+
+/// A batch answers within the earliest of its orders' deadlines.
+fn batch_deadline(batch: &[PendingOrder]) -> Instant {
+    batch
+        .iter()
+        .map(|p| p.deadline)
+        .min()
+        .unwrap_or_else(Instant::now)
+}
+
+/// Whether an order's own answer in a batch sends it again alone: the leader moved while
+/// the batch was proposed (421), or could not confirm the order in time (5xx; it may still
+/// commit, and its key makes the resend safe). 507 is an answer: the `nospace` alarm.
+fn resend_alone(answer: &NodeReply) -> bool {
+    retryable(answer.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode};
+    use std::time::Duration;
+
+    fn pending(deadline: Instant) -> PendingOrder {
+        PendingOrder {
+            item: KeyedOrder {
+                key: "k".into(),
+                order: OrderRequest {
+                    name: "Tux".into(),
+                    quantity: 1,
+                },
+            },
+            alone: WriteRequest {
+                method: Method::POST,
+                path_and_query: "/orders".into(),
+                body: Bytes::new(),
+                headers: HeaderMap::new(),
+            },
+            deadline,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_to_its_earliest_deadline() {
+        let now = Instant::now();
+        let batch: Vec<_> = [3, 1, 2]
+            .into_iter()
+            .map(|s| pending(now + Duration::from_secs(s)))
+            .collect();
+        assert_eq!(batch_deadline(&batch), now + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn only_orders_the_leader_did_not_settle_go_again_alone() {
+        let answer = |status| NodeReply {
+            status,
+            body: Bytes::new(),
+            index: None,
+            leader_header: None,
+        };
+        for status in [
+            StatusCode::MISDIRECTED_REQUEST,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            assert!(resend_alone(&answer(status)), "{status}");
+        }
+        for status in [
+            StatusCode::CREATED,
+            StatusCode::CONFLICT,
+            StatusCode::NOT_FOUND,
+            StatusCode::INSUFFICIENT_STORAGE,
+        ] {
+            assert!(!resend_alone(&answer(status)), "{status}");
+        }
+    }
 }

@@ -169,45 +169,10 @@ impl LeaderTransfer {
         view: &bazaar_api::MembersView,
         to: Option<NodeId>,
     ) -> Result<NodeId, TransferError> {
-        let me = self.members.my_id;
-        let limit = self.members.max_promote_lag;
-        if let Some(id) = to {
-            if id == me {
-                return Err(TransferError::AlreadyLeads(me));
-            }
-            let member = view
-                .members
-                .iter()
-                .find(|m| m.id == id)
-                .ok_or(TransferError::Unknown(id))?;
-            if !member.voter {
-                return Err(TransferError::NotAVoter(id));
-            }
-            if !self.members.answers(id) {
-                return Err(TransferError::Unreachable(id));
-            }
-            let lag = member.lag.unwrap_or(u64::MAX);
-            if lag > limit {
-                return Err(TransferError::Lagging { id, lag, limit });
-            }
-            return Ok(id);
-        }
-        let voters: BTreeSet<NodeId> = view
-            .members
-            .iter()
-            .filter(|m| m.voter && m.id != me && self.members.answers(m.id))
-            .filter(|m| m.lag.is_some_and(|lag| lag <= limit))
-            .map(|m| m.id)
-            .collect();
-        voters
-            .into_iter()
-            .max_by_key(|id| {
-                view.members
-                    .iter()
-                    .find(|m| m.id == *id)
-                    .and_then(|m| m.matched_index)
-            })
-            .ok_or(TransferError::NoCandidate)
+        let members = &self.members;
+        pick(view, to, members.my_id, members.max_promote_lag, |id| {
+            members.answers(id)
+        })
     }
 
     /// Waits until `target` holds every entry this leader has.
@@ -217,10 +182,12 @@ impl LeaderTransfer {
             .wait(Some(CATCH_UP))
             .metrics(
                 |m| {
-                    let last = m.last_log_index;
-                    m.replication.as_ref().is_some_and(|r| {
-                        r.get(&target).is_some_and(|at| at.map(|l| l.index) >= last)
-                    })
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&target))
+                        .map(|at| at.map(|l| l.index));
+                    holds_whole_log(matched, m.last_log_index)
                 },
                 "the transfer target caught up",
             )
@@ -233,14 +200,181 @@ impl LeaderTransfer {
 /// On the target: campaign if this node still follows `req.from` in `req.term`, so a late
 /// or repeated request cannot start a needless election.
 pub async fn campaign(raft: &Raft, req: &CampaignRequest) -> CampaignReply {
-    let leadership = Leadership::of(raft);
+    may_campaign(&Leadership::of(raft), req)?;
+    raft.trigger().elect().await.map_err(|e| e.to_string())?;
+    tracing::info!(from = req.from, term = req.term, "campaigning on request");
+    Ok(())
+}
+
+/// Whether a campaign request still holds: this node follows its sender in its term.
+fn may_campaign(leadership: &Leadership, req: &CampaignRequest) -> Result<(), String> {
     if leadership.leader != Some(req.from) || leadership.term != req.term {
         return Err(format!(
             "it follows {:?} in term {}, not node {} in term {}",
             leadership.leader, leadership.term, req.from, req.term
         ));
     }
-    raft.trigger().elect().await.map_err(|e| e.to_string())?;
-    tracing::info!(from = req.from, term = req.term, "campaigning on request");
     Ok(())
+}
+
+/// Whether the target holds the leader's whole log: `matched` is what the leader's
+/// replication reports for it (`None`: no replication to it at all; `Some(None)`: it holds
+/// nothing yet), `last` the leader's last log index.
+fn holds_whole_log(matched: Option<Option<u64>>, last: Option<u64>) -> bool {
+    matched.is_some_and(|at| at >= last)
+}
+
+/// The transfer target: `to` if it may lead (a voter other than `me` that answers and is
+/// at most `limit` entries behind), else the voter that may lead with the most log.
+fn pick(
+    view: &bazaar_api::MembersView,
+    to: Option<NodeId>,
+    me: NodeId,
+    limit: u64,
+    answers: impl Fn(NodeId) -> bool,
+) -> Result<NodeId, TransferError> {
+    if let Some(id) = to {
+        if id == me {
+            return Err(TransferError::AlreadyLeads(me));
+        }
+        let member = view
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or(TransferError::Unknown(id))?;
+        if !member.voter {
+            return Err(TransferError::NotAVoter(id));
+        }
+        if !answers(id) {
+            return Err(TransferError::Unreachable(id));
+        }
+        let lag = member.lag.unwrap_or(u64::MAX);
+        if lag > limit {
+            return Err(TransferError::Lagging { id, lag, limit });
+        }
+        return Ok(id);
+    }
+    let voters: BTreeSet<NodeId> = view
+        .members
+        .iter()
+        .filter(|m| m.voter && m.id != me && answers(m.id))
+        .filter(|m| m.lag.is_some_and(|lag| lag <= limit))
+        .map(|m| m.id)
+        .collect();
+    voters
+        .into_iter()
+        .max_by_key(|id| {
+            view.members
+                .iter()
+                .find(|m| m.id == *id)
+                .and_then(|m| m.matched_index)
+        })
+        .ok_or(TransferError::NoCandidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bazaar_api::{MemberStatus, MembersView};
+
+    fn member(id: NodeId, voter: bool, matched: u64, last: u64) -> MemberStatus {
+        MemberStatus {
+            id,
+            api: format!("127.0.0.1:700{id}"),
+            raft: format!("127.0.0.1:800{id}"),
+            voter,
+            matched_index: Some(matched),
+            lag: Some(last - matched),
+            version: None,
+        }
+    }
+
+    /// Node 1 leads at index 100; 2 is 1 behind, 3 is 30 behind, 4 is a learner at 100.
+    fn view() -> MembersView {
+        MembersView {
+            answered_by: 1,
+            leader: Some(1),
+            leader_api: Some("127.0.0.1:7001".into()),
+            last_log_index: 100,
+            members: vec![
+                member(1, true, 100, 100),
+                member(2, true, 99, 100),
+                member(3, true, 70, 100),
+                member(4, false, 100, 100),
+            ],
+        }
+    }
+
+    const LIMIT: u64 = 50;
+
+    #[test]
+    fn without_a_target_the_voter_with_the_most_log_that_answers_is_picked() {
+        let all_answer = |_| true;
+        assert_eq!(pick(&view(), None, 1, LIMIT, all_answer).unwrap(), 2);
+        let two_is_down = |id| id != 2;
+        assert_eq!(pick(&view(), None, 1, LIMIT, two_is_down).unwrap(), 3);
+        // 3 is now too far behind, and the learner may not lead.
+        assert!(matches!(
+            pick(&view(), None, 1, 10, two_is_down),
+            Err(TransferError::NoCandidate)
+        ));
+    }
+
+    #[test]
+    fn a_named_target_must_be_another_voter_that_answers_and_is_caught_up() {
+        let all_answer = |_| true;
+        assert_eq!(pick(&view(), Some(3), 1, LIMIT, all_answer).unwrap(), 3);
+        assert!(matches!(
+            pick(&view(), Some(1), 1, LIMIT, all_answer),
+            Err(TransferError::AlreadyLeads(1))
+        ));
+        assert!(matches!(
+            pick(&view(), Some(9), 1, LIMIT, all_answer),
+            Err(TransferError::Unknown(9))
+        ));
+        assert!(matches!(
+            pick(&view(), Some(4), 1, LIMIT, all_answer),
+            Err(TransferError::NotAVoter(4))
+        ));
+        assert!(matches!(
+            pick(&view(), Some(3), 1, LIMIT, |id| id != 3),
+            Err(TransferError::Unreachable(3))
+        ));
+        assert!(matches!(
+            pick(&view(), Some(3), 1, 10, all_answer),
+            Err(TransferError::Lagging {
+                id: 3,
+                lag: 30,
+                limit: 10
+            })
+        ));
+    }
+
+    #[test]
+    fn a_target_has_caught_up_only_when_it_holds_the_last_entry() {
+        assert!(holds_whole_log(Some(Some(100)), Some(100)));
+        assert!(!holds_whole_log(Some(Some(99)), Some(100)));
+        assert!(!holds_whole_log(Some(None), Some(1)));
+        assert!(
+            !holds_whole_log(None, Some(1)),
+            "no replication to it at all"
+        );
+        assert!(holds_whole_log(Some(None), None), "nothing to hold");
+    }
+
+    #[test]
+    fn a_late_or_repeated_campaign_request_is_refused() {
+        let follows = |leader, term| Leadership {
+            leader: Some(leader),
+            hint: None,
+            is_leader: false,
+            term,
+            millis_since_quorum_ack: None,
+        };
+        let req = CampaignRequest { from: 1, term: 5 };
+        assert_eq!(may_campaign(&follows(1, 5), &req), Ok(()));
+        // Already a later term (the campaign happened), or another leader won meanwhile.
+        assert!(may_campaign(&follows(2, 6), &req).is_err());
+        assert!(may_campaign(&follows(1, 6), &req).is_err());
+    }
 }
