@@ -159,7 +159,7 @@ async fn full_disk_on(role: Role) {
     let mounts = match mounts() {
         Ok(m) => m,
         Err(why) => {
-            println!("SKIPPED: {why}");
+            common::skipped(&why);
             return;
         }
     };

@@ -1,5 +1,5 @@
 //! The FUSE side: a passthrough of the backing dir whose file data goes through
-//! [`Unsynced`] instead of straight to the backing files.
+//! `Unsynced` (unsynced.rs) instead of straight to the backing files.
 //!
 //! - Writes, truncates (setattr size, `O_TRUNC`) and `fallocate` that grows a file are held
 //!   in memory; reads and `stat` show them (read-your-writes). fsync and fdatasync of a file

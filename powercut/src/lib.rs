@@ -3,7 +3,7 @@
 //! that file is fsynced, and a simulated power cut ([`Mount::cut`]) drops every write that
 //! was not, as Jepsen's LazyFS does. After a cut each file has exactly what its last fsync
 //! left in the backing dir; metadata (names, renames, new files and dirs) is not held back.
-//! See [`fs`](crate::fs) for what is buffered and what is not, and [`buffer`] for the
+//! See [`fs`] for what is buffered and what is not, and [`buffer`] for the
 //! per-file logic.
 //!
 //! Mounting needs `/dev/fuse` and either root (mount(2)) or `fusermount3`; where it is

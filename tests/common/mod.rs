@@ -11,6 +11,8 @@
 #![allow(dead_code)]
 
 mod frontend;
+pub mod load;
+pub mod powercut;
 pub mod tmpfs;
 
 // Not every test binary starts a frontend.
@@ -134,6 +136,15 @@ pub fn wait_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(POLL);
     }
+}
+
+/// Reports the running test as skipped (a fault it needs cannot be set up here, e.g. mount
+/// is refused) before it returns early. Written to stderr itself, not with `eprintln!`,
+/// which the harness captures and hides for a test that passes; `scripts/test.sh` counts
+/// these lines as skipped tests, not passed ones.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// Sends `signal` (KILL, STOP, CONT) to a process.
@@ -600,6 +611,19 @@ impl TestCluster {
         .await
     }
 
+    /// What placing orders needs of this cluster, owned: order workers run in their own
+    /// tasks with it while the test kills and restarts nodes.
+    pub fn orders(&self) -> Orders {
+        Orders {
+            http: self.http.clone(),
+            nodes: self
+                .ids()
+                .into_iter()
+                .map(|id| (id, self.api_url(id)))
+                .collect(),
+        }
+    }
+
     /// One attempt at node `id`.
     pub async fn order_at(
         &self,
@@ -608,9 +632,76 @@ impl TestCluster {
         quantity: u64,
         key: &str,
     ) -> Result<(u16, Value), String> {
+        self.orders().order_at(id, name, quantity, key).await
+    }
+
+    /// Places an order the way a careful client would (see [`Orders::place_order`]).
+    pub async fn place_order(
+        &self,
+        name: &str,
+        quantity: u64,
+        key: &str,
+        patience: Duration,
+    ) -> Attempt {
+        self.orders()
+            .place_order(name, quantity, key, patience)
+            .await
+    }
+
+    pub async fn get_order(&self, id: u64, number: u64) -> Option<OrderView> {
         let resp = self
             .http
-            .post(format!("{}/orders", self.api_url(id)))
+            .get(format!("{}/orders/{number}", self.api_url(id)))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json::<Envelope<OrderView>>()
+            .await
+            .ok()
+            .map(|e| e.data)
+    }
+
+    pub async fn stock(&self, id: u64, name: &str) -> Option<u64> {
+        let resp = self
+            .http
+            .get(format!("{}/products/{name}", self.api_url(id)))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = resp.json().await.ok()?;
+        v["data"]["quantity"].as_u64()
+    }
+}
+
+/// A cluster's nodes as an order client sees them (see [`TestCluster::orders`]).
+#[derive(Clone)]
+pub struct Orders {
+    http: reqwest::Client,
+    /// Each node's id and API URL.
+    nodes: Vec<(u64, String)>,
+}
+
+impl Orders {
+    /// One attempt at node `id`.
+    pub async fn order_at(
+        &self,
+        id: u64,
+        name: &str,
+        quantity: u64,
+        key: &str,
+    ) -> Result<(u16, Value), String> {
+        let url = self
+            .nodes
+            .iter()
+            .find(|(node, _)| *node == id)
+            .map(|(_, url)| url)
+            .ok_or_else(|| format!("no node {id}"))?;
+        let resp = self
+            .http
+            .post(format!("{url}/orders"))
             .header(IDEMPOTENCY_HEADER, key)
             .json(&serde_json::json!({"name": name, "quantity": quantity}))
             .send()
@@ -622,7 +713,7 @@ impl TestCluster {
     }
 
     /// Places an order the way a careful client would: follow not-leader hints, try other
-    /// live nodes on failures, keep the same key throughout, give up after `patience`.
+    /// nodes on failures, keep the same key throughout, give up after `patience`.
     pub async fn place_order(
         &self,
         name: &str,
@@ -631,7 +722,7 @@ impl TestCluster {
         patience: Duration,
     ) -> Attempt {
         let start = Instant::now();
-        let ids = self.ids();
+        let ids: Vec<u64> = self.nodes.iter().map(|(id, _)| *id).collect();
         let mut target = ids[0];
         let mut last = String::from("never tried");
         let mut turn = 0usize;
@@ -660,33 +751,6 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Attempt::Indeterminate(last)
-    }
-
-    pub async fn get_order(&self, id: u64, number: u64) -> Option<OrderView> {
-        let resp = self
-            .http
-            .get(format!("{}/orders/{number}", self.api_url(id)))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        resp.json::<Envelope<OrderView>>()
-            .await
-            .ok()
-            .map(|e| e.data)
-    }
-
-    pub async fn stock(&self, id: u64, name: &str) -> Option<u64> {
-        let resp = self
-            .http
-            .get(format!("{}/products/{name}", self.api_url(id)))
-            .send()
-            .await
-            .ok()?;
-        let v: Value = resp.json().await.ok()?;
-        v["data"]["quantity"].as_u64()
     }
 }
 

@@ -1,6 +1,7 @@
 //! `powercut`: mounts the power-loss filesystem and turns signals into power cuts. Flags,
 //! logging and the signal loop only; the filesystem is the `powercut` library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +13,11 @@ use tokio::signal::unix::{signal, SignalKind};
 /// Exit code when FUSE mounting is refused (no /dev/fuse, no permission): a test counts
 /// itself as skipped on it rather than failed.
 const MOUNT_REFUSED: u8 = 3;
+
+/// Logging unless RUST_LOG says otherwise. fuser's "[Not Implemented]" warnings are left
+/// out, and its failures to send a reply: those are answers to requests the kernel has
+/// dropped already (its interrupt of a request from a killed process, after the answer).
+const DEFAULT_LOG: &str = "warn,fuser=error,fuser::reply=off";
 
 /// A disk that can lose power, for power-loss tests (as Jepsen's LazyFS).
 #[derive(Parser, Debug)]
@@ -63,9 +69,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fuser=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let Command::Mount {
         backing,
