@@ -52,13 +52,16 @@ ensure_deps() {
   apt_install "to build RocksDB and run the scripts" "${need[@]}"
 }
 
-# What the tests need beyond that: Chromium and its WebDriver (the storefront browser test).
+# What the tests need beyond that: Chromium and its WebDriver (the storefront browser test),
+# and fuse3 (fusermount3, for the power-loss tests' FUSE filesystem where it does not run
+# as root; it needs no libfuse).
 ensure_test_deps() {
   ensure_deps
   local need=()
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
-  apt_install "for the storefront's browser test" "${need[@]}"
+  command -v fusermount3 >/dev/null || need+=(fuse3)
+  apt_install "for the storefront's browser test and the power-loss tests" "${need[@]}"
 }
 
 # One cargo profile (release) and one feature set for everything, so RocksDB's C++ is

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bazaar_api::NodeRole;
-use common::load::Load;
+use common::inline_load::Load;
 use common::tmpfs::{link_data_dir, Tmpfs};
 use common::{wait_within, TestCluster, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
@@ -113,7 +113,7 @@ async fn full_disk_on(role: Role) {
     let mounts = match mounts() {
         Ok(m) => m,
         Err(why) => {
-            println!("SKIPPED: {why}");
+            common::skipped(&why);
             return;
         }
     };

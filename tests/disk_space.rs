@@ -85,7 +85,7 @@ async fn every_node_shows_its_data_size_by_part_and_its_free_space() {
     let mounts = match mounts() {
         Ok(m) => m,
         Err(why) => {
-            println!("SKIPPED: {why}");
+            common::skipped(&why);
             return;
         }
     };
@@ -145,7 +145,7 @@ async fn the_reserve_file_is_written_where_there_is_room_and_skipped_in_one_line
     let mounts = match mounts() {
         Ok(m) => m,
         Err(why) => {
-            println!("SKIPPED: {why}");
+            common::skipped(&why);
             return;
         }
     };

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::load::Load;
+use common::inline_load::Load;
 use common::{wait_for, wait_within, TestCluster, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;

@@ -11,7 +11,9 @@
 #![allow(dead_code)]
 
 mod frontend;
+pub mod inline_load;
 pub mod load;
+pub mod powercut;
 pub mod tmpfs;
 
 // Not every test binary starts a frontend.
@@ -135,6 +137,15 @@ pub fn wait_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(POLL);
     }
+}
+
+/// Reports the running test as skipped (a fault it needs cannot be set up here, e.g. mount
+/// is refused) before it returns early. Written to stderr itself, not with `eprintln!`,
+/// which the harness captures and hides for a test that passes; `scripts/test.sh` counts
+/// these lines as skipped tests, not passed ones.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// Sends `signal` (KILL, STOP, CONT) to a process.
@@ -629,6 +640,19 @@ impl TestCluster {
         .await
     }
 
+    /// What placing orders needs of this cluster, owned: order workers run in their own
+    /// tasks with it while the test kills and restarts nodes.
+    pub fn orders(&self) -> Orders {
+        Orders {
+            http: self.http.clone(),
+            nodes: self
+                .ids()
+                .into_iter()
+                .map(|id| (id, self.api_url(id)))
+                .collect(),
+        }
+    }
+
     /// One attempt at node `id`.
     pub async fn order_at(
         &self,
@@ -637,21 +661,10 @@ impl TestCluster {
         quantity: u64,
         key: &str,
     ) -> Result<(u16, Value), String> {
-        let resp = self
-            .http
-            .post(format!("{}/orders", self.api_url(id)))
-            .header(IDEMPOTENCY_HEADER, key)
-            .json(&serde_json::json!({"name": name, "quantity": quantity}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp.json::<Value>().await.map_err(|e| e.to_string())?;
-        Ok((status, body))
+        self.orders().order_at(id, name, quantity, key).await
     }
 
-    /// Places an order the way a careful client would: follow not-leader hints, try other
-    /// live nodes on failures, keep the same key throughout, give up after `patience`.
+    /// Places an order the way a careful client would (see [`Orders::place_order`]).
     pub async fn place_order(
         &self,
         name: &str,
@@ -659,36 +672,9 @@ impl TestCluster {
         key: &str,
         patience: Duration,
     ) -> Attempt {
-        let start = Instant::now();
-        let ids = self.ids();
-        let mut target = ids[0];
-        let mut last = String::from("never tried");
-        let mut turn = 0usize;
-        while start.elapsed() < patience {
-            match self.order_at(target, name, quantity, key).await {
-                Ok((200, body)) => match serde_json::from_value::<Envelope<OrderView>>(body) {
-                    Ok(env) => return Attempt::Acked(env.data),
-                    Err(e) => return Attempt::Indeterminate(format!("undecodable order: {e}")),
-                },
-                Ok((421, body)) => {
-                    last = "not leader".into();
-                    if let Some(id) = body["error"]["leader"]["id"].as_u64() {
-                        target = id;
-                        continue;
-                    }
-                }
-                Ok((503, body)) => last = format!("503 {body}"),
-                Ok((status, body)) if (400..500).contains(&status) || status == 507 => {
-                    return Attempt::Rejected(status, body)
-                }
-                Ok((status, body)) => last = format!("{status} {body}"),
-                Err(e) => last = e,
-            }
-            turn += 1;
-            target = ids[turn % ids.len()];
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        Attempt::Indeterminate(last)
+        self.orders()
+            .place_order(name, quantity, key, patience)
+            .await
     }
 
     pub async fn get_order(&self, id: u64, number: u64) -> Option<OrderView> {
@@ -738,6 +724,84 @@ impl TestCluster {
             .ok()?;
         let v: Value = resp.json().await.ok()?;
         v["data"]["quantity"].as_u64()
+    }
+}
+
+/// A cluster's nodes as an order client sees them (see [`TestCluster::orders`]).
+#[derive(Clone)]
+pub struct Orders {
+    http: reqwest::Client,
+    /// Each node's id and API URL.
+    nodes: Vec<(u64, String)>,
+}
+
+impl Orders {
+    /// One attempt at node `id`.
+    pub async fn order_at(
+        &self,
+        id: u64,
+        name: &str,
+        quantity: u64,
+        key: &str,
+    ) -> Result<(u16, Value), String> {
+        let url = self
+            .nodes
+            .iter()
+            .find(|(node, _)| *node == id)
+            .map(|(_, url)| url)
+            .ok_or_else(|| format!("no node {id}"))?;
+        let resp = self
+            .http
+            .post(format!("{url}/orders"))
+            .header(IDEMPOTENCY_HEADER, key)
+            .json(&serde_json::json!({"name": name, "quantity": quantity}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// Places an order the way a careful client would: follow not-leader hints, try other
+    /// nodes on failures, keep the same key throughout, give up after `patience`.
+    pub async fn place_order(
+        &self,
+        name: &str,
+        quantity: u64,
+        key: &str,
+        patience: Duration,
+    ) -> Attempt {
+        let start = Instant::now();
+        let ids: Vec<u64> = self.nodes.iter().map(|(id, _)| *id).collect();
+        let mut target = ids[0];
+        let mut last = String::from("never tried");
+        let mut turn = 0usize;
+        while start.elapsed() < patience {
+            match self.order_at(target, name, quantity, key).await {
+                Ok((200, body)) => match serde_json::from_value::<Envelope<OrderView>>(body) {
+                    Ok(env) => return Attempt::Acked(env.data),
+                    Err(e) => return Attempt::Indeterminate(format!("undecodable order: {e}")),
+                },
+                Ok((421, body)) => {
+                    last = "not leader".into();
+                    if let Some(id) = body["error"]["leader"]["id"].as_u64() {
+                        target = id;
+                        continue;
+                    }
+                }
+                Ok((503, body)) => last = format!("503 {body}"),
+                Ok((status, body)) if (400..500).contains(&status) || status == 507 => {
+                    return Attempt::Rejected(status, body)
+                }
+                Ok((status, body)) => last = format!("{status} {body}"),
+                Err(e) => last = e,
+            }
+            turn += 1;
+            target = ids[turn % ids.len()];
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Attempt::Indeterminate(last)
     }
 }
 
