@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::CheckError;
+use super::error::CheckError;
 
 /// What a worker asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

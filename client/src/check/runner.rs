@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use bazaar_api::{ProductSpec, Reason};
 use futures::stream::{self, StreamExt};
 
+use super::anomaly::Anomaly;
 use super::anomaly::{ops_around, CONTEXT_RADIUS};
+use super::error::CheckError;
 use super::history::{read_path, write_history, OpKind, OpRecord, Outcome};
 use super::invariants::{check_invariants, Evidence, FoundOrder, ProductFacts};
 use super::linearizability::{self, Budget, LinOp, LinResult};
@@ -18,7 +20,6 @@ use super::model::{Action, AutoRestock, StockModel};
 use super::replicas::await_convergence;
 use super::verdict::CheckReport;
 use super::worker::{run_worker, WorkerContext};
-use super::{Anomaly, CheckError};
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
 use crate::transport::Transport;
