@@ -2,10 +2,8 @@
 //! kept-alive connection set per instance, the JSON envelope decoded into
 //! `bazaar_api` types, and one hop to the leader on a not-leader answer.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bazaar_api::backup::{summarize, BackupSummary};
 use bazaar_api::{
     ApiError, ClusterAnswer, ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, OrderRequest,
     OrderView, ProductList, ProductPatch, ProductSpec, ProductView, Reason, RestockRequest,
@@ -18,7 +16,6 @@ use bazaar_api::{
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
 use crate::error::ClientError;
 use crate::transport::Transport;
@@ -316,14 +313,10 @@ impl ApiClient {
         self.admin_post(&["admin", "alarms", "disarm"], req).await
     }
 
-    /// `GET /admin/backup`, streamed into `out` (through `out.part`, synced, checked and
-    /// then renamed, so `out` is complete or absent). `progress` gets the bytes so far and
-    /// the total. The download has no overall deadline, only one per read.
-    pub async fn download_backup(
-        &self,
-        out: &Path,
-        mut progress: impl FnMut(u64, Option<u64>),
-    ) -> Result<BackupSummary, ClientError> {
+    /// `GET /admin/backup`: the node's answer, once it said yes, as a stream of chunks
+    /// (`backup_save` writes them to a file). The download has no deadline per request,
+    /// only [`BACKUP_DEADLINE`] overall, since a large state takes long to dump and send.
+    pub async fn backup_stream(&self) -> Result<BackupStream, ClientError> {
         let token = self.admin_token()?;
         let url = self.url(&["admin", "backup"])?;
         let resp = self
@@ -345,35 +338,17 @@ impl ApiClient {
                 Err(_) => decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)),
             });
         }
-        let announced_index = resp
+        let index = resp
             .headers()
             .get(INDEX_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let total = resp.content_length();
-        let part = part_path(out);
-        let result = save_stream(resp, &part, total, &mut progress, url.as_str()).await;
-        let summary = match result {
-            Ok(summary) => summary,
-            Err(e) => {
-                let _ = std::fs::remove_file(&part);
-                return Err(e);
-            }
-        };
-        if announced_index.is_some_and(|i| i != summary.index) {
-            let _ = std::fs::remove_file(&part);
-            return Err(ClientError::Backup(format!(
-                "the node announced index {announced_index:?} but the file holds {}",
-                summary.index
-            )));
-        }
-        std::fs::rename(&part, out).map_err(|e| io_error(out, e))?;
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_error(dir, e))?;
-        }
-        Ok(summary)
+        Ok(BackupStream {
+            total: resp.content_length(),
+            index,
+            url: url.to_string(),
+            resp,
+        })
     }
 
     fn admin_token(&self) -> Result<&str, ClientError> {
@@ -480,58 +455,26 @@ impl ApiClient {
 }
 
 /// Longest a backup download may take, dump and transfer together.
-const BACKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
+pub const BACKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
-fn part_path(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(".part");
-    PathBuf::from(name)
+/// A backup on its way from a node: the body still to read, and what the headers said.
+pub struct BackupStream {
+    resp: reqwest::Response,
+    /// `X-Bazaar-Index`: the log index the node says the backup holds.
+    pub index: Option<u64>,
+    /// The body's length, when the node sent one.
+    pub total: Option<u64>,
+    url: String,
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> ClientError {
-    ClientError::Backup(format!("{}: {e}", path.display()))
-}
-
-/// Writes the body into `part`, syncs it, and reads it back whole to check it.
-async fn save_stream(
-    mut resp: reqwest::Response,
-    part: &Path,
-    total: Option<u64>,
-    progress: &mut impl FnMut(u64, Option<u64>),
-    url: &str,
-) -> Result<BackupSummary, ClientError> {
-    let mut file = tokio::fs::File::create(part)
-        .await
-        .map_err(|e| io_error(part, e))?;
-    let mut written = 0u64;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| ClientError::transport(url, &e))?
-    {
-        file.write_all(&chunk)
+impl BackupStream {
+    /// The next piece of the body, or `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ClientError> {
+        self.resp
+            .chunk()
             .await
-            .map_err(|e| io_error(part, e))?;
-        written += chunk.len() as u64;
-        progress(written, total);
+            .map_err(|e| ClientError::transport(&self.url, &e))
     }
-    file.sync_all().await.map_err(|e| io_error(part, e))?;
-    drop(file);
-    if total.is_some_and(|t| t != written) {
-        return Err(ClientError::Backup(format!(
-            "the download ended after {written} of {total:?} bytes"
-        )));
-    }
-    let path = part.to_owned();
-    tokio::task::spawn_blocking(move || inspect_file(&path))
-        .await
-        .map_err(|e| ClientError::Backup(format!("checking the backup failed: {e}")))?
-}
-
-/// Reads a backup file whole, checking its format, framing and checksum.
-pub fn inspect_file(path: &Path) -> Result<BackupSummary, ClientError> {
-    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    summarize(file).map_err(|e| ClientError::Backup(format!("{}: {e}", path.display())))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ClientError> {

@@ -1,14 +1,14 @@
-//! The `bazaar` client library: a typed API client, the one-shot commands, the load
-//! generator with order verification, the consistency checker, and the operator's
-//! commands (members, leadership, backups, cluster status).
+//! The `bazaar` client library: a typed API client, backup files, the load generator
+//! with order verification, the consistency checker, and every command of the `bazaar`
+//! CLI (`cli`), so the binary only parses arguments and dispatches.
 
 pub mod api_client;
+pub mod backup_save;
 pub mod certs;
 pub mod check;
-pub mod commands;
+pub mod cli;
 pub mod error;
 pub mod load;
-pub mod operations;
 pub mod target;
 pub mod transport;
 

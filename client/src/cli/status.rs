@@ -1,81 +1,35 @@
-//! The one-shot commands for people (`lookup`, `search`, `order`, `order-status`,
-//! `status`, `admin ...`): each returns text for humans or a JSON value.
+//! `bazaar status`: the answering node's view of the cluster (and the frontend's cache,
+//! feed and routing when a frontend answers), or with `--cluster` every member's own view.
 
-use bazaar_api::{cents_to_decimal, ClusterInfo, OrderView, ProductView};
-use serde::Serialize;
+use bazaar_api::ClusterInfo;
+use clap::Args;
 
+use super::cluster_status::cluster_status;
+use super::error::CliError;
+use super::globals::Globals;
+use super::outcome::Outcome;
+use super::output::Output;
 use crate::api_client::ApiClient;
-use crate::error::ClientError;
 
-/// What a command prints: a line for people and the same data as JSON.
-pub struct Output {
-    pub human: String,
-    pub json: serde_json::Value,
+/// `bazaar status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Ask every member instead: one row per node with its role, term, commit and
+    /// applied index, lag, readiness and version.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
-fn output<T: Serialize>(human: String, data: &T) -> Result<Output, ClientError> {
-    let json = serde_json::to_value(data)
-        .map_err(|e| ClientError::Usage(format!("cannot encode output: {e}")))?;
-    Ok(Output { human, json })
-}
-
-pub fn product_line(p: &ProductView) -> String {
-    format!(
-        "{}: {} [{}] price {:.2}, {} in stock (version {})",
-        p.name,
-        p.title,
-        p.topic,
-        cents_to_decimal(p.price),
-        p.quantity,
-        p.version
-    )
-}
-
-pub fn order_line(o: &OrderView) -> String {
-    format!(
-        "order #{}: {} x {} at {:.2} = {:.2} (log index {})",
-        o.number,
-        o.quantity,
-        o.name,
-        cents_to_decimal(o.unit_price),
-        cents_to_decimal(o.total),
-        o.index
-    )
-}
-
-pub async fn lookup(c: &ApiClient, name: &str) -> Result<Output, ClientError> {
-    let p = c.product(name).await?;
-    output(product_line(&p), &p)
-}
-
-pub async fn search(c: &ApiClient, topic: &str) -> Result<Output, ClientError> {
-    let r = c.search(topic).await?;
-    let mut human = format!("{} product(s) in topic {:?}", r.products.len(), r.topic);
-    for p in &r.products {
-        human.push_str("\n  ");
-        human.push_str(&product_line(p));
-    }
-    output(human, &r)
-}
-
-pub async fn order(
-    c: &ApiClient,
-    name: &str,
-    quantity: u64,
-    key: Option<&str>,
-) -> Result<Output, ClientError> {
-    let req = bazaar_api::OrderRequest {
-        name: name.to_owned(),
-        quantity,
+/// One node's view, or with `--cluster` (asked of a node) every member's.
+pub async fn run(g: &Globals, args: StatusArgs) -> Result<Outcome, CliError> {
+    let (target, client) = g.connect(None)?;
+    let out = if args.cluster {
+        let node = g.node(&target).await?;
+        cluster_status(&node).await?
+    } else {
+        node_view(&client).await?
     };
-    req.validate().map_err(ClientError::Usage)?;
-    let o = c.order(&req, key).await?;
-    output(order_line(&o), &o)
-}
-
-pub async fn order_status(c: &ApiClient, number: u64) -> Result<Output, ClientError> {
-    let o = c.get_order(number).await?;
-    output(order_line(&o), &o)
+    Ok(Outcome::printed(&out, g.json))
 }
 
 fn cluster_lines(i: &ClusterInfo) -> String {
@@ -121,7 +75,7 @@ fn cluster_lines(i: &ClusterInfo) -> String {
 
 /// The answering node's view of the cluster, plus the frontend's cache, feed and routing
 /// when a frontend answered.
-pub async fn status(c: &ApiClient) -> Result<Output, ClientError> {
+async fn node_view(c: &ApiClient) -> Result<Output, CliError> {
     let answer = c.cluster_answer().await?;
     let mut human = cluster_lines(&answer.cluster);
     match &answer.frontend {
@@ -152,10 +106,5 @@ pub async fn status(c: &ApiClient) -> Result<Output, ClientError> {
             ));
         }
     }
-    output(human, &answer)
-}
-
-/// Admin answers are the product after the change.
-pub fn admin_output(p: &ProductView) -> Result<Output, ClientError> {
-    output(product_line(p), p)
+    Output::new(human, &answer)
 }

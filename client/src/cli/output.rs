@@ -1,0 +1,25 @@
+//! `Output`: what a one-shot command prints: text for people and the same data as JSON.
+
+use serde::Serialize;
+
+use super::error::CliError;
+
+/// A line (or table) for people and the same data as JSON.
+pub struct Output {
+    pub human: String,
+    pub json: serde_json::Value,
+}
+
+impl Output {
+    /// `human`, and `data` as JSON.
+    pub fn new<T: Serialize>(human: String, data: &T) -> Result<Self, CliError> {
+        let json = serde_json::to_value(data)
+            .map_err(|e| CliError::Usage(format!("cannot encode output: {e}")))?;
+        Ok(Output { human, json })
+    }
+}
+
+/// A number, or `-` when unknown: the empty cell of the operator tables.
+pub fn dash(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
