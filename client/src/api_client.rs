@@ -314,8 +314,8 @@ impl ApiClient {
     }
 
     /// `GET /admin/backup`: the node's answer, once it said yes, as a stream of chunks
-    /// (`backup_save` writes them to a file). The download has no deadline per request,
-    /// only [`BACKUP_DEADLINE`] overall, since a large state takes long to dump and send.
+    /// (`backup_save` writes them to a file). [`BACKUP_DEADLINE`] replaces the client's
+    /// per-request timeout for the whole download: a large state takes long to dump and send.
     pub async fn backup_stream(&self) -> Result<BackupStream, ClientError> {
         let token = self.admin_token()?;
         let url = self.url(&["admin", "backup"])?;
