@@ -9,6 +9,7 @@ mod batching;
 mod cache;
 mod error;
 mod feed;
+mod gauges;
 mod lookup_batcher;
 mod metrics;
 mod options;
@@ -37,8 +38,9 @@ pub use options::{Options, TEST_FILL_DELAY_ENV};
 use backend::{Backend, BackendSettings, NodePool};
 use cache::VersionedCache;
 use feed::{ChangeFeed, FeedState};
+use gauges::Gauges;
 use lookup_batcher::LookupBatcher;
-use metrics::{Gauges, Metrics};
+use metrics::Metrics;
 use reader::CachedReader;
 use state::AppState;
 
