@@ -822,7 +822,6 @@ async fn bad_input_is_answered_without_the_cluster_and_an_unreachable_cluster_gi
         .collect();
     let fe = start_frontend(dead, 800, frontend::Options::default()).await;
     let client = http();
-    let started = Instant::now();
     for (path, status) in [
         ("/products/a%2Fb", 400),
         ("/orders/abc", 400),
@@ -861,31 +860,32 @@ async fn bad_input_is_answered_without_the_cluster_and_an_unreachable_cluster_gi
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert!(
-        started.elapsed() < Duration::from_millis(700),
-        "bad input must not wait on nodes"
-    );
+    // Bad input is answered without the cluster: not one node request was attempted.
+    assert_eq!(metric(&fe, "backend_reads_total").await, 0);
+    assert_eq!(metric(&fe, "backend_writes_total").await, 0);
 
-    for request in [
+    for (n, request) in [
         client.get(format!("{}/products/Tux", fe.url)),
         client
             .post(format!("{}/orders", fe.url))
             .json(&serde_json::json!({"name": "Tux", "quantity": 1})),
         client.get(format!("{}/cluster", fe.url)),
-    ] {
-        let started = Instant::now();
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let r = request.send().await.unwrap();
         assert_eq!(r.status(), 503);
         assert_eq!(
             r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
             Some("1")
         );
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "503 within the deadline"
-        );
         let env: serde_json::Value = r.json().await.unwrap();
         assert_eq!(env["error"]["code"], 503);
+        // The backend gave up by its own rule (the request deadline or the no-leader
+        // grace), not the route's time limit (`timeout`, 2 s later) nor a hang.
+        assert_eq!(env["error"]["reason"], "unavailable", "{env}");
+        assert_eq!(metric(&fe, "unavailable_total").await, n as u64 + 1);
     }
     let (status, _, body) = get_json(&format!("{}/livez", fe.url)).await;
     assert_eq!(status, 200, "serving: {body}");
