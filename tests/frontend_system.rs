@@ -1,7 +1,7 @@
 //! The frontend as a shop client meets it: the real `frontend` binary in front of real
 //! `raft-node` processes. Read-your-writes through one frontend, changes from elsewhere
 //! reaching its cache through the feed, the stale-fill race made deterministic
-//! with the test-only fill delay, a cut change feed, a leader killed during concurrent
+//! with the frontend's `reader.fill` failpoint, a cut change feed, a leader killed during concurrent
 //! orders, and bad input answered exactly as a node answers it.
 
 mod common;
@@ -12,11 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bazaar_api::{Envelope, OrderView};
-use common::{metric_value, wait_for, Attempt, Frontend, TestCluster, TOKEN};
+use common::{wait_for, Attempt, Frontend, TestCluster, TOKEN};
 use serde_json::{json, Value};
 
-/// The frontend's test-only fill delay (see `frontend::TEST_FILL_DELAY_ENV`).
-const TEST_FILL_DELAY_ENV: &str = "BAZAAR_FRONTEND_TEST_FILL_DELAY_MS";
+/// Arms the frontend's `reader.fill` failpoint (its binary is built with the feature
+/// `failpoints`, as scripts/test.sh and this package's dev-dependency do): each miss's fill
+/// is held 1.5 s after the node's answer, on the async timer.
+const HOLD_FILLS: (&str, &str) = ("FAILPOINTS", "reader.fill=return(1500)");
+/// What the frontend logs when the failpoint holds a fill (`frontend/src/reader.rs`).
+const FILL_HELD: &str = "failpoint reader.fill: holding the fill";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -265,18 +269,17 @@ async fn changes_made_elsewhere_reach_the_cache_through_the_feed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_fill_never_puts_back_an_old_value() {
     let cluster = TestCluster::start_in_process(3).await;
-    let fe = Frontend::start(&cluster, &[], &[(TEST_FILL_DELAY_ENV, "1500")]);
+    let fe = Frontend::start(&cluster, &[], &[HOLD_FILLS]);
     wait_serving(&fe).await;
-    let metrics = fe.url("/metrics");
-    let fills_delayed = || metric_value(&metrics, "bazaar_frontend_test_fill_delays_total");
+    let held_before = fe.log_lines_with(FILL_HELD);
     let slow = tokio::spawn({
         let url = fe.url("/products/Whale");
         async move { get(&url).await }
     });
-    // The node has answered the miss; the fill is waiting in the hook. Change the
+    // The node has answered the miss; the fill is held by the failpoint. Change the
     // product now and let the feed deliver the invalidation inside that window.
-    wait_for("the miss to reach the fill delay", || async {
-        (fills_delayed().await == Some(1)).then_some(())
+    wait_for("the miss to reach the held fill", || async {
+        (fe.log_lines_with(FILL_HELD) == held_before + 1).then_some(())
     })
     .await;
     let order = acked(

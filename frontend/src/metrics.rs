@@ -30,14 +30,12 @@ pub struct Metrics {
     /// Times the cache started again from empty once the feed caught up after a bypass.
     pub cache_refills: Counter,
     pub feed_changes: Counter,
-    /// Fills that went through the test-only delay hook.
-    pub test_fill_delays: Counter,
 }
 
 impl Metrics {
     /// Registers every counter in `registry` (the gauges are `gauges::Gauges`).
     pub fn register(&self, registry: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 18] = [
+        let counters: [(&str, &str, &Counter); 17] = [
             (
                 "cache_hits",
                 "Cacheable reads answered from the cache.",
@@ -122,11 +120,6 @@ impl Metrics {
                 "feed_changes",
                 "Change events received from the feed.",
                 &self.feed_changes,
-            ),
-            (
-                "test_fill_delays",
-                "Fills delayed by the test-only hook.",
-                &self.test_fill_delays,
             ),
         ];
         for (name, help, counter) in counters {
