@@ -132,7 +132,8 @@ impl HttpMetrics {
         self.table.series(route).record(status, took);
     }
 
-    /// The series of a route, looked up once per request before it is served.
+    /// The series of a route: looked up once per endpoint of a router, at its first
+    /// request (the HTTP layer keeps the handle).
     pub(crate) fn route(&self, matched: Option<&str>) -> RouteHandle {
         RouteHandle(self.table.series(matched))
     }
