@@ -22,11 +22,11 @@ step "lints (cargo clippy -D warnings)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 step "docs (cargo doc, warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
-# Whole-system tests spawn the real binaries, so build them first: with the failpoints in,
-# which the fault tests arm per process (FAILPOINTS); inert otherwise. The tests' own build
+# Whole-system tests spawn the real binaries, so build them first: with the failpoints in
+# (nodes and frontend), which the fault tests arm per process (FAILPOINTS); inert otherwise. The tests' own build
 # turns the feature on too, so nothing is built twice.
 step "build"
-(cd "$BAZAAR_ROOT" && cargo build --release --workspace --bins --features raft-node/failpoints)
+(cd "$BAZAAR_ROOT" && cargo build --release --workspace --bins --features raft-node/failpoints,frontend/failpoints)
 ignored=()
 if docker info >/dev/null 2>&1; then
   ignored=(--include-ignored)

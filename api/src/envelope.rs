@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::Reason;
 use crate::leader::LeaderHint;
+use crate::reason::Reason;
 
 /// A successful answer: `{"data": T}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +43,19 @@ pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
+impl LeaderHint {
+    /// The leader a 421 answer names: the envelope's `error.leader`, else the
+    /// `X-Bazaar-Leader` header. Here rather than in `leader.rs`, which the envelope names.
+    pub fn from_answer(body: &[u8], header: Option<&str>) -> Option<Self> {
+        if let Ok(env) = serde_json::from_slice::<ErrorEnvelope>(body) {
+            if let Some(hint) = env.error.leader {
+                return Some(hint);
+            }
+        }
+        Self::parse_header(header?)
+    }
+}
+
 /// A reason added by a newer server must not make the whole answer unreadable.
 fn known_reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Reason>, D::Error> {
     let raw = Option::<serde_json::Value>::deserialize(d)?;
@@ -60,5 +73,22 @@ mod tests {
                 .unwrap();
         assert_eq!(env.error.reason, None);
         assert_eq!(env.error.code, 503);
+    }
+
+    #[test]
+    fn hint_comes_from_the_envelope_or_the_header() {
+        let body =
+            br#"{"error":{"code":421,"message":"x","leader":{"id":2,"api":"127.0.0.1:7002"}}}"#;
+        assert_eq!(
+            LeaderHint::from_answer(body, None),
+            Some(LeaderHint::new(2, "127.0.0.1:7002"))
+        );
+        assert_eq!(
+            LeaderHint::from_answer(b"not json", Some("3 127.0.0.1:7003")),
+            Some(LeaderHint::new(3, "127.0.0.1:7003"))
+        );
+        assert!(LeaderHint::from_answer(b"{}", None).is_none());
+        assert!(LeaderHint::parse_header("x 127.0.0.1:1").is_none());
+        assert!(LeaderHint::parse_header("3 ").is_none());
     }
 }

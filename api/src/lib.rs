@@ -13,6 +13,7 @@ mod envelope;
 mod error;
 mod idempotency;
 mod leader;
+mod limits;
 mod lookup;
 mod order;
 mod order_batch;
@@ -20,6 +21,7 @@ pub mod peer;
 mod price;
 mod product;
 mod read;
+mod reason;
 mod watch;
 
 pub use alarm::{
@@ -32,9 +34,10 @@ pub use cluster::{
     Readiness, TransferOutcome, TransferRequest, VersionInfo,
 };
 pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
-pub use error::{ApiError, Reason};
+pub use error::ApiError;
 pub use idempotency::{IdempotencyKey, KeyError, MAX_IDEMPOTENCY_KEY_LEN};
 pub use leader::LeaderHint;
+pub use limits::{DEFAULT_PAGE, MAX_API_BODY_BYTES, MAX_PAGE};
 pub use lookup::{ProductLookup, LOOKUP_PATH, MAX_LOOKUPS_PER_BATCH};
 pub use order::{OrderRequest, OrderView, MAX_ORDER_QUANTITY};
 pub use order_batch::{KeyedOrder, OrderBatch, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH};
@@ -44,6 +47,7 @@ pub use product::{
     SearchResult, MAX_PRODUCT_NAME_LEN,
 };
 pub use read::Consistency;
+pub use reason::Reason;
 pub use watch::{ChangeEvent, WatchMessage};
 
 /// Response header carrying the applied log index a read was served at.
@@ -56,8 +60,3 @@ pub const DIGEST_HEADER: &str = "x-bazaar-digest";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Request and response header carrying the request id, logged on every hop.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Largest request body the public API accepts (bytes); larger bodies get 413.
-pub const MAX_API_BODY_BYTES: usize = 64 * 1024;
-/// Default and largest page of `GET /products`.
-pub const DEFAULT_PAGE: usize = 100;
-pub const MAX_PAGE: usize = 1000;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Most names in one lookup: even the longest names keep the body well inside
-/// [`crate::MAX_API_BODY_BYTES`].
+/// [`crate::limits::MAX_API_BODY_BYTES`].
 pub const MAX_LOOKUPS_PER_BATCH: usize = 128;
 
 /// The route a frontend sends lookups to.
@@ -26,6 +26,6 @@ mod tests {
             names: vec!["n".repeat(crate::MAX_PRODUCT_NAME_LEN); MAX_LOOKUPS_PER_BATCH],
         };
         let size = serde_json::to_vec(&lookup).unwrap().len();
-        assert!(size < crate::MAX_API_BODY_BYTES, "{size} bytes");
+        assert!(size < crate::limits::MAX_API_BODY_BYTES, "{size} bytes");
     }
 }

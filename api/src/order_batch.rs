@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::order::OrderRequest;
 
 /// Most orders in one batch: even with the longest keys and names the body stays well
-/// inside [`crate::MAX_API_BODY_BYTES`].
+/// inside [`crate::limits::MAX_API_BODY_BYTES`].
 pub const MAX_ORDERS_PER_BATCH: usize = 128;
 
 /// The route a frontend forwards batches to.
@@ -64,6 +64,6 @@ mod tests {
             orders: vec![order; MAX_ORDERS_PER_BATCH],
         };
         let size = serde_json::to_vec(&batch).unwrap().len();
-        assert!(size < crate::MAX_API_BODY_BYTES, "{size} bytes");
+        assert!(size < crate::limits::MAX_API_BODY_BYTES, "{size} bytes");
     }
 }

@@ -9,9 +9,9 @@ mod batching;
 mod cache;
 mod error;
 mod feed;
+mod gauges;
 mod lookup_batcher;
 mod metrics;
-mod options;
 mod order_batcher;
 mod paths;
 mod reader;
@@ -32,13 +32,13 @@ use order_batcher::OrderBatcher;
 use tokio::net::TcpListener;
 
 pub use error::FrontendError;
-pub use options::{Options, TEST_FILL_DELAY_ENV};
 
 use backend::{Backend, BackendSettings, NodePool};
 use cache::VersionedCache;
 use feed::{ChangeFeed, FeedState};
+use gauges::Gauges;
 use lookup_batcher::LookupBatcher;
-use metrics::{Gauges, Metrics};
+use metrics::Metrics;
 use reader::CachedReader;
 use state::AppState;
 
@@ -47,20 +47,9 @@ const ATTEMPT_SLACK: Duration = Duration::from_millis(500);
 /// How long open requests get to finish once shutdown is asked for.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// Serves the public API on `listener` until `shutdown` is cancelled. Test-only hooks come
-/// from the environment (see [`Options`]).
+/// Serves the public API on `listener` until `shutdown` is cancelled.
 pub async fn run(
     config: ClusterConfig,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), FrontendError> {
-    run_with(config, Options::from_env()?, listener, shutdown).await
-}
-
-/// [`run`] with explicit options.
-pub async fn run_with(
-    config: ClusterConfig,
-    options: Options,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), FrontendError> {
@@ -123,7 +112,6 @@ pub async fn run_with(
         feed_state.clone(),
         metrics.clone(),
         f.cache_enabled,
-        options.test_fill_delay,
     );
     // With the cache off there is nothing to invalidate, so no feed either.
     if f.cache_enabled {

@@ -1,17 +1,19 @@
 //! Building node URLs from client input: percent-encoding path segments and reading
 //! query parameters.
 
-/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything but RFC 3986's unreserved characters: a product name like `a/b?c` stays one
+/// segment, and the node decodes it back.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment (the `percent-encoding` crate, the one `url` uses).
 pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// `?query` to append to a node path, or nothing.
@@ -44,6 +46,7 @@ mod tests {
     fn segments_and_queries_round_trip() {
         assert_eq!(encode_segment("RPCs for Noobs"), "RPCs%20for%20Noobs");
         assert_eq!(encode_segment("a/b?c"), "a%2Fb%3Fc");
+        assert_eq!(encode_segment("Ünïcode-1.0_~"), "%C3%9Cn%C3%AFcode-1.0_~");
         assert_eq!(
             query_param(Some("topic=board+games&x=1"), "topic").as_deref(),
             Some("board games")

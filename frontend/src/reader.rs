@@ -4,7 +4,7 @@
 //! (the cache's rule, `cache::store`), so no later answer can go back before it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::{HeaderValue, StatusCode};
 use bazaar_api::{Envelope, ProductList, ProductView, SearchResult};
@@ -37,9 +37,6 @@ pub struct CachedReader {
     metrics: Arc<Metrics>,
     flights: Singleflight<CacheKey, FetchResult>,
     enabled: bool,
-    /// Test-only: sleep between a node's answer and storing it, so a test can make an
-    /// invalidation land inside that window (see `Options::test_fill_delay`).
-    test_fill_delay: Option<Duration>,
 }
 
 impl CachedReader {
@@ -50,7 +47,6 @@ impl CachedReader {
         feed: Arc<FeedState>,
         metrics: Arc<Metrics>,
         enabled: bool,
-        test_fill_delay: Option<Duration>,
     ) -> Self {
         Self {
             backend,
@@ -60,7 +56,6 @@ impl CachedReader {
             metrics,
             flights: Singleflight::default(),
             enabled,
-            test_fill_delay,
         }
     }
 
@@ -127,11 +122,8 @@ impl CachedReader {
         let Some(answer) = self.observe(&key, &reply) else {
             return Ok(reply);
         };
-        if let Some(delay) = self.test_fill_delay {
-            self.metrics.test_fill_delays.inc();
-            tracing::debug!(%key, delay_ms = delay.as_millis() as u64, "test-only fill delay");
-            tokio::time::sleep(delay).await;
-        }
+        #[cfg(feature = "failpoints")]
+        hold_fill(&key).await;
         let read_index = answer.index;
         match self.cache.fill(key.clone(), answer, Instant::now()) {
             FillOutcome::Stored => {
@@ -248,5 +240,54 @@ impl CachedReader {
             .advance(&CacheKey::Product(product.name.clone()), index);
         self.cache
             .advance(&CacheKey::Topic(product.topic.clone()), index);
+    }
+}
+
+/// The failpoint `reader.fill` (test builds only, feature `failpoints`): between a node's
+/// answer to a miss and its fill, so a test can land an invalidation inside that window.
+/// `FAILPOINTS=reader.fill=return(MS)` holds each such fill MS milliseconds, on the async
+/// timer: the crate's own `sleep` action would block a runtime worker for that long.
+/// Returns the hold applied, if any.
+#[cfg(feature = "failpoints")]
+async fn hold_fill(key: &CacheKey) -> Option<u64> {
+    let hold_ms = fail::eval(FILL_FAILPOINT, |arg| {
+        arg.and_then(|ms| ms.trim().parse::<u64>().ok())
+    })
+    .flatten()?;
+    // Tests wait for this line (the frontend's log) to know the fill is held.
+    tracing::info!(%key, hold_ms, "failpoint reader.fill: holding the fill");
+    tokio::time::sleep(std::time::Duration::from_millis(hold_ms)).await;
+    Some(hold_ms)
+}
+
+/// The name `FAILPOINTS` arms the fill hold by.
+#[cfg(feature = "failpoints")]
+const FILL_FAILPOINT: &str = "reader.fill";
+
+#[cfg(all(test, feature = "failpoints"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// The only test of this binary that arms `reader.fill` (the registry is per process).
+    #[tokio::test]
+    async fn the_fill_failpoint_holds_a_fill_as_long_as_armed() {
+        let key = CacheKey::Product("Tux".into());
+        assert_eq!(hold_fill(&key).await, None, "not armed: no hold");
+        fail::cfg(FILL_FAILPOINT, "return(50)").expect("valid action");
+        let start = Instant::now();
+        let held = hold_fill(&key).await;
+        let took = start.elapsed();
+        fail::cfg(FILL_FAILPOINT, "return(soon)").expect("valid action");
+        let unreadable = hold_fill(&key).await;
+        fail::remove(FILL_FAILPOINT);
+        assert_eq!(held, Some(50));
+        // A timer never fires early, so this lower bound cannot flake.
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert_eq!(
+            unreadable, None,
+            "an argument that is no number holds nothing"
+        );
     }
 }

@@ -8,12 +8,17 @@
 //! per request, and together they added 40% to a cached lookup (see BENCHMARKS.md).
 //! tower-http's `RequestId` type is kept in the request's extensions, as its
 //! `SetRequestId` would, so handlers and other layers find it where they expect it.
+//!
+//! axum applies the layer to each endpoint (a route's method, a fallback) as the router is
+//! built; each endpoint keeps its own route series, found at its first request (under the
+//! route table's lock) and read with one atomic load after that: a request takes no lock
+//! and builds no string for its metrics.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -51,30 +56,39 @@ pub fn standard_layers(router: Router, metrics: &HttpMetrics, limits: Limits) ->
         .layer(DefaultBodyLimit::max(limits.body_bytes))
 }
 
+/// Hex digits of the random prefix of generated request ids.
+const ID_PREFIX: usize = 8;
+
 /// Request ids for requests that arrive without one: a random per-process prefix and a
 /// counter (`4f1c9a2b-17`), unique across restarts and far cheaper than a UUID each.
 struct SequentialIds {
-    prefix: String,
+    prefix: [u8; ID_PREFIX],
     next: AtomicU64,
 }
 
 impl SequentialIds {
     fn new() -> Self {
+        let mut prefix = [b'0'; ID_PREFIX];
         let random = uuid::Uuid::new_v4().simple().to_string();
+        prefix.copy_from_slice(&random.as_bytes()[..ID_PREFIX]);
         Self {
-            prefix: random[..8].to_string(),
+            prefix,
             next: AtomicU64::new(1),
         }
     }
 
+    /// Built on the stack: the header value's own copy is the only allocation.
     fn next(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(self.prefix.len() + 21);
-        id.push_str(&self.prefix);
-        id.push('-');
-        id.push_str(itoa::Buffer::new().format(n));
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n).as_bytes();
+        let mut id = [0u8; ID_PREFIX + 1 + 20];
+        id[..ID_PREFIX].copy_from_slice(&self.prefix);
+        id[ID_PREFIX] = b'-';
+        let len = ID_PREFIX + 1 + digits.len();
+        id[ID_PREFIX + 1..len].copy_from_slice(digits);
         // Hex digits, a dash and decimal digits are always a valid header value.
-        HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid-id"))
+        HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("invalid-id"))
     }
 }
 
@@ -92,23 +106,35 @@ struct StandardLayer(Arc<Shared>);
 impl<S> Layer<S> for StandardLayer {
     type Service = Standard<S>;
 
+    /// Called once per endpoint of the router, as it is built.
     fn layer(&self, inner: S) -> Standard<S> {
         Standard {
             inner,
-            layer: self.clone(),
+            endpoint: Arc::new(Endpoint {
+                shared: self.0.clone(),
+                route: OnceLock::new(),
+            }),
         }
     }
 }
 
+/// One endpoint of the router: every request it serves matched the same route template
+/// (or none, for the fallback), so the route's series is found once and kept here.
+struct Endpoint {
+    shared: Arc<Shared>,
+    route: OnceLock<RouteHandle>,
+}
+
+/// Still one reference count per request (axum clones the endpoint's service for each).
 #[derive(Clone)]
 struct Standard<S> {
     inner: S,
-    layer: StandardLayer,
+    endpoint: Arc<Endpoint>,
 }
 
 impl<S> Standard<S> {
     fn shared(&self) -> &Shared {
-        &self.layer.0
+        &self.endpoint.shared
     }
 }
 
@@ -135,11 +161,11 @@ where
             Some(id) => id.clone(),
             None => self.shared().ids.next(),
         };
+        let route = *self.endpoint.route.get_or_init(|| {
+            let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+            self.endpoint.shared.metrics.route(matched)
+        });
         req.extensions_mut().insert(RequestId::new(id.clone()));
-        let route = self
-            .shared()
-            .metrics
-            .route(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
         let span = request_span(&req, &id);
         let inner = {
             let _entered = span.enter();
@@ -152,7 +178,7 @@ where
             id: Some(id),
             route,
             start: Instant::now(),
-            shared: self.layer.0.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 }
@@ -170,7 +196,7 @@ pin_project_lite::pin_project! {
         id: Option<HeaderValue>,
         route: RouteHandle,
         start: Instant,
-        shared: Arc<Shared>,
+        endpoint: Arc<Endpoint>,
     }
 }
 
@@ -191,7 +217,7 @@ where
             Poll::Ready(Err(never)) => match never {},
             Poll::Pending => {
                 if this.deadline.is_none() {
-                    let at = *this.start + this.shared.timeout;
+                    let at = *this.start + this.endpoint.shared.timeout;
                     this.deadline.set(Some(tokio::time::sleep_until(at.into())));
                 }
                 let Some(deadline) = this.deadline.as_mut().as_pin_mut() else {
@@ -203,7 +229,7 @@ where
                 let _entered = this.span.enter();
                 tracing::warn!(
                     route = this.route.name(),
-                    limit_ms = this.shared.timeout.as_millis() as u64,
+                    limit_ms = this.endpoint.shared.timeout.as_millis() as u64,
                     request_id = this.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
                     "request cut off at its time limit"
                 );
@@ -352,21 +378,36 @@ mod tests {
     #[tokio::test]
     async fn every_route_is_counted_and_timed_even_unmatched_ones() {
         let (app, metrics) = app();
-        for path in ["/fast", "/fast", "/nowhere"] {
-            let _ = app
-                .clone()
-                .oneshot(Request::get(path).body(Body::empty()).unwrap())
-                .await;
+        for (method, path) in [
+            ("GET", "/fast"),
+            ("GET", "/fast"),
+            ("GET", "/nowhere"),
+            ("POST", "/echo"),
+            ("GET", "/echo"),
+            ("GET", "/fast"),
+            ("POST", "/nowhere"),
+        ] {
+            let req = Request::builder().method(method).uri(path);
+            let _ = app.clone().oneshot(req.body(Body::empty()).unwrap()).await;
         }
         let text = metrics.render();
+        // Each endpoint keeps its own route's series, whichever endpoint was asked first.
         assert!(
-            text.contains("t_http_requests_total{route=\"/fast\",status=\"200\"} 2"),
+            text.contains("t_http_requests_total{route=\"/fast\",status=\"200\"} 3"),
             "{text}"
         );
         assert!(
-            text.contains("t_http_requests_total{route=\"unmatched\",status=\"404\"} 1"),
+            text.contains("t_http_requests_total{route=\"/echo\",status=\"200\"} 1"),
             "{text}"
         );
-        assert!(text.contains("t_http_request_duration_seconds_count{route=\"/fast\"} 2"));
+        assert!(
+            text.contains("t_http_requests_total{route=\"/echo\",status=\"405\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t_http_requests_total{route=\"unmatched\",status=\"404\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("t_http_request_duration_seconds_count{route=\"/fast\"} 3"));
     }
 }

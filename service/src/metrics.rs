@@ -1,7 +1,7 @@
 //! Prometheus metrics through `prometheus-client`: one registry per process under the
 //! process's prefix (`bazaar_node`, `bazaar_frontend`), a request counter and a latency
-//! histogram per route for every router (recorded by [`crate::http`]), and the text
-//! exposition.
+//! histogram per route for every router, and the text exposition. A leaf below the HTTP
+//! layer (`http.rs` records into it; nothing here names that layer).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,7 +132,8 @@ impl HttpMetrics {
         self.table.series(route).record(status, took);
     }
 
-    /// The series of a route, looked up once per request before it is served.
+    /// The series of a route: looked up once per endpoint of a router, at its first
+    /// request (the HTTP layer keeps the handle).
     pub(crate) fn route(&self, matched: Option<&str>) -> RouteHandle {
         RouteHandle(self.table.series(matched))
     }

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod error;
 mod runtime;
 mod security;
 mod storage;
 mod tls;
 
+use error::invalid;
+pub use error::ConfigError;
 pub use runtime::{RuntimeSettings, MAX_WORKER_THREADS};
 pub use security::{
     first_exposed, is_loopback, Secret, SecuritySettings, ADMIN_TOKEN_ENV, PEER_TOKEN_ENV,
@@ -20,40 +23,12 @@ pub use security::{
 pub use storage::{StorageSettings, MIN_QUOTA_BYTES};
 pub use tls::{TlsFiles, TlsSettings};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot parse {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
-    #[error("invalid `{field}`: {reason}")]
-    Invalid { field: String, reason: String },
-    #[error("refusing to start: `{setting}`: {reason}")]
-    Insecure {
-        setting: &'static str,
-        reason: String,
-    },
-}
-
 /// The most `raft.watch_max_streams` may be: each stream holds a socket and is woken by
 /// every apply.
 pub const MAX_WATCH_STREAMS: usize = 10_000;
 
 /// The most `raft.snapshot_log_percent` may be.
 pub const MAX_SNAPSHOT_LOG_PERCENT: u64 = 1000;
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
 
 /// One replica's addresses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, ConfigError};
+use super::error::{invalid, ConfigError};
 
 /// The most async worker threads a node may be given.
 pub const MAX_WORKER_THREADS: usize = 256;

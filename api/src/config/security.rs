@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Environment variable that sets the admin token (over the file settings).
 pub const ADMIN_TOKEN_ENV: &str = "BAZAAR_ADMIN_TOKEN";

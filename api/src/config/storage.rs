@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, ConfigError};
+use super::error::{invalid, ConfigError};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// The placeholder in `cert` and `key` replaced by a process's name.
 pub const NAME_PLACEHOLDER: &str = "{name}";

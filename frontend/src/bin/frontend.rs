@@ -43,6 +43,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.log.init("info");
+    // Test builds only: arm the failpoints FAILPOINTS names (e.g. `reader.fill=return(1500)`).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let mut config = ClusterConfig::load(&args.config)
         .with_context(|| format!("loading {}", args.config.display()))?;
     if args.no_cache {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use super::{CacheKey, CachedAnswer};
+use super::answer::CachedAnswer;
+use super::key::CacheKey;
 
 /// Watermarks are kept for more keys than entries, since keys are invalidated whether
 /// or not they are cached; one evicted watermark raises the global floor instead.

@@ -7,9 +7,11 @@ mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bazaar_api::WatchMessage;
-use bytes::{Buf, BytesMut};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::io::StreamReader;
 use tokio_util::sync::CancellationToken;
 
 pub use state::FeedState;
@@ -24,12 +26,23 @@ const RETRY_START: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_millis(1000);
 const CLUSTER_TIMEOUT: Duration = Duration::from_millis(1000);
 
+/// The waits between rounds over every node: exponential with jitter (frontends that lost
+/// their feed at the same moment do not retry in step), capped, never giving up.
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(RETRY_START)
+        .with_max_delay(RETRY_MAX)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
     #[error("{0}")]
     Node(String),
     #[error("stream failed: {0}")]
-    Stream(#[from] reqwest::Error),
+    Stream(std::io::Error),
     #[error("no message for {0:?}")]
     Idle(Duration),
     #[error("the node closed the stream")]
@@ -87,7 +100,7 @@ impl ChangeFeed {
 
     async fn follow_forever(mut self) {
         let backend = self.backend.clone();
-        let mut backoff = RETRY_START;
+        let mut waits = backoff();
         loop {
             for node in backend.read_order() {
                 match self.follow(node).await {
@@ -98,12 +111,11 @@ impl ChangeFeed {
                 }
                 if self.state.is_connected() {
                     // The feed was up: a fresh outage starts with short waits again.
-                    backoff = RETRY_START;
+                    waits = backoff();
                 }
                 self.state.disconnected();
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(RETRY_MAX);
+            tokio::time::sleep(waits.next().unwrap_or(RETRY_MAX)).await;
         }
     }
 
@@ -125,31 +137,30 @@ impl ChangeFeed {
         self.metrics.feed_reconnects.inc();
         self.state.connected(node.id);
         tracing::info!(node = node.id, from, target, "change feed connected");
-        let mut stream = response.bytes_stream();
-        let mut buf = BytesMut::new();
+        // NDJSON: tokio-util's codec splits the lines, scanning each byte once, and refuses
+        // a line past MAX_LINE instead of buffering it.
+        let body = StreamReader::new(response.bytes_stream().map_err(std::io::Error::other));
+        let mut lines = FramedRead::new(body, LinesCodec::new_with_max_length(MAX_LINE));
         loop {
-            let chunk = match tokio::time::timeout(self.idle_timeout, stream.next()).await {
+            let line = match tokio::time::timeout(self.idle_timeout, lines.next()).await {
                 Err(_) => return Err(FeedError::Idle(self.idle_timeout)),
                 Ok(None) => return Err(FeedError::Closed),
-                Ok(Some(chunk)) => chunk?,
+                Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
+                    return Err(FeedError::LineTooLong)
+                }
+                Ok(Some(Err(LinesCodecError::Io(e)))) => return Err(FeedError::Stream(e)),
+                Ok(Some(Ok(line))) => line,
             };
-            buf.extend_from_slice(&chunk);
-            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line = buf.split_to(pos + 1);
-                self.handle_line(&line, target)?;
-            }
-            if buf.remaining() > MAX_LINE {
-                return Err(FeedError::LineTooLong);
-            }
+            self.handle_line(&line, target)?;
         }
     }
 
-    fn handle_line(&mut self, line: &[u8], target: u64) -> Result<(), FeedError> {
+    fn handle_line(&mut self, line: &str, target: u64) -> Result<(), FeedError> {
         let line = line.trim_ascii();
         if line.is_empty() {
             return Ok(());
         }
-        let message: WatchMessage = match serde_json::from_slice(line) {
+        let message: WatchMessage = match serde_json::from_str(line) {
             Ok(message) => message,
             Err(err) => {
                 // A change we cannot read may have touched anything.
