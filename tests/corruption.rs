@@ -16,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{wait_for, wait_within, Attempt, TestCluster, POLL};
+use common::{wait_for, Attempt, TestCluster};
 use raft_node::codec::{decode, encode};
 use raft_node::fail_stop::DAMAGED_DATA_EXIT_CODE;
 use raft_node::shop::ProductRecord;
@@ -76,13 +76,7 @@ async fn cluster_with_orders(
 async fn refuses_to_start(cluster: &mut TestCluster, id: u64, why: &str) {
     let before = cluster.node_log(id).len();
     cluster.restart(id);
-    let exit = wait_within(
-        "the damaged node to exit",
-        Duration::from_secs(30),
-        POLL,
-        || std::future::ready(cluster.exited(id)),
-    )
-    .await;
+    let exit = cluster.wait_exit(id, "the damaged node to exit").await;
     assert_eq!(exit.code(), Some(DAMAGED_DATA_EXIT_CODE), "{exit:?}");
     let log = cluster.node_log(id)[before..].to_owned();
     let refusals: Vec<&str> = log

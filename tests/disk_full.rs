@@ -12,13 +12,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bazaar_api::NodeRole;
-use common::inline_load::Load;
+use common::load::Load;
 use common::tmpfs::{link_data_dir, Tmpfs};
-use common::{wait_within, TestCluster, POLL};
+use common::{wait_within, TestCluster, DEADLINE, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;
 
@@ -127,46 +126,28 @@ async fn full_disk_on(role: Role) {
             .find(|id| **id != leader)
             .expect("a follower"),
     };
-    let load = Load::new(PRODUCT);
-    let failure = async {
-        // Some orders before the disk fills, then fill it under load.
-        common::wait_for("orders before the disk fills", || async {
-            (load.acked() >= 50).then_some(())
-        })
-        .await;
-        let log_before = log_size(&cluster, target);
-        let survivors_before: BTreeMap<u64, u64> = cluster
-            .ids()
-            .into_iter()
-            .filter(|id| *id != target)
-            .map(|id| (id, log_size(&cluster, id)))
-            .collect();
-        mounts[&target].fill_leaving(LEFT_BYTES);
-        let filled = Instant::now();
-        let acked_at_fill = load.acked();
-        let shown = wait_within(
-            "the full node to report its storage failure",
-            FAIL_WITHIN,
-            POLL,
-            || storage_failed(&cluster, target),
-        )
-        .await;
-        let reported = filled.elapsed();
-        (
-            log_before,
-            survivors_before,
-            filled,
-            reported,
-            acked_at_fill,
-            shown,
-        )
-    };
-    let (_, (log_before, survivors_before, filled, reported, acked_at_fill, shown)) =
-        futures::join!(load.run(&cluster, 6, "full"), async {
-            let out = failure.await;
-            load.stop.store(true, Ordering::SeqCst);
-            out
-        });
+    let load = Load::start(cluster.orders(), PRODUCT, 6, "full");
+    // Some orders before the disk fills, then fill it under load.
+    load.wait_acked(50, DEADLINE).await;
+    let log_before = log_size(&cluster, target);
+    let survivors_before: BTreeMap<u64, u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != target)
+        .map(|id| (id, log_size(&cluster, id)))
+        .collect();
+    mounts[&target].fill_leaving(LEFT_BYTES);
+    let filled = Instant::now();
+    let acked_at_fill = load.acked();
+    let shown = wait_within(
+        "the full node to report its storage failure",
+        FAIL_WITHIN,
+        POLL,
+        || storage_failed(&cluster, target),
+    )
+    .await;
+    let reported = filled.elapsed();
+    let mut acked = load.stop().await;
     let shown = shown.expect("the failed node answered 503 storage_failed before it exited");
     assert!(
         shown.readyz["error"]["message"]
@@ -179,13 +160,7 @@ async fn full_disk_on(role: Role) {
     assert_eq!(*status, 503, "{body}");
     assert_eq!(body["error"]["reason"], "storage_failed", "{body}");
 
-    let exit = wait_within(
-        "the failed node to exit",
-        Duration::from_secs(10),
-        POLL,
-        || std::future::ready(cluster.exited(target)),
-    )
-    .await;
+    let exit = cluster.wait_exit(target, "the failed node to exit").await;
     let exited = filled.elapsed();
     assert_eq!(
         exit.code(),
@@ -200,7 +175,7 @@ async fn full_disk_on(role: Role) {
         reported.as_millis(),
         exited.as_millis(),
         acked_at_fill,
-        load.acked()
+        acked.len()
     );
     assert!(
         growth < MAX_LOG_GROWTH,
@@ -215,17 +190,9 @@ async fn full_disk_on(role: Role) {
     );
 
     // The others go on taking orders.
-    let after = Load::new(PRODUCT);
-    let more = async {
-        common::wait_for("orders after the failure", || async {
-            (after.acked() >= 30).then_some(())
-        })
-        .await;
-        after.stop.store(true, Ordering::SeqCst);
-    };
-    futures::join!(after.run(&cluster, 4, "after"), more);
-    let mut acked = load.orders();
-    acked.extend(after.orders());
+    let after = Load::start(cluster.orders(), PRODUCT, 4, "after");
+    after.wait_acked(30, DEADLINE).await;
+    acked.extend(after.stop().await);
 
     // Nothing acknowledged is lost, on the survivors now and on the failed node once it is
     // back with room on its disk.
@@ -254,13 +221,9 @@ async fn full_disk_on(role: Role) {
         mounts[&target].fill_leaving(0);
         let before = log_size(&cluster, target);
         cluster.restart(target);
-        let exit = wait_within(
-            "the node restarted on a full disk to exit",
-            Duration::from_secs(20),
-            POLL,
-            || std::future::ready(cluster.exited(target)),
-        )
-        .await;
+        let exit = cluster
+            .wait_exit(target, "the node restarted on a full disk to exit")
+            .await;
         let log = cluster.node_log(target);
         let errors = log[before as usize..].matches(" ERROR raft_node").count();
         println!(

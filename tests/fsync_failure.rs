@@ -12,8 +12,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::inline_load::Load;
-use common::{wait_for, wait_within, TestCluster, POLL};
+use common::load::Load;
+use common::{wait_for, TestCluster, DEADLINE};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;
 
@@ -65,28 +65,18 @@ async fn fails_under_load(
     if lead {
         assert_eq!(cluster.leader().await, target);
     }
-    let load = Load::new(PRODUCT);
-    let failure = async {
-        wait_for(&format!("node {target} to stop serving"), || async {
-            stopped_serving(cluster, target).await.then_some(())
-        })
-        .await;
-        // Orders go on without it.
-        let before = load.acked();
-        wait_for("orders after the failure", || async {
-            (load.acked() >= before + 30).then_some(())
-        })
-        .await;
-        load.stop();
-    };
-    futures::join!(load.run(cluster, 6, "sync"), failure);
-    let exit = wait_within(
-        "the node whose sync failed to exit",
-        Duration::from_secs(10),
-        POLL,
-        || std::future::ready(cluster.exited(target)),
-    )
+    let load = Load::start(cluster.orders(), PRODUCT, 6, "sync");
+    wait_for(&format!("node {target} to stop serving"), || async {
+        stopped_serving(cluster, target).await.then_some(())
+    })
     .await;
+    // Orders go on without it.
+    let before = load.acked();
+    load.wait_acked(before + 30, DEADLINE).await;
+    let acked = load.stop().await;
+    let exit = cluster
+        .wait_exit(target, "the node whose sync failed to exit")
+        .await;
     assert_eq!(
         exit.code(),
         Some(STORAGE_FAILED_EXIT_CODE),
@@ -99,7 +89,6 @@ async fn fails_under_load(
         .collect();
     assert_eq!(failures.len(), 1, "the failure is logged once:\n{log}");
     assert!(failures[0].contains(cause), "{}", failures[0]);
-    let acked = load.orders();
     assert!(acked.len() >= 30, "{} orders acknowledged", acked.len());
     for id in cluster.live_ids() {
         cluster.assert_has_orders(id, &acked).await;

@@ -11,7 +11,6 @@
 #![allow(dead_code)]
 
 mod frontend;
-pub mod inline_load;
 pub mod load;
 pub mod powercut;
 pub mod tmpfs;
@@ -508,6 +507,12 @@ impl TestCluster {
         let status = child.try_wait().expect("wait for a node process")?;
         self.procs.remove(&id);
         Some(status)
+    }
+
+    /// Waits (up to [`DEADLINE`]) for node `id`'s process to end by itself and returns
+    /// how it ended.
+    pub async fn wait_exit(&mut self, id: u64, what: &str) -> std::process::ExitStatus {
+        wait_within(what, DEADLINE, POLL, || std::future::ready(self.exited(id))).await
     }
 
     /// Stops node `id`: SIGKILL for a process (no shutdown path runs), a graceful stop for

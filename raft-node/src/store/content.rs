@@ -7,7 +7,7 @@
 //! Idempotency records are left out: compactions drop expired ones at different times on
 //! each replica, so their set is not a function of the applied index.
 
-use rocksdb::ReadOptions;
+use rocksdb::{ColumnFamily, DBRawIteratorWithThreadMode, ReadOptions, DB};
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
@@ -103,12 +103,14 @@ fn checked_scan() -> ReadOptions {
     opts
 }
 
-/// Reads every covered record of `db` (block checksums verified, the block cache left
-/// alone) and sums them. Blocking.
-pub fn scan(db: &SmDb) -> Result<ContentSum, StoreError> {
+/// Sums the covered records, each family read through the iterator `open` gives.
+fn sum_families<'d, 'i>(
+    db: &'d SmDb,
+    mut open: impl FnMut(&'d ColumnFamily) -> DBRawIteratorWithThreadMode<'i, DB>,
+) -> Result<ContentSum, StoreError> {
     let mut sum = ContentSum::default();
     for (id, name) in CONTENT_CFS {
-        let mut records = db.rocks.raw_iterator_cf_opt(db.cf(name)?, checked_scan());
+        let mut records = open(db.cf(name)?);
         records.seek_to_first();
         while let (Some(key), Some(value)) = (records.key(), records.value()) {
             sum.add(id, key, value);
@@ -117,6 +119,12 @@ pub fn scan(db: &SmDb) -> Result<ContentSum, StoreError> {
         records.status()?;
     }
     Ok(sum)
+}
+
+/// Reads every covered record of `db` (block checksums verified, the block cache left
+/// alone) and sums them. Blocking.
+pub fn scan(db: &SmDb) -> Result<ContentSum, StoreError> {
+    sum_families(db, |cf| db.rocks.raw_iterator_cf_opt(cf, checked_scan()))
 }
 
 /// Checks, at one consistent point (a RocksDB snapshot), that the covered records sum to
@@ -128,16 +136,7 @@ pub fn check_disk(db: &SmDb) -> Result<Result<(), String>, StoreError> {
         return Ok(Ok(()));
     };
     let stored = ContentSum::from_bytes(&stored)?;
-    let mut sum = ContentSum::default();
-    for (id, name) in CONTENT_CFS {
-        let mut records = view.raw_iterator_cf_opt(db.cf(name)?, checked_scan());
-        records.seek_to_first();
-        while let (Some(key), Some(value)) = (records.key(), records.value()) {
-            sum.add(id, key, value);
-            records.next();
-        }
-        records.status()?;
-    }
+    let sum = sum_families(db, |cf| view.raw_iterator_cf_opt(cf, checked_scan()))?;
     Ok(if sum == stored {
         Ok(())
     } else {

@@ -55,21 +55,6 @@ impl StoreError {
     }
 }
 
-/// Runs a RocksDB job on the blocking pool so it never stalls an async worker thread (the
-/// state machine applies its smallest calls in place; see `INLINE_APPLY_COMMANDS`).
-pub async fn blocking<T, F>(job: F) -> Result<T, StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(move || {
-        super::rocks::mark_pool_thread();
-        job()
-    })
-    .await
-    .map_err(|e| StoreError::Join(e.to_string()))?
-}
-
 /// The error an armed failpoint makes a store call fail with: the I/O error a failed write
 /// or fsync gives.
 #[cfg(feature = "failpoints")]

@@ -16,8 +16,9 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 #[cfg(feature = "failpoints")]
 use super::error::failpoint_io;
-use super::error::{blocking, StoreError};
+use super::error::StoreError;
 use super::log_volume::LogVolume;
+use super::pool::blocking;
 use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
 use super::recent_entries::RecentEntries;
 use super::rocks::{be64, read_be64, synced};

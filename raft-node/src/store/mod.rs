@@ -7,6 +7,7 @@ mod content;
 mod error;
 mod log_store;
 mod log_volume;
+mod pool;
 mod raft_db;
 mod recent_entries;
 mod restore;

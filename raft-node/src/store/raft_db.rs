@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rocksdb::DB;
 
-use super::error::{blocking, StoreError};
+use super::error::StoreError;
+use super::pool::blocking;
 use super::rocks::{cf, cf_descriptor, db_options, Access, Rocks};
 
 /// Raft log entries, keyed by big-endian index.

@@ -14,8 +14,9 @@ use bazaar_api::backup::summarize;
 pub use bazaar_api::backup::BackupSummary;
 use openraft::{CommittedLeaderId, Membership};
 
-use super::error::{blocking, StoreError};
+use super::error::StoreError;
 use super::log_store::LogStore;
+use super::pool::blocking;
 use super::rocks::closed;
 use super::sm_db::{sync_dir, SmDirs};
 use super::sm_meta::SmMeta;

@@ -2,7 +2,6 @@
 //! filters where reads are by key), synced writes, big-endian integer keys, and a handle
 //! that closes its database on the blocking pool.
 
-use std::cell::Cell;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteOptions, DB};
 
 use super::error::StoreError;
+use super::pool::on_pool_thread;
 
 /// One block cache for both databases of a process: reads are mostly served from memory
 /// (the catalog, recent orders), and a shared cache bounds what they can take.
@@ -155,23 +155,12 @@ impl Drop for Rocks {
         // runtime it goes to the pool; a runtime that is shutting down drops the job, which
         // closes the database where it is dropped.
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if !ON_POOL_THREAD.with(Cell::get) => {
+            Ok(runtime) if !on_pool_thread() => {
                 drop(runtime.spawn_blocking(close));
             }
             _ => close(),
         }
     }
-}
-
-thread_local! {
-    /// Set on a blocking-pool thread the first time it runs one of this module's jobs; a
-    /// pool thread never becomes an async worker.
-    static ON_POOL_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the calling thread as one of the blocking pool's (see [`super::error::blocking`]).
-pub fn mark_pool_thread() {
-    ON_POOL_THREAD.with(|on| on.set(true));
 }
 
 /// Returns once the database whose open mark (`Rocks::open_mark`) this is has closed.
@@ -247,7 +236,7 @@ mod tests {
     async fn on_the_blocking_pool_the_close_happens_in_drop() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_owned();
-        super::super::error::blocking(move || {
+        super::super::pool::blocking(move || {
             let rocks = open(&path, || {});
             let mark = rocks.open_mark();
             drop(rocks);

@@ -3,7 +3,7 @@
 //! than copying it); each changed product once per call; alarms as they are raised and
 //! disarmed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bazaar_api::backup::kind;
 use imbl::OrdMap;
@@ -25,38 +25,53 @@ pub struct RocksSink<'a> {
     pending_dedupe: HashMap<String, DedupeRecord>,
     /// Orders created in this batch, for retries inside the same batch.
     pending_orders: HashMap<u64, OrderRecord>,
+    /// The catalog as last written (what the database holds before this batch's products).
+    written: OrdMap<String, ProductRecord>,
+    /// Products changed since then.
+    changed: BTreeSet<String>,
 }
 
 impl<'a> RocksSink<'a> {
-    pub fn new(db: &'a SmDb, content: ContentSum) -> Self {
+    /// A batch over `db`, whose content sum is `content` and catalog `catalog`.
+    pub fn new(db: &'a SmDb, content: ContentSum, catalog: OrdMap<String, ProductRecord>) -> Self {
         Self {
             db,
             batch: WriteBatch::default(),
             content,
             pending_dedupe: HashMap::new(),
             pending_orders: HashMap::new(),
+            written: catalog,
+            changed: BTreeSet::new(),
         }
     }
 }
 
 impl RocksSink<'_> {
-    /// Writes the final state of products changed by this apply call, once each; `before`
-    /// is the catalog before the call (what the database holds).
-    pub fn put_products<'p>(
+    /// Notes products an apply changed; they are written once each by `write_products`.
+    pub fn changed_products(&mut self, names: impl IntoIterator<Item = String>) {
+        self.changed.extend(names);
+    }
+
+    /// Writes the products changed since the last call as `catalog` now has them, once
+    /// each, and moves the content sum from their old values to the new.
+    pub fn write_products(
         &mut self,
-        before: &OrdMap<String, ProductRecord>,
-        products: impl Iterator<Item = &'p ProductRecord>,
+        catalog: &OrdMap<String, ProductRecord>,
     ) -> Result<(), StoreError> {
         let cf = self.db.cf(CF_PRODUCTS)?;
-        for product in products {
-            let key = product.name.as_bytes();
-            if let Some(old) = before.get(&product.name) {
+        for name in std::mem::take(&mut self.changed) {
+            let Some(product) = catalog.get(&name) else {
+                continue;
+            };
+            let key = name.as_bytes();
+            if let Some(old) = self.written.get(&name) {
                 self.content.remove(kind::PRODUCT, key, &encode(old)?);
             }
             let value = encode(product)?;
             self.content.add(kind::PRODUCT, key, &value);
             self.batch.put_cf(cf, key, value);
         }
+        self.written = catalog.clone();
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 //! lock is shared with the readers. Snapshots stream to and from files; an installed one
 //! becomes a new database generation, switched in atomically.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +17,8 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshot
 use super::content::{self, ContentSum, KEY_CONTENT};
 #[cfg(feature = "failpoints")]
 use super::error::failpoint_io;
-use super::error::{blocking, StoreError};
+use super::error::StoreError;
+use super::pool::{self, blocking};
 use super::sink::RocksSink;
 use super::sm_db::{SmDb, SmDirs, CF_DEDUPE, CF_META, KEY_META};
 use super::snapshot::{dump_to_file, install_generation, SnapshotFiles, StreamHeader};
@@ -151,6 +151,7 @@ impl StateMachine {
         let checks = self.checks.clone();
         let health = self.health.clone();
         tokio::task::spawn_blocking(move || {
+            pool::mark_pool_thread();
             let started = Instant::now();
             match content::check_disk(&db) {
                 Ok(outcome) => {
@@ -243,12 +244,10 @@ fn applies_in_place(entries: &[Entry]) -> bool {
 /// the copy is dropped, so the published state stays what the database holds.
 fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied, StoreError> {
     let db = state.db.clone();
-    let mut before = state.shop.products.clone();
     let mut checks = Vec::new();
-    let mut sink = RocksSink::new(&db, state.content);
+    let mut sink = RocksSink::new(&db, state.content, state.shop.products.clone());
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
-    let mut changed_products = BTreeSet::new();
     for entry in entries {
         let index = entry.log_id.index;
         state.last_applied = Some(entry.log_id);
@@ -261,18 +260,11 @@ fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied
             EntryPayload::Normal(command) => {
                 let mut changes = Changes::default();
                 let result = state.shop.apply(index, &command, &mut sink, &mut changes)?;
-                changed_products.extend(changes.products.iter().cloned());
+                sink.changed_products(changes.products.iter().cloned());
                 if let CommandResult::StateChecked(digest) = &result {
                     // The content sum at exactly this index, whatever else the call holds:
                     // the products changed so far are counted now, not at the call's end.
-                    sink.put_products(
-                        &before,
-                        changed_products
-                            .iter()
-                            .filter_map(|name| state.shop.products.get(name)),
-                    )?;
-                    before = state.shop.products.clone();
-                    changed_products.clear();
+                    sink.write_products(&state.shop.products)?;
                     #[allow(unused_mut)]
                     let mut content = sink.content;
                     // A replica whose state silently diverged, for the state check's test.
@@ -294,12 +286,7 @@ fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied
         };
         results.push(result);
     }
-    sink.put_products(
-        &before,
-        changed_products
-            .iter()
-            .filter_map(|name| state.shop.products.get(name)),
-    )?;
+    sink.write_products(&state.shop.products)?;
     state.content = sink.content;
     let mut batch = sink.batch;
     batch.put_cf(db.cf(CF_META)?, KEY_META, encode(&state.meta())?);

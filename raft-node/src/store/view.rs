@@ -9,7 +9,8 @@ use arc_swap::ArcSwap;
 use rocksdb::IteratorMode;
 
 use super::content::{self, ContentSum, KEY_CONTENT};
-use super::error::{blocking, StoreError};
+use super::error::StoreError;
+use super::pool::blocking;
 use super::rocks::be64;
 use super::sm_db::{SmDb, CF_ALARMS, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
 use super::sm_meta::SmMeta;

@@ -1,0 +1,172 @@
+//! The `raft` listener's routes (the server side of peer RPC; `net` is the client side):
+//! openraft's RPCs from peers, read-index requests from followers, campaign requests from a
+//! leader handing over, the alarms' requests (raise one; report this node's space) and the
+//! leader's state checks, all behind the bearer token, with a body limit large enough for
+//! AppendEntries batches and snapshot chunks. It sits beside `http`, above the modules it
+//! serves, so none of them imports it back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bazaar_api::peer::{paths, CampaignRequest};
+use bazaar_api::RaiseAlarmRequest;
+use bazaar_service::auth::require_token;
+use bazaar_service::{standard_layers, HttpMetrics, Limits};
+use openraft::error::RaftError;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::Serialize;
+
+use crate::codec::{decode, encode};
+use crate::fail_stop::{StorageHealth, StoragePart};
+use crate::read_index::ReadIndexer;
+use crate::space_alarm::SpaceAlarm;
+use crate::store::StateChecks;
+use crate::types::{NodeId, Raft, TypeConfig};
+
+/// Above openraft's 3 MiB snapshot chunk and a full AppendEntries batch.
+const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Above openraft's own RPC timeouts (the snapshot install timeout is the longest).
+const RAFT_ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+struct RaftRpc {
+    raft: Raft,
+    reads: ReadIndexer,
+    health: StorageHealth,
+    alarm: SpaceAlarm,
+    checks: StateChecks,
+}
+
+impl RaftRpc {
+    /// A fatal answer is this node's storage failure: openraft writes a received snapshot's
+    /// chunks itself, and a write that fails there reaches no store of ours, only this
+    /// answer (without it the node would go on refusing every snapshot while looking ready).
+    fn check<T, E>(&self, part: StoragePart, answer: &Result<T, RaftError<NodeId, E>>) {
+        if let Err(RaftError::Fatal(fatal)) = answer {
+            self.health.record(part, fatal);
+        }
+    }
+}
+
+pub fn raft_router(
+    raft: Raft,
+    reads: ReadIndexer,
+    health: StorageHealth,
+    alarm: SpaceAlarm,
+    checks: StateChecks,
+    token: Arc<str>,
+    metrics: &HttpMetrics,
+) -> Router {
+    let router = Router::new()
+        .route(paths::APPEND, post(append))
+        .route(paths::VOTE, post(vote))
+        .route(paths::SNAPSHOT, post(snapshot))
+        .route(paths::READ_INDEX, post(read_index))
+        .route(paths::CAMPAIGN, post(campaign))
+        .route(paths::ALARM, post(raise_alarm))
+        .route(paths::SPACE, post(space))
+        .route(paths::STATE_CHECK, post(state_check))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .with_state(RaftRpc {
+            raft,
+            reads,
+            health,
+            alarm,
+            checks,
+        });
+    standard_layers(
+        router,
+        metrics,
+        Limits {
+            body_bytes: RAFT_BODY_LIMIT,
+            timeout: RAFT_ROUTE_TIMEOUT,
+        },
+    )
+}
+
+fn bincode_answer<T: Serialize>(value: &T) -> Response {
+    match encode(value) {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn bad_body(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("undecodable body: {e}")).into_response()
+}
+
+async fn append(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<AppendEntriesRequest<TypeConfig>>(&body) {
+        Ok(req) => {
+            let answer = s.raft.append_entries(req).await;
+            s.check(StoragePart::Log, &answer);
+            bincode_answer(&answer)
+        }
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn vote(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<VoteRequest<NodeId>>(&body) {
+        Ok(req) => {
+            let answer = s.raft.vote(req).await;
+            s.check(StoragePart::Vote, &answer);
+            bincode_answer(&answer)
+        }
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn snapshot(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
+        Ok(req) => {
+            let answer = s.raft.install_snapshot(req).await;
+            s.check(StoragePart::Snapshot, &answer);
+            bincode_answer(&answer)
+        }
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn read_index(State(s): State<RaftRpc>) -> Response {
+    bincode_answer(&s.reads.leader_read_index().await)
+}
+
+/// A leader handing leadership over asks this node to campaign.
+async fn campaign(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<CampaignRequest>(&body) {
+        Ok(req) => bincode_answer(&crate::transfer::campaign(&s.raft, &req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+/// A member short of space asks this node, as leader, to raise the `nospace` alarm.
+async fn raise_alarm(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<RaiseAlarmRequest>(&body) {
+        Ok(req) => {
+            let answer = s.alarm.raise(req).await;
+            bincode_answer(&answer.map(|_| ()).map_err(|e| e.to_string()))
+        }
+        Err(e) => bad_body(e),
+    }
+}
+
+/// This node's disk figures, which a leader checks before it disarms `nospace`.
+async fn space(State(s): State<RaftRpc>) -> Response {
+    bincode_answer(&Ok::<_, String>(s.alarm.report()))
+}
+
+/// This node's report of the state check at the index asked (none before it applied it).
+async fn state_check(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<u64>(&body) {
+        Ok(index) => bincode_answer(&Ok::<_, String>(s.checks.report(s.alarm.my_id, index))),
+        Err(e) => bad_body(e),
+    }
+}
