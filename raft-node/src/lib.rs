@@ -16,6 +16,7 @@ pub mod members;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod peer_routes;
 pub mod proposer;
 pub mod read_index;
 pub mod reserve;

@@ -10,7 +10,6 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, RaftMetrics};
 
 use crate::fresh_snapshot::NewMemberSnapshot;
-use crate::http::API_ROUTE_TIMEOUT;
 use crate::leadership::{hint_of, Leadership};
 use crate::net::PeerContacts;
 use crate::types::{NodeAddr, NodeId, Raft};
@@ -68,12 +67,11 @@ pub struct Members {
     /// When the leader snapshots before adding a learner, so it replays little log.
     pub new_member_snapshot: NewMemberSnapshot,
     pub versions: MemberVersions,
+    /// How long adding a member waits for a fresh snapshot. The caller sets it from the
+    /// time its route gets (half of it, so the change itself still fits); a longer build
+    /// goes on, and the learner starts from the older snapshot.
+    pub fresh_snapshot_budget: Duration,
 }
-
-/// How long adding a member waits for a fresh snapshot: half the time its API route gets,
-/// so the change itself still fits. A longer build goes on, and the learner starts from the
-/// older snapshot.
-const FRESH_SNAPSHOT_BUDGET: Duration = Duration::from_secs(API_ROUTE_TIMEOUT.as_secs() / 2);
 
 /// A quorum of `voters`: more than half.
 pub fn quorum_of(voters: usize) -> usize {
@@ -193,7 +191,7 @@ impl Members {
         }
         let freshness = self
             .new_member_snapshot
-            .freshen(&self.raft, FRESH_SNAPSHOT_BUDGET)
+            .freshen(&self.raft, self.fresh_snapshot_budget)
             .await;
         freshness.log(id);
         let added = self.raft.add_learner(id, addr, false).await;

@@ -25,7 +25,8 @@ use crate::leader_duties::LeaderDuties;
 use crate::leadership::Leadership;
 use crate::members::Members;
 use crate::metrics::NodeStatus;
-use crate::net::{raft_router, PeerNetwork, ReadIndexClient};
+use crate::net::{PeerNetwork, ReadIndexClient};
+use crate::peer_routes::raft_router;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::reserve::prepare_reserve;
@@ -290,6 +291,7 @@ pub async fn run(
             snapshot_files,
         ),
         versions: versions.clone(),
+        fresh_snapshot_budget: crate::http::API_ROUTE_TIMEOUT / 2,
     };
     let transfer = LeaderTransfer::new(
         members.clone(),

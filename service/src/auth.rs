@@ -8,8 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use bazaar_api::ApiError;
 use crate::ErrorResponse;
+use bazaar_api::ApiError;
 
 /// Compares without an early exit, so response timing does not reveal the token's prefix.
 fn same(a: &[u8], b: &[u8]) -> bool {

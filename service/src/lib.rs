@@ -3,6 +3,7 @@
 //! (`prometheus-client`), the standard HTTP layers (`tower-http`), answer building and
 //! serving.
 
+pub mod auth;
 pub mod batch;
 pub mod http;
 mod latency;

@@ -4,7 +4,6 @@
 mod admin;
 mod alarms;
 mod audit;
-pub mod auth;
 mod backup;
 mod batch_answer;
 mod error;
@@ -15,6 +14,7 @@ mod reads;
 mod state;
 mod status;
 mod watch;
+mod watch_slots;
 mod writes;
 
 use std::sync::Arc;
@@ -24,13 +24,14 @@ use axum::middleware;
 use axum::routing::{get, patch, post};
 use axum::Router;
 use bazaar_api::{LOOKUP_PATH, MAX_API_BODY_BYTES, ORDER_BATCH_PATH};
+use bazaar_service::auth::require_token;
 use bazaar_service::respond::{method_not_allowed, unknown_route};
 use bazaar_service::{standard_layers, Limits};
 
 pub use backup::clear_leftovers as clear_backup_leftovers;
 pub use error::{read_index_error, store_error, write_error};
 pub use state::AppState;
-pub use watch::WatchSlots;
+pub use watch_slots::WatchSlots;
 
 /// Longest any `api` route may take to produce its answer's head. Above the node's own
 /// read and write deadlines, so those answer first with their own reason.
@@ -55,14 +56,14 @@ pub fn api_router(state: AppState) -> Router {
         .route("/admin/alarms/disarm", post(alarms::disarm))
         .layer(middleware::from_fn_with_state(
             state.admin_token.clone(),
-            auth::require_token,
+            require_token,
         ));
     // A backup streams for as long as the state takes to send: its own, longer time limit.
     let backup = Router::new()
         .route("/admin/backup", get(backup::backup))
         .layer(middleware::from_fn_with_state(
             state.admin_token.clone(),
-            auth::require_token,
+            require_token,
         ));
     let router = Router::new()
         .route("/products", get(reads::list_products))

@@ -9,7 +9,7 @@ use bazaar_service::{ErrorResponse, Metrics};
 use tokio_util::sync::CancellationToken;
 
 use super::error::read_index_error;
-use super::watch::WatchSlots;
+use super::watch_slots::WatchSlots;
 use crate::feed::ChangeFeed;
 use crate::members::Members;
 use crate::metrics::NodeStatus;

@@ -13,17 +13,16 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::{Instant, Sleep};
 
-use bazaar_api::{ApiError, WatchMessage};
+use bazaar_api::WatchMessage;
 use bazaar_service::respond::query;
 use bazaar_service::ErrorResponse;
 use tokio_util::sync::CancellationToken;
 
 use super::state::AppState;
 use crate::feed::{ChangeFeed, Resume};
-use crate::log_gate::LogGate;
 
 /// An idle stream sends a heartbeat this often, so watchers can tell a quiet feed from a dead one.
 const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -41,41 +40,6 @@ const PAGE: usize = 256;
 /// (BENCHMARKS.md, "A bounded change feed"). A frontend more than this far behind is past
 /// its staleness bound at any write rate this node sustains, so it bypasses its cache anyway.
 pub const MAX_LAG_ENTRIES: u64 = 1_000;
-
-/// The cap on this node's concurrent `/watch` streams (`raft.watch_max_streams`).
-#[derive(Clone)]
-pub struct WatchSlots {
-    slots: Arc<Semaphore>,
-    max: usize,
-}
-
-impl WatchSlots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            slots: Arc::new(Semaphore::new(max)),
-            max,
-        }
-    }
-
-    /// A slot held for as long as the stream's body lives, or the 503 that says none is free.
-    fn take(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.slots.clone().try_acquire_owned().map_err(|_| {
-            static GATE: LogGate = LogGate::new(Duration::from_secs(1));
-            if let Some(held_back) = GATE.pass() {
-                tracing::warn!(
-                    max_streams = self.max,
-                    held_back,
-                    "refusing a /watch stream: every slot is taken"
-                );
-            }
-            ApiError::unavailable(format!(
-                "this node already serves its {} change-feed streams (raft.watch_max_streams): \
-                 retry later or watch another node",
-                self.max
-            ))
-        })
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +205,7 @@ pub async fn watch(
 
 #[cfg(test)]
 mod tests {
+    use super::super::watch_slots::WatchSlots;
     use super::*;
     use bazaar_api::ChangeEvent;
 
@@ -263,18 +228,6 @@ mod tests {
             .await
             .expect("a line or the end within the deadline")?;
         Some(serde_json::from_slice(&line).expect("a JSON line"))
-    }
-
-    #[test]
-    fn streams_over_the_cap_are_refused_until_one_ends() {
-        let slots = WatchSlots::new(2);
-        let a = slots.take().expect("first");
-        let _b = slots.take().expect("second");
-        let refused = slots.take().expect_err("third is over the cap");
-        assert_eq!(refused.status(), 503);
-        assert!(refused.message.contains("watch_max_streams"), "{refused:?}");
-        drop(a);
-        assert!(slots.take().is_ok(), "a freed slot is taken again");
     }
 
     #[tokio::test]
