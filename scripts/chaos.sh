@@ -5,8 +5,13 @@
 # feed, then heals the cluster and lets the checker judge the history.
 #
 # usage:
-#   scripts/chaos.sh [--duration SECS] [--rate dense|calm] [--keep]
-#                                          default 60 s at the dense rate; CI runs 20 s;
+#   scripts/chaos.sh [--duration SECS] [--rate dense|calm] [--first KIND,...] [--keep]
+#                                          default 60 s at the dense rate; CI runs 30 s;
+#                                          --first runs those kinds first, in that order
+#                                          (then the random schedule), so a short run
+#                                          surely includes them: CI's names the storage
+#                                          kinds; one the machine cannot run is left out
+#                                          with a line that says so;
 #                                          --keep keeps the temp dir after a clean run too
 #   scripts/chaos.sh --soak short|long|calm|SECS
 #                                          a soak preset (duration and rate; a later or
@@ -46,12 +51,19 @@
 #   nospace                 the node's disk filled to below storage.min_free_bytes: the
 #                           nospace alarm refuses new orders (507) for 1-3 s, then the space
 #                           is freed and the alarm disarmed (bazaar alarm disarm)
+#   power-cut               the node killed (SIGKILL) and its disk's power cut: every write
+#                           it had not fsynced is lost (LazyFS's model); restarted after
+#                           0.3-2.0 s
+#   power-cut-all           the same to all three nodes at once (restarted 0.3-1.5 s after)
 # The storage kinds need root and `mount -t tmpfs` (each node's data dir is then a 1 GiB
-# tmpfs of its own); where mount is refused they are left out and the summary says so.
+# tmpfs of its own); the power cuts need /dev/fuse and target/release/powercut too (each
+# data dir is then a powercut disk, the FUSE test filesystem of tests/power_loss.rs, backed
+# by that tmpfs). Where a mount is refused its kinds are left out and the summary says so.
 # Odds: with a frontend half the faults stall the feed (pause-feed 4/12, the pair 2/12),
 # kill-feed 1/12, kill-leader 2/12, kill, pause and pause-leader 1/12 each; without one
 # only the first four run (kill-leader 2/5, the others 1/5). The storage kinds, where they
-# run, come on top: disk-full and nospace one roll each (of 14, or of 7). A kind whose target is
+# run, come on top: disk-full, nospace, power-cut and power-cut-all one roll each (of 16,
+# or of 9; without FUSE the power cuts are left out: of 14, or of 7). A kind whose target is
 # unknown at that moment (no leader, feed down) falls back to the random-node kind and is
 # counted as that.
 #
@@ -80,6 +92,7 @@ RATE=""
 SOAK=""
 DOCKER=0
 KEEP_PROJECT=0
+FIRST=
 VIA=frontend
 HELP_LINES=$(($(grep -n '^set -euo pipefail' "$0" | cut -d: -f1) - 1))
 while [[ $# -gt 0 ]]; do
@@ -92,6 +105,8 @@ while [[ $# -gt 0 ]]; do
     --soak=*) SOAK=${1#*=}; shift ;;
     --docker) DOCKER=1; shift ;;
     --keep) KEEP_PROJECT=1; shift ;;
+    --first) FIRST=${2:?--first needs kinds, comma-separated}; shift 2 ;;
+    --first=*) FIRST=${1#*=}; shift ;;
     --via) VIA=${2:?--via needs frontend or nodes}; shift 2 ;;
     -h|--help) sed -n "2,${HELP_LINES}p" "$0"; exit 0 ;;
     *) echo "chaos: unknown argument $1 (usage: scripts/chaos.sh --help)" >&2; exit 2 ;;
@@ -144,6 +159,9 @@ FRONTEND_PID=""
 CHECK_PID=""
 KEEP_TMP=1
 MOUNTS=()
+# Per node: the dir a full disk is filled in (its tmpfs), and its powercut process.
+declare -A DISK=()
+declare -A POWERCUT_PIDS=()
 
 cleanup() {
   set +e
@@ -157,6 +175,12 @@ cleanup() {
   for pid in $FRONTEND_PID $CHECK_PID; do
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+  done
+  # SIGTERM: powercut syncs what it holds, unmounts and exits (the nodes are gone).
+  for id in "${!POWERCUT_PIDS[@]}"; do
+    kill -TERM "${POWERCUT_PIDS[$id]}" 2>/dev/null
+    wait "${POWERCUT_PIDS[$id]}" 2>/dev/null
+    mountpoint -q "$TMP/data/node$id" && { umount "$TMP/data/node$id" 2>/dev/null || umount -l "$TMP/data/node$id"; }
   done
   for mount in "${MOUNTS[@]}"; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null
@@ -183,21 +207,68 @@ PY
 )"
 
 # The storage faults fill one node's disk and nothing else's: each data dir on a tmpfs of
-# its own (root and mount needed; without them those kinds are left out).
-STORAGE_FAULTS=1
-for i in 1 2 3; do
-  mkdir -p "$TMP/data/node$i"
-  if mount -t tmpfs -o size=1g tmpfs "$TMP/data/node$i" 2>/dev/null; then
-    MOUNTS+=("$TMP/data/node$i")
-  else
-    STORAGE_FAULTS=0
-    break
-  fi
-done
-if [[ $STORAGE_FAULTS == 0 ]]; then
+# its own (root and mount needed; without them those kinds are left out). With FUSE, each
+# data dir is a powercut disk backed by that tmpfs, so a power cut can drop what a node
+# wrote and did not sync (the filler still goes on the tmpfs, which the node's statvfs
+# sees through powercut).
+unmount_all() {
+  local mount
   for mount in "${MOUNTS[@]}"; do umount "$mount" 2>/dev/null || umount -l "$mount"; done
   MOUNTS=()
-  echo "chaos: mount -t tmpfs refused: the storage faults (disk-full, nospace) are left out" >&2
+}
+# Mounts a 1 GiB tmpfs on node $1's disk dir $2; fails where mount is refused.
+mount_disk() {
+  mkdir -p "$2"
+  mount -t tmpfs -o size=1g tmpfs "$2" 2>/dev/null || return 1
+  MOUNTS+=("$2")
+  DISK[$1]=$2
+}
+# Serves node $1's data dir from powercut, backed by $2; fails where FUSE is refused.
+mount_powercut() {
+  local out=$TMP/powercut$1.out
+  mkdir -p "$2" "$TMP/data/node$1"
+  "$BIN/powercut" mount --backing "$2" --mountpoint "$TMP/data/node$1" \
+    >"$out" 2>>"$TMP/powercut$1.log" </dev/null &
+  POWERCUT_PIDS[$1]=$!
+  wait_until 10 grep -q '^mounted ' "$out" && return 0
+  kill -TERM "${POWERCUT_PIDS[$1]}" 2>/dev/null || true
+  wait "${POWERCUT_PIDS[$1]}" 2>/dev/null || true
+  unset "POWERCUT_PIDS[$1]"
+  return 1
+}
+stop_powercuts() {
+  local id
+  for id in "${!POWERCUT_PIDS[@]}"; do
+    kill -TERM "${POWERCUT_PIDS[$id]}" 2>/dev/null || true
+    wait "${POWERCUT_PIDS[$id]}" 2>/dev/null || true
+    unset "POWERCUT_PIDS[$id]"
+  done
+}
+STORAGE_FAULTS=1
+POWER_CUTS=0
+[[ -e /dev/fuse && -x $BIN/powercut ]] && POWER_CUTS=1
+for i in 1 2 3; do
+  if [[ $POWER_CUTS == 1 ]]; then
+    mount_disk "$i" "$TMP/disk/node$i" || { STORAGE_FAULTS=0; break; }
+    mount_powercut "$i" "$TMP/disk/node$i/backing" || { POWER_CUTS=0; break; }
+  else
+    mount_disk "$i" "$TMP/data/node$i" || { STORAGE_FAULTS=0; break; }
+  fi
+done
+if [[ $STORAGE_FAULTS == 1 && $POWER_CUTS == 0 && -n ${DISK[1]:-} && ${DISK[1]} == "$TMP/disk/node1" ]]; then
+  # FUSE was refused after the tmpfs mounts: put each tmpfs on the data dir instead.
+  stop_powercuts
+  unmount_all
+  echo "chaos: powercut could not mount (FUSE refused): the power cuts are left out" >&2
+  for i in 1 2 3; do
+    mount_disk "$i" "$TMP/data/node$i" || { STORAGE_FAULTS=0; break; }
+  done
+fi
+if [[ $STORAGE_FAULTS == 0 ]]; then
+  stop_powercuts
+  unmount_all
+  POWER_CUTS=0
+  echo "chaos: mount -t tmpfs refused: the storage faults (disk-full, nospace, power-cut) are left out" >&2
 fi
 # Free space below which a node raises the nospace alarm (the nospace kind fills to half).
 MIN_FREE=$((64 << 20))
@@ -303,8 +374,13 @@ CHECK_PID=$!
 
 declare -A KIND_COUNT=()
 # The order the summary lists kinds in.
-KINDS=(kill kill-leader pause pause-leader pause-feed kill-feed pause-feed+kill-leader disk-full nospace)
+KINDS=(kill kill-leader pause pause-leader pause-feed kill-feed pause-feed+kill-leader disk-full nospace power-cut power-cut-all)
 FAULTS=0
+# --first: the kinds to run before the random schedule, checked against KINDS.
+IFS=, read -r -a FIRST_KINDS <<<"$FIRST"
+for kind in "${FIRST_KINDS[@]}"; do
+  [[ " ${KINDS[*]} " == *" $kind "* ]] || { echo "chaos: --first: unknown kind $kind (kinds: ${KINDS[*]})" >&2; exit 2; }
+done
 note() { echo "$(date +%T.%3N) $*" >>"$TMP/faults.log"; }
 
 kill_node() { # id kind
@@ -326,15 +402,31 @@ restart_node() {
 }
 
 # Bytes free on node $1's tmpfs.
-free_bytes() { df -B1 --output=avail "$TMP/data/node$1" | tail -1 | tr -d ' '; }
+free_bytes() { df -B1 --output=avail "${DISK[$1]}" | tail -1 | tr -d ' '; }
 # Fills node $1's tmpfs until $2 bytes are left (fallocate: instant on tmpfs).
 fill_disk() {
   local free left=$2
   free=$(free_bytes "$1")
   ((free > left)) || return 0
-  fallocate -l $((free - left)) "$TMP/data/node$1/chaos-filler" 2>/dev/null || true
+  fallocate -l $((free - left)) "${DISK[$1]}/chaos-filler" 2>/dev/null || true
 }
-free_disk() { rm -f "$TMP/data/node$1/chaos-filler"; }
+free_disk() { rm -f "${DISK[$1]}/chaos-filler"; }
+# Cuts the power of node $1's disk (the node is down): powercut drops every unsynced write
+# and says so on its stdout; waits for that line, so a restart never reads what the cut
+# is about to drop.
+cuts_reported() { grep -c '^cut: ' "$TMP/powercut$1.out" || true; }
+cut_reported_after() { (($(cuts_reported "$1") > $2)); }
+cut_power() {
+  local out=$TMP/powercut$1.out before
+  before=$(cuts_reported "$1")
+  note "power cut of node $1's disk"
+  kill -USR1 "${POWERCUT_PIDS[$1]}"
+  wait_until 10 cut_reported_after "$1" "$before" || {
+    echo "chaos: powercut of node $1 did not report its cut" >&2
+    exit 1
+  }
+  note "$(grep '^cut: ' "$out" | tail -1)"
+}
 # Whether any node still names an active alarm.
 alarms_active() {
   local id out
@@ -380,19 +472,33 @@ fi
 # The storage kinds' rolls come after the others.
 STORAGE_ROLL=$ROLLS
 ((STORAGE_FAULTS == 0)) || ROLLS=$((ROLLS + 2))
+((POWER_CUTS == 0)) || ROLLS=$((ROLLS + 2))
 
 fault_end=$((SECONDS + DURATION - 3))
 while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
   sleep_ms "${GAP_MS[@]}"
   victim=$((RANDOM % 3 + 1))
   roll=$((RANDOM % ROLLS))
-  case $roll in
+  kind=""
+  while [[ -z $kind && ${#FIRST_KINDS[@]} -gt 0 ]]; do
+    kind=${FIRST_KINDS[0]}
+    FIRST_KINDS=("${FIRST_KINDS[@]:1}")
+    if [[ ($kind == disk-full || $kind == nospace) && $STORAGE_FAULTS == 0 ]] ||
+      [[ $kind == power-cut* && $POWER_CUTS == 0 ]] ||
+      [[ $kind == *feed* && -z $FRONTEND_URL ]]; then
+      echo "chaos: --first: $kind cannot run on this machine; left out" >&2
+      kind=""
+    fi
+  done
+  [[ -n $kind ]] || case $roll in
     0) kind=kill ;;
     1 | 2) kind=kill-leader ;;
     3) kind=pause ;;
     4) kind=pause-leader ;;
     "$STORAGE_ROLL") kind=disk-full ;;
     $((STORAGE_ROLL + 1))) kind=nospace ;;
+    $((STORAGE_ROLL + 2))) kind=power-cut ;;
+    $((STORAGE_ROLL + 3))) kind=power-cut-all ;;
     5 | 6 | 7 | 8) kind=pause-feed ;;
     9) kind=kill-feed ;;
     *) kind=pause-feed+kill-leader ;;
@@ -446,6 +552,18 @@ while ((SECONDS < fault_end)) && kill -0 "$CHECK_PID" 2>/dev/null; do
       restart_node "$victim"
       note "disk-full: space freed on node $victim, disarming"
       disarm_when_room
+      ;;
+    power-cut)
+      kill_node "$victim" "$kind"
+      cut_power "$victim"
+      sleep_ms 300 2000
+      restart_node "$victim"
+      ;;
+    power-cut-all)
+      for id in 1 2 3; do kill_node "$id" "$kind"; done
+      for id in 1 2 3; do cut_power "$id"; done
+      sleep_ms 300 1500
+      for id in 1 2 3; do restart_node "$id"; done
       ;;
     nospace)
       note "nospace: fill node $victim's disk below the floor"
@@ -518,6 +636,7 @@ BY_KIND=""
 for kind in "${KINDS[@]}"; do
   [[ -z $FRONTEND_URL && $kind == *feed* ]] && continue
   [[ $STORAGE_FAULTS == 0 && ($kind == disk-full || $kind == nospace) ]] && continue
+  [[ $POWER_CUTS == 0 && $kind == power-cut* ]] && continue
   BY_KIND+="${BY_KIND:+, }${KIND_COUNT[$kind]:-0} $kind"
 done
 echo "chaos: faults: $BY_KIND (rate $RATE, ${DURATION} s)"
