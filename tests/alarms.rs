@@ -117,6 +117,21 @@ async fn check_alarm_active(cluster: &TestCluster, refused_key: &str) {
         .await
         .expect("restock");
     assert_eq!(restock.status().as_u16(), 200, "a restock under the alarm");
+    // A backup taken under the alarm carries it, and reads back whole.
+    let backup = cluster
+        .dir
+        .path()
+        .join(format!("under-alarm-{refused_key}.bak"));
+    let saved = cluster.bazaar(&["backup", "save", &backup.to_string_lossy()]);
+    assert!(saved.status.success(), "backup under the alarm: {saved:?}");
+    let inspected = cluster.bazaar(&["backup", "inspect", &backup.to_string_lossy()]);
+    let summary = String::from_utf8_lossy(&inspected.stdout);
+    assert!(inspected.status.success(), "inspect: {inspected:?}");
+    // One alarm per member named; more may be raised meanwhile, none disarmed.
+    assert!(
+        summary.contains(" active alarm"),
+        "the backup's summary names its alarms: {summary}"
+    );
     let refused = cluster.bazaar(&["alarm", "disarm"]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "disarm while short: {refused:?}");

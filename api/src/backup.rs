@@ -282,6 +282,9 @@ pub struct BackupSummary {
     pub products: u64,
     pub orders: u64,
     pub idempotency_records: u64,
+    /// Alarms active when it was taken (summaries written before alarms existed have none).
+    #[serde(default)]
+    pub alarms: u64,
     pub next_order: u64,
     /// The state digest at `index`.
     pub digest: String,
@@ -297,12 +300,13 @@ pub fn summarize<R: Read>(input: R) -> Result<BackupSummary, StreamError> {
     };
     let mut reader = StreamReader::open(&mut counted)?;
     let header = reader.header().clone();
-    let (mut products, mut orders, mut idempotency_records) = (0, 0, 0);
+    let (mut products, mut orders, mut idempotency_records, mut alarms) = (0, 0, 0, 0);
     while let Some(record) = reader.next_record()? {
         match record.kind {
             kind::PRODUCT => products += 1,
             kind::ORDER => orders += 1,
             kind::IDEMPOTENCY => idempotency_records += 1,
+            kind::ALARM => alarms += 1,
             other => return Err(corrupt(format!("unknown record kind {other}"))),
         }
     }
@@ -315,6 +319,7 @@ pub fn summarize<R: Read>(input: R) -> Result<BackupSummary, StreamError> {
         products,
         orders,
         idempotency_records,
+        alarms,
         next_order: header.next_order,
         digest: header.digest,
         bytes: counted.bytes,
@@ -368,6 +373,16 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_taken_under_an_alarm_summarizes_with_it() {
+        let mut w = StreamWriter::new(Vec::new(), &header()).unwrap();
+        w.record(kind::PRODUCT, b"Tux", b"penguin").unwrap();
+        w.record(kind::ALARM, b"nospace", b"node 2").unwrap();
+        let bytes = w.finish().unwrap().0;
+        let summary = summarize(&bytes[..]).expect("an alarm record is a known kind");
+        assert_eq!((summary.products, summary.alarms), (1, 1));
+    }
+
+    #[test]
     fn round_trips_and_summarizes() {
         let bytes = sample();
         let records = read_all(&bytes).unwrap();
@@ -376,7 +391,7 @@ mod tests {
         assert_eq!(StreamReader::open(&bytes[..]).unwrap().header(), &header());
         let summary = summarize(&bytes[..]).unwrap();
         assert_eq!((summary.products, summary.orders), (1, 1));
-        assert_eq!(summary.idempotency_records, 0);
+        assert_eq!((summary.idempotency_records, summary.alarms), (0, 0));
         assert_eq!((summary.index, summary.term), (9, 2));
         assert_eq!(summary.bytes, bytes.len() as u64);
     }

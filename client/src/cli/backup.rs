@@ -50,8 +50,14 @@ pub fn run(g: &Globals, args: BackupArgs) -> Result<Outcome, CliError> {
 
 /// A backup's summary: index, term, counts, digest, size, format and id.
 pub fn summary_lines(s: &BackupSummary) -> String {
+    // Alarms are named only when there are some, so older summaries read as before.
+    let alarms = match s.alarms {
+        0 => String::new(),
+        1 => ", 1 active alarm".to_string(),
+        n => format!(", {n} active alarms"),
+    };
     format!(
-        "index {} (term {}), {} products, {} orders, {} idempotency records, next order {}\n\
+        "index {} (term {}), {} products, {} orders, {} idempotency records{alarms}, next order {}\n\
          digest {}, {} bytes, format version {}, id {}",
         s.index,
         s.term,
