@@ -38,6 +38,13 @@ impl Rng {
     fn bytes(&mut self, len: usize, from: &[u8]) -> Vec<u8> {
         (0..len).map(|_| from[self.below(from.len())]).collect()
     }
+    /// Up to `max` raw bytes without any of `unless` (which would end the line or field).
+    fn raw(&mut self, max: usize, unless: &[u8]) -> Vec<u8> {
+        let len = self.below(max);
+        let mut bytes = self.bytes(len, RAW);
+        bytes.retain(|b| !unless.contains(b));
+        bytes
+    }
 }
 
 const METHODS: [&str; 14] = [
@@ -149,12 +156,7 @@ fn request(rng: &mut Rng, host: &str, token: &str) -> Vec<u8> {
     let mut target: Vec<u8> = rng.pick(&PATHS).as_bytes().to_vec();
     if rng.chance(20) {
         target.extend_from_slice(b"/");
-        let len = rng.below(40);
-        target.extend(
-            rng.bytes(len, RAW)
-                .into_iter()
-                .filter(|b| !b" \r\n".contains(b)),
-        );
+        target.extend(rng.raw(40, b" \r\n"));
     }
     if rng.chance(10) {
         target.extend(std::iter::repeat_n(b'a', 100 + rng.below(9_000)));
@@ -169,12 +171,7 @@ fn request(rng: &mut Rng, host: &str, token: &str) -> Vec<u8> {
             if rng.chance(80) {
                 target.push(b'=');
                 if rng.chance(30) {
-                    let len = rng.below(12);
-                    target.extend(
-                        rng.bytes(len, RAW)
-                            .into_iter()
-                            .filter(|b| !b" \r\n".contains(b)),
-                    );
+                    target.extend(rng.raw(12, b" \r\n"));
                 } else {
                     target.extend_from_slice(rng.pick(&QUERY_VALUES).as_bytes());
                 }
@@ -223,12 +220,7 @@ fn request(rng: &mut Rng, host: &str, token: &str) -> Vec<u8> {
         if name == "Authorization" && rng.chance(30) {
             out.extend_from_slice(format!("Bearer {token}").as_bytes());
         } else if rng.chance(30) {
-            let len = rng.below(30);
-            out.extend(
-                rng.bytes(len, RAW)
-                    .into_iter()
-                    .filter(|b| !b"\r\n".contains(b)),
-            );
+            out.extend(rng.raw(30, b"\r\n"));
         } else {
             out.extend_from_slice(rng.pick(&HEADER_VALUES).as_bytes());
         }
