@@ -11,10 +11,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::tmpfs::{link_data_dir, Tmpfs};
+use common::tmpfs::{data_places, Tmpfs};
 use common::{metric_value, wait_for, Attempt, TestCluster, TOKEN};
 
 /// Patience for one order attempt (following the leader).
@@ -225,22 +224,14 @@ async fn every_disk_short_of_free_space_raises_nospace_until_space_is_freed() {
     {
         Ok(m) => m,
         Err(why) => {
-            println!("SKIPPED: {why}");
+            common::skipped(&why);
             return;
         }
     };
-    let places: BTreeMap<u64, PathBuf> = mounts
-        .iter()
-        .map(|(id, m)| (*id, m.path().join("data")))
-        .collect();
-    let cluster = TestCluster::start_prepared(
-        3,
-        |c| {
-            c.storage.min_free_bytes = FLOOR;
-            c.storage.reserve_bytes = 0;
-        },
-        move |cluster, id| link_data_dir(cluster, id, &places[&id]),
-    )
+    let cluster = TestCluster::start_on(data_places(&mounts), |c| {
+        c.storage.min_free_bytes = FLOOR;
+        c.storage.reserve_bytes = 0;
+    })
     .await;
     cluster.wait_converged().await;
     match cluster.place_order("Tux", 1, "before", PATIENCE).await {

@@ -63,12 +63,7 @@ async fn cluster_with_orders(
         }
     }
     cluster.wait_converged().await;
-    let leader = cluster.leader().await;
-    let follower = *cluster
-        .ids()
-        .iter()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower().await;
     (cluster, follower)
 }
 

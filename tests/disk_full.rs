@@ -11,12 +11,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bazaar_api::NodeRole;
 use common::load::Load;
-use common::tmpfs::{link_data_dir, Tmpfs};
+use common::tmpfs::{data_places, Tmpfs};
 use common::{wait_within, TestCluster, DEADLINE, POLL};
 use raft_node::fail_stop::STORAGE_FAILED_EXIT_CODE;
 use serde_json::Value;
@@ -41,19 +40,11 @@ fn mounts() -> Result<BTreeMap<u64, Tmpfs>, String> {
 
 /// A cluster whose node `id` keeps its data on `mounts[id]` (its data dir is a link there).
 async fn cluster_on(mounts: &BTreeMap<u64, Tmpfs>) -> TestCluster {
-    let places: BTreeMap<u64, PathBuf> = mounts
-        .iter()
-        .map(|(id, m)| (*id, m.path().join("data")))
-        .collect();
-    let cluster = TestCluster::start_prepared(
-        3,
-        |c| {
-            // Snapshots and purges often, so the full node's disk sees every kind of write.
-            c.raft.snapshot_every_entries = 200;
-            c.raft.keep_entries_after_snapshot = 100;
-        },
-        move |cluster, id| link_data_dir(cluster, id, &places[&id]),
-    )
+    let cluster = TestCluster::start_on(data_places(mounts), |c| {
+        // Snapshots and purges often, so the full node's disk sees every kind of write.
+        c.raft.snapshot_every_entries = 200;
+        c.raft.keep_entries_after_snapshot = 100;
+    })
     .await;
     cluster
         .create_product(PRODUCT, "Disk-full test item", 1_000_000_000)
@@ -117,14 +108,9 @@ async fn full_disk_on(role: Role) {
         }
     };
     let mut cluster = cluster_on(&mounts).await;
-    let leader = cluster.leader().await;
     let target = match role {
-        Role::Leader => leader,
-        Role::Follower => *cluster
-            .ids()
-            .iter()
-            .find(|id| **id != leader)
-            .expect("a follower"),
+        Role::Leader => cluster.leader().await,
+        Role::Follower => cluster.follower().await,
     };
     let load = Load::start(cluster.orders(), PRODUCT, 6, "full");
     // Some orders before the disk fills, then fill it under load.

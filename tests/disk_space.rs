@@ -9,11 +9,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::tmpfs::{link_data_dir, Tmpfs};
+use common::tmpfs::{data_places, Tmpfs};
 use common::{metric_value, wait_within, TestCluster, POLL};
 
 /// Each node's filesystem: room for its databases and a snapshot or two.
@@ -31,14 +31,7 @@ async fn cluster_on(
     mounts: &BTreeMap<u64, Tmpfs>,
     tweak: impl FnOnce(&mut bazaar_api::config::ClusterConfig),
 ) -> TestCluster {
-    let places: BTreeMap<u64, PathBuf> = mounts
-        .iter()
-        .map(|(id, m)| (*id, m.path().join("data")))
-        .collect();
-    let cluster = TestCluster::start_prepared(3, tweak, move |cluster, id| {
-        link_data_dir(cluster, id, &places[&id])
-    })
-    .await;
+    let cluster = TestCluster::start_on(data_places(mounts), tweak).await;
     cluster.wait_converged().await;
     cluster
 }

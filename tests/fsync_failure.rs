@@ -103,12 +103,7 @@ async fn fails_under_load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_log_sync_on_a_follower_fail_stops_it_and_loses_nothing() {
     let mut cluster = cluster().await;
-    let leader = cluster.leader().await;
-    let follower = *cluster
-        .ids()
-        .iter()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower().await;
     // The first 100 appends succeed, then every sync fails.
     fails_under_load(
         &mut cluster,

@@ -20,7 +20,6 @@ use std::time::Duration;
 use bazaar_api::OrderView;
 use common::load::Load;
 use common::powercut::PowercutDisk;
-use common::tmpfs::link_data_dir;
 use common::{signal, wait_within, TestCluster, POLL};
 
 /// A product with stock enough for every order of a test.
@@ -45,15 +44,11 @@ async fn cluster_on(disks: &BTreeMap<u64, PowercutDisk>) -> TestCluster {
         .iter()
         .map(|(id, d)| (*id, d.path().join("data")))
         .collect();
-    let cluster = TestCluster::start_prepared(
-        3,
-        |c| {
-            // Snapshots and purges often, so a cut can land in the middle of any of them.
-            c.raft.snapshot_every_entries = 100;
-            c.raft.keep_entries_after_snapshot = 50;
-        },
-        move |cluster, id| link_data_dir(cluster, id, &places[&id]),
-    )
+    let cluster = TestCluster::start_on(places, |c| {
+        // Snapshots and purges often, so a cut can land in the middle of any of them.
+        c.raft.snapshot_every_entries = 100;
+        c.raft.keep_entries_after_snapshot = 50;
+    })
     .await;
     cluster
         .create_product(PRODUCT, "Power-loss test item", 1_000_000_000)

@@ -596,6 +596,27 @@ impl TestCluster {
         .await
     }
 
+    /// A member that is not the leader now.
+    pub async fn follower(&self) -> u64 {
+        let leader = self.leader().await;
+        self.ids()
+            .into_iter()
+            .find(|id| *id != leader)
+            .expect("a follower")
+    }
+
+    /// Starts 3 node processes with `tweak` applied, node `id`'s data dir a link to
+    /// `places[id]` (a dir on a disk of the test's own: tmpfs, powercut).
+    pub async fn start_on(
+        places: BTreeMap<u64, PathBuf>,
+        tweak: impl FnOnce(&mut ClusterConfig),
+    ) -> Self {
+        Self::start_prepared(places.len(), tweak, move |cluster, id| {
+            tmpfs::link_data_dir(cluster, id, &places[&id])
+        })
+        .await
+    }
+
     /// Creates product `name` (topic `tests`, price 1.00, `quantity` units) on the leader
     /// with the admin token, and fails the test unless it is created.
     pub async fn create_product(&self, name: &str, title: &str, quantity: u64) {

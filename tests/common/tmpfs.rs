@@ -1,6 +1,7 @@
 //! A size-limited tmpfs for a node's data dir (disk-full and disk-space tests). Mounting
 //! needs root: where it is refused, `Tmpfs::mount` says why and the test prints "SKIPPED".
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,6 +92,14 @@ impl Drop for Tmpfs {
             let _ = Command::new("umount").arg("-l").arg(self.path()).status();
         }
     }
+}
+
+/// Where each node's data goes on its own mount: `data` under it.
+pub fn data_places(mounts: &BTreeMap<u64, Tmpfs>) -> BTreeMap<u64, PathBuf> {
+    mounts
+        .iter()
+        .map(|(id, m)| (*id, m.path().join("data")))
+        .collect()
 }
 
 /// Makes node `id`'s data dir a link to `place` (on a tmpfs), before the node first starts.
