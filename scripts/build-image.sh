@@ -30,12 +30,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# shellcheck source=lib-image.sh
+source "$ROOT/scripts/lib-image.sh"
 start=$SECONDS
-command -v docker >/dev/null || { echo "build-image: docker is not installed" >&2; exit 2; }
-docker info >/dev/null 2>&1 || { echo "build-image: no Docker engine answers (docker info)" >&2; exit 2; }
-for tool in strip ldd tar; do
-  command -v "$tool" >/dev/null || { echo "build-image: $tool is missing (apt-get install binutils libc-bin tar)" >&2; exit 2; }
-done
+check_image_tools "binutils libc-bin tar" strip ldd tar
 
 if [[ $BUILD == 1 ]]; then
   echo "build-image: cargo build --release --workspace --bins"
@@ -57,32 +55,9 @@ for b in "${BINARIES[@]}"; do
   strip --strip-all -o "$ROOTFS/usr/local/bin/$b" "$BIN/$b"
 done
 
-# Every shared library the binaries load, and the dynamic loader, at the paths they are
-# looked up at. glibc >= 2.34 has the files and dns NSS modules built in, so hostnames of
-# the compose network resolve without libnss_* files.
-libs=$(for b in "${BINARIES[@]}"; do ldd "$BIN/$b"; done |
-  awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-for lib in $libs; do
-  mkdir -p "$ROOTFS$(dirname "$lib")"
-  cp -L "$lib" "$ROOTFS$lib"
-done
-# The loader is also looked up through the multiarch path on Debian; keep both names.
-if [[ -e /lib64/ld-linux-x86-64.so.2 && ! -e $ROOTFS/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 ]]; then
-  mkdir -p "$ROOTFS/lib/x86_64-linux-gnu"
-  cp -L /lib64/ld-linux-x86-64.so.2 "$ROOTFS/lib/x86_64-linux-gnu/"
-fi
-
-cat >"$ROOTFS/etc/passwd" <<'PASSWD'
-root:x:0:0:root:/root:/sbin/nologin
-bazaar:x:10001:10001:bazaar:/data:/sbin/nologin
-nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
-PASSWD
-cat >"$ROOTFS/etc/group" <<'GROUP'
-root:x:0:
-bazaar:x:10001:
-nogroup:x:65534:
-GROUP
-echo "hosts: files dns" >"$ROOTFS/etc/nsswitch.conf"
+# ldd reads what the binaries load from the unstripped ones ($BIN/raft-node, ...).
+copy_libs "$ROOTFS" "${BINARIES[@]/#/$BIN/}"
+write_etc "$ROOTFS" bazaar:10001:/data
 # Defaults baked in; docker-compose.yml mounts its own over them.
 cp "$ROOT/deploy/cluster.docker.toml" "$ROOTFS/etc/bazaar/cluster.toml"
 cp "$ROOT/catalog.toml" "$ROOTFS/etc/bazaar/catalog.toml"
@@ -91,31 +66,15 @@ chmod 1777 "$ROOTFS/tmp"
 chown 10001:10001 "$ROOTFS/data"
 chmod 0750 "$ROOTFS/data"
 
-old=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
-echo "build-image: importing $(du -sh "$ROOTFS" | cut -f1) root filesystem as $TAG"
-tar -C "$ROOTFS" --numeric-owner -c . |
-  docker import \
-    --change 'ENV PATH=/usr/local/bin' \
-    --change 'ENV BAZAAR_DATA_DIR=/data' \
-    --change 'ENV RUST_LOG=info,openraft=warn' \
-    --change 'USER 10001:10001' \
-    --change 'WORKDIR /data' \
-    --change 'VOLUME /data' \
-    --change 'CMD ["raft-node", "--help"]' \
-    --message "bazaar offline image (scripts/build-image.sh)" \
-    - "$TAG" >/dev/null
-new=$(docker image inspect -f '{{.Id}}' "$TAG")
-# Drop the image this one replaced, unless a container still uses it.
-if [[ -n $old && $old != "$new" ]]; then
-  docker image rm "$old" >/dev/null 2>&1 || true
-fi
+import_rootfs "$ROOTFS" "$TAG" "bazaar offline image (scripts/build-image.sh)" \
+  'ENV PATH=/usr/local/bin' 'ENV BAZAAR_DATA_DIR=/data' 'ENV RUST_LOG=info,openraft=warn' \
+  'USER 10001:10001' 'WORKDIR /data' 'VOLUME /data' 'CMD ["raft-node", "--help"]'
 
-# Smoke test: the binaries start in the image (loader and libraries are complete).
+# Smoke test: every binary starts in the image.
 for b in "${BINARIES[@]}"; do
-  docker run --rm --network none "$TAG" "$b" --version >/dev/null ||
-    { echo "build-image: $b does not start inside $TAG" >&2; exit 1; }
+  smoke_test "$TAG" "$b" "$b" --version
 done
 
 size=$(docker image inspect -f '{{.Size}}' "$TAG")
-echo "build-image: $TAG ${new:7:12}: $((size / 1024 / 1024)) MiB ($size bytes);" \
+echo "build-image: $TAG ${IMAGE_ID:7:12}: $((size / 1024 / 1024)) MiB ($size bytes);" \
   "built in $((SECONDS - start)) s (cargo $((built - start)) s, image $((SECONDS - built)) s)"

@@ -75,7 +75,7 @@
 # anomalies. Every process it starts is stopped on exit; the temp dir (logs, history,
 # faults.log) is kept and printed when something failed, or always with --keep.
 #
-# --docker needs a Docker engine, Compose (docker compose, or docker-compose v1.27+) and
+# --docker needs a Docker engine, Compose (docker compose, or docker-compose v1.28+) and
 # the image bazaar:local (built with scripts/build-image.sh when it is missing). It starts
 # its own compose project (bazaar-chaos-<pid>) on free host ports, runs the checker from
 # the host through the published frontend (--via nodes: from a container of its own on

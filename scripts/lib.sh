@@ -61,7 +61,8 @@ ensure_test_deps() {
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
   command -v fusermount3 >/dev/null || need+=(fuse3)
-  apt_install "for the storefront's browser test and the power-loss tests" "${need[@]}"
+  command -v promtool >/dev/null || need+=(prometheus)
+  apt_install "for the storefront's browser test, the power-loss tests and the alert rules' tests" "${need[@]}"
 }
 
 # One cargo profile (release) and one feature set for everything, so RocksDB's C++ is

@@ -22,6 +22,8 @@ step "lints (cargo clippy -D warnings)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 step "docs (cargo doc, warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
+step "monitoring (promtool check and test rules, the dashboard's JSON and queries)"
+scripts/check-monitoring.sh
 # Whole-system tests spawn the real binaries, so build them first: with the failpoints in
 # (nodes and frontend), which the fault tests arm per process (FAILPOINTS); inert otherwise. The tests' own build
 # turns the feature on too, so nothing is built twice.
@@ -30,9 +32,9 @@ step "build"
 ignored=()
 if docker info >/dev/null 2>&1; then
   ignored=(--include-ignored)
-  step "tests (a Docker engine answers: the container test runs too)"
+  step "tests (a Docker engine answers: the container tests run too)"
 else
-  step "tests (no Docker engine: the container test is skipped)"
+  step "tests (no Docker engine: the container tests are skipped)"
 fi
 # One test at a time: each whole-system test runs a 3-node cluster on these 2 cores.
 log=$(mktemp -t bazaar-test.XXXXXX)

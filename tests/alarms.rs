@@ -250,17 +250,19 @@ async fn every_disk_short_of_free_space_raises_nospace_until_space_is_freed() {
     assert_eq!(named, vec![1, 2, 3]);
     let refused_key = order_until_refused(&cluster).await;
     check_alarm_active(&cluster, &refused_key).await;
-    // Room again on two disks only: still refused, naming the third.
+    // Room again on two disks only: still refused, naming the third (once the two freed
+    // nodes' next space reports have reached the leader: each refresh comes in its own
+    // time, so a refusal in between may still name one of them).
     mounts[&1].free_filler();
     mounts[&2].free_filler();
-    let refusal = wait_for("a refusal naming only node 3", || async {
+    wait_for("a refusal naming only node 3", || async {
         let out = cluster.bazaar(&["alarm", "disarm"]);
         let why = String::from_utf8_lossy(&out.stderr).into_owned();
-        (!out.status.success() && why.contains("node 3:") && !why.contains("node 1:"))
-            .then_some(why)
+        let only_3 =
+            why.contains("node 3:") && !why.contains("node 1:") && !why.contains("node 2:");
+        (!out.status.success() && only_3).then_some(())
     })
     .await;
-    assert!(!refusal.contains("node 2:"), "{refusal}");
     mounts[&3].free_filler();
     disarm_and_order(&cluster, &refused_key).await;
 }

@@ -5,19 +5,19 @@
 //! healed and every replica converging to the same state.
 //!
 //! Needs a Docker engine (`docker info`) and Compose (`docker compose`, or `docker-compose`
-//! v1.27+), so it is `#[ignore]`d: `scripts/test.sh` runs it when an engine answers and
+//! v1.28+), so it is `#[ignore]`d: `scripts/test.sh` runs it when an engine answers and
 //! otherwise reports it as skipped (never as passed). Run by hand with
 //! `cargo test --release --test docker_cluster -- --ignored`. It needs the release
 //! binaries (`cargo build --release --workspace --bins`), which it packs into a throwaway
 //! image tag; everything it creates (project, containers, network, volumes, image) is
-//! removed on drop, also when it fails.
+//! removed on drop, also when it fails (`common/docker.rs`).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::docker::{run, text, Project};
 use serde_json::{json, Value};
 
 /// Container start-up, elections and convergence on a shared 2-core machine.
@@ -27,117 +27,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// it has not heard from a quorum for twice that.
 const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1200);
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim().to_string()
-}
-
-fn docker_answers() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// `docker compose` (v2) or `docker-compose` (v1.27+), whichever is installed.
-fn compose_program() -> Option<Vec<String>> {
-    let v2 = Command::new("docker")
-        .args(["compose", "version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if v2 {
-        return Some(vec!["docker".into(), "compose".into()]);
-    }
-    let v1 = Command::new("docker-compose")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    v1.then(|| vec!["docker-compose".into()])
-}
-
-/// One compose project of docker-compose.yml on free host ports; torn down on drop.
-struct Project {
-    compose: Vec<String>,
-    name: String,
-    image: String,
-    env: Vec<(String, String)>,
-    http_port: u16,
-    node_ports: [u16; 3],
-    http: reqwest::Client,
-}
-
+/// This test's views of the project (common/docker.rs has the generic part).
 impl Project {
-    fn compose(&self) -> Command {
-        let mut cmd = Command::new(&self.compose[0]);
-        cmd.args(&self.compose[1..])
-            .arg("-f")
-            .arg(common::repo_root().join("docker-compose.yml"))
-            .args(["-p", &self.name])
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd
-    }
-
-    fn compose_ok(&self, args: &[&str]) -> String {
-        let out = run(self.compose().args(args));
-        assert!(
-            out.status.success(),
-            "compose {args:?} failed: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn container(&self, id: u64) -> String {
-        let cid = self.compose_ok(&["ps", "-q", &format!("node{id}")]);
-        assert!(!cid.is_empty(), "no container for node{id}");
-        cid
-    }
-
-    fn network(&self, container: &str) -> String {
-        let out = run(Command::new("docker").args([
-            "inspect",
-            "-f",
-            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}\n{{end}}",
-            container,
-        ]));
-        let name = text(&out.stdout).lines().next().unwrap_or("").to_string();
-        assert!(!name.is_empty(), "cannot tell the network of {container}");
-        name
-    }
-
-    fn frontend(&self) -> String {
-        format!("https://127.0.0.1:{}", self.http_port)
-    }
-
-    fn node(&self, id: u64) -> String {
-        format!("https://127.0.0.1:{}", self.node_ports[id as usize - 1])
-    }
-
-    async fn get_json(&self, url: String) -> Option<(u16, Value)> {
-        let resp = self
-            .http
-            .get(&url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        let status = resp.status().as_u16();
-        Some((status, resp.json().await.ok()?))
-    }
-
     async fn cluster(&self, id: u64) -> Option<Value> {
         match self.get_json(format!("{}/cluster", self.node(id))).await {
             Some((200, v)) => Some(v["data"].clone()),
@@ -158,19 +49,6 @@ impl Project {
             .ok()?;
         let status = resp.status().as_u16();
         Some((status, resp.json().await.unwrap_or(Value::Null)))
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        // Unpause and reconnect do not matter: down removes containers in any state.
-        let out = run(self
-            .compose()
-            .args(["down", "-v", "--remove-orphans", "-t", "2"]));
-        if !out.status.success() {
-            eprintln!("compose down failed: {}", text(&out.stderr));
-        }
-        let _ = run(Command::new("docker").args(["image", "rm", &self.image]));
     }
 }
 
@@ -223,13 +101,6 @@ fn exec_bazaar(container: &str, port: u16, args: &[&str]) -> Output {
         .args(args))
 }
 
-fn bin_dir() -> PathBuf {
-    common::binary("raft-node")
-        .parent()
-        .map(Path::to_path_buf)
-        .expect("binary directory")
-}
-
 fn order_number(v: &Value) -> u64 {
     v["data"]["order_number"]
         .as_u64()
@@ -239,94 +110,9 @@ fn order_number(v: &Value) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Docker engine and Compose; scripts/test.sh runs it when `docker info` answers"]
 async fn compose_cluster_survives_a_partitioned_leader() {
-    assert!(
-        docker_answers(),
-        "no docker engine (`docker info` failed): run this test only where one answers"
-    );
-    let compose = compose_program()
-        .expect("no docker compose (neither `docker compose` nor `docker-compose` v1.27+)");
     let started = Instant::now();
-    // Binaries must exist before anything is created.
-    for b in ["raft-node", "frontend", "bazaar"] {
-        common::binary(b);
-    }
-    let pid = std::process::id();
-    let image = format!("bazaar:test-{pid}");
-    let build = run(
-        Command::new(common::repo_root().join("scripts/build-image.sh"))
-            .args(["--no-build", "--tag", &image])
-            .env("BAZAAR_BIN_DIR", bin_dir()),
-    );
-    assert!(
-        build.status.success(),
-        "scripts/build-image.sh failed: {}\n{}",
-        text(&build.stdout),
-        text(&build.stderr)
-    );
-    println!("{}", text(&build.stdout));
-
-    let http_port = common::free_port();
-    let node_ports = [
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    ];
-    let name = format!("bazaartest{pid}");
-    // First-run set-up, as an operator does it: fresh secrets and TLS files, here in a
-    // temp dir of this test's own.
-    let setup = tempfile::tempdir().expect("temp dir");
-    let init = run(
-        Command::new(common::repo_root().join("scripts/compose-init.sh"))
-            .arg("--out")
-            .arg(setup.path())
-            .env("BAZAAR_BIN_DIR", bin_dir()),
-    );
-    assert!(
-        init.status.success(),
-        "scripts/compose-init.sh failed: {}",
-        text(&init.stderr)
-    );
-    let secrets = std::fs::read_to_string(setup.path().join(".env")).expect(".env written");
-    let mut env: Vec<(String, String)> = secrets
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    assert_eq!(env.len(), 2, "two secrets in .env: {secrets}");
-    env.push((
-        "BAZAAR_CERTS_DIR".into(),
-        setup.path().join("certs").to_string_lossy().into_owned(),
-    ));
-    let ca = std::fs::read(setup.path().join("certs/ca.crt")).expect("CA written");
-    env.extend(vec![
-        ("BAZAAR_IMAGE".into(), image.clone()),
-        ("BAZAAR_HTTP_PORT".into(), http_port.to_string()),
-        ("BAZAAR_BIND".into(), "127.0.0.1".into()),
-        ("BAZAAR_NODE1_PORT".into(), node_ports[0].to_string()),
-        ("BAZAAR_NODE2_PORT".into(), node_ports[1].to_string()),
-        ("BAZAAR_NODE3_PORT".into(), node_ports[2].to_string()),
-        ("BAZAAR_RESTART".into(), "no".into()),
-    ]);
-    let project = Project {
-        compose,
-        name,
-        image,
-        env,
-        http_port,
-        node_ports,
-        http: reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("a PEM CA"))
-            .build()
-            .expect("client"),
-    };
-    let up = run(project.compose().args(["up", "-d"]));
-    assert!(
-        up.status.success(),
-        "compose up failed: {}",
-        text(&up.stderr)
-    );
+    let project = Project::prepare("test", &[]);
+    project.up();
 
     // A leader, the seeded catalog and the frontend.
     let leader = wait_for("a leader", || async {
@@ -361,11 +147,9 @@ async fn compose_cluster_survives_a_partitioned_leader() {
     // The published port is for shoppers: no catalog change through it, whatever token
     // is presented, and nothing in plain HTTP.
     let admin_token = project
-        .env
-        .iter()
-        .find(|(k, _)| k == "BAZAAR_ADMIN_TOKEN")
-        .map(|(_, v)| v.clone())
-        .expect("admin token");
+        .env_value("BAZAAR_ADMIN_TOKEN")
+        .expect("admin token")
+        .to_string();
     for token in [admin_token.as_str(), "bazaar-local-admin-token"] {
         let resp = project
             .http
@@ -409,7 +193,7 @@ async fn compose_cluster_survives_a_partitioned_leader() {
         None
     })
     .await;
-    let old_cid = project.container(old);
+    let old_cid = project.container(&format!("node{old}"));
     let net = project.network(&old_cid);
     let cut_at = Instant::now();
     let out = run(Command::new("docker").args(["network", "disconnect", &net, &old_cid]));

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{signal, wait_for, Attempt, TestCluster};
+use common::{cli_json, signal, wait_for, Attempt, TestCluster};
 use serde_json::Value;
 
 /// Patience of one order placed by the background load (failovers included).
@@ -23,17 +23,6 @@ async fn stock_product(cluster: &TestCluster) {
     cluster
         .create_product(PRODUCT, "Lifecycle test item", 1_000_000_000)
         .await;
-}
-
-fn stdout_json(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "command failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -121,10 +110,10 @@ async fn a_failed_voter_is_replaced_from_the_cli_while_orders_flow() {
     })
     .await
     .expect("cli thread");
-    stdout_json(&added);
-    stdout_json(&promoted);
-    stdout_json(&removed);
-    let members = stdout_json(&members);
+    cli_json(&added);
+    cli_json(&promoted);
+    cli_json(&removed);
+    let members = cli_json(&members);
     let ids: Vec<(u64, bool)> = members["members"]
         .as_array()
         .expect("members")
@@ -193,7 +182,7 @@ async fn a_new_member_starts_from_a_snapshot_of_the_state_when_it_was_added() {
     );
     let new = cluster.add_node();
     let added = add_member_and_wait(&cluster, &cluster.api_url(leader), new);
-    stdout_json(&added);
+    cli_json(&added);
     let after = cluster
         .cluster_info(leader)
         .await
@@ -224,7 +213,7 @@ async fn bad_membership_and_transfer_requests_are_refused_and_change_nothing() {
     let leader = cluster.leader().await;
     let url = cluster.api_url(leader);
     let node = cluster.config.node(2).expect("node 2").clone();
-    let before = stdout_json(&cluster.bazaar(&["--url", &url, "--json", "member", "list"]));
+    let before = cli_json(&cluster.bazaar(&["--url", &url, "--json", "member", "list"]));
     let cases: [(&[&str], &str); 5] = [
         (
             &[
@@ -243,7 +232,7 @@ async fn bad_membership_and_transfer_requests_are_refused_and_change_nothing() {
         let err = stderr(&out);
         assert!(err.contains(says), "{args:?}: {err}");
     }
-    let after = stdout_json(&cluster.bazaar(&["--url", &url, "--json", "member", "list"]));
+    let after = cli_json(&cluster.bazaar(&["--url", &url, "--json", "member", "list"]));
     assert_eq!(
         before["members"], after["members"],
         "a refused change changed nothing"
@@ -281,7 +270,7 @@ async fn leadership_moves_on_command_and_on_sigterm_without_losing_orders() {
         "transfer",
         &target.to_string(),
     ]);
-    let outcome = stdout_json(&out);
+    let outcome = cli_json(&out);
     assert_eq!(outcome["from"], leader);
     assert_eq!(outcome["to"], target);
     assert_eq!(cluster.leader().await, target);
@@ -338,7 +327,7 @@ async fn a_backup_restores_into_a_new_cluster_with_every_order_and_key() {
     };
     let file = source.dir.path().join("shop.backup");
     let file_s = file.to_string_lossy().into_owned();
-    let saved = stdout_json(&source.bazaar(&[
+    let saved = cli_json(&source.bazaar(&[
         "--url",
         &source.api_url(follower),
         "--json",
@@ -347,7 +336,7 @@ async fn a_backup_restores_into_a_new_cluster_with_every_order_and_key() {
         &file_s,
     ]));
     assert!(saved["orders"].as_u64().expect("orders") >= acked.len() as u64);
-    let inspected = stdout_json(&source.bazaar(&["--json", "backup", "inspect", &file_s]));
+    let inspected = cli_json(&source.bazaar(&["--json", "backup", "inspect", &file_s]));
     assert_eq!(saved, inspected, "inspect reads what save wrote");
     let again = source.bazaar(&[
         "--url",
@@ -443,4 +432,95 @@ async fn damaged_and_foreign_backups_are_refused_before_anything_is_written() {
             "{name}: the data dir was touched"
         );
     }
+}
+
+/// The leader's view of the members (with progress).
+async fn members_of(cluster: &TestCluster, leader: u64) -> Option<bazaar_api::MembersView> {
+    let url = format!("{}/cluster/members", cluster.api_url(leader));
+    let body: Value = cluster.http.get(url).send().await.ok()?.json().await.ok()?;
+    serde_json::from_value(body["data"].clone()).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learner_added_with_promote_becomes_a_voter_on_its_own_while_orders_flow() {
+    let mut cluster = TestCluster::start(3).await;
+    stock_product(&cluster).await;
+    let leader = cluster.leader().await;
+    let leader_url = cluster.api_url(leader);
+    // A learner added without --promote, caught up first: it must stay a learner.
+    let plain = cluster.add_node();
+    cli_json(&add_member_and_wait(&cluster, &leader_url, plain));
+    let promoted = cluster.add_node();
+    let cluster = Arc::new(cluster);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(place_until(cluster.clone(), stop.clone(), "promote"));
+
+    let node = cluster.config.node(promoted).expect("the new node").clone();
+    let id = promoted.to_string();
+    let c = cluster.clone();
+    let url = leader_url.clone();
+    let added = tokio::task::spawn_blocking(move || {
+        c.bazaar(&[
+            "--url",
+            &url,
+            "--json",
+            "member",
+            "add",
+            &id,
+            "--api",
+            &node.api,
+            "--raft",
+            &node.raft,
+            "--promote",
+        ])
+    })
+    .await
+    .expect("cli thread");
+    let added = cli_json(&added);
+    let at_add = added["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["id"] == promoted)
+        .expect("the new member is listed")
+        .clone();
+    assert_eq!(at_add["voter"], false, "added as a learner: {at_add}");
+
+    // No `member promote`: the leader makes it a voter once it has caught up.
+    let view = wait_for("the leader to promote the caught-up learner", || async {
+        let view = members_of(&cluster, leader).await?;
+        let member = view.members.iter().find(|m| m.id == promoted)?;
+        member.voter.then_some(view)
+    })
+    .await;
+    let plain_status = view
+        .members
+        .iter()
+        .find(|m| m.id == plain)
+        .expect("the plain learner is listed");
+    assert!(
+        !plain_status.voter,
+        "a learner added without --promote stays a learner: {plain_status:?}"
+    );
+    // The log line follows the change's commit, which may come after the view shows it.
+    wait_for("the leader to log the promotion", || async {
+        cluster
+            .node_log(leader)
+            .contains("caught-up learner promoted to voter")
+            .then_some(())
+    })
+    .await;
+
+    stop.store(true, Ordering::Relaxed);
+    let acked = load.await.expect("order load");
+    assert!(!acked.is_empty(), "orders flowed during the promotion");
+    wait_for("the promoted member to apply everything", || async {
+        let leader_info = cluster.cluster_info(leader).await?;
+        let mine = cluster.cluster_info(promoted).await?;
+        (mine.applied_index >= leader_info.commit_index
+            && mine.state_digest == leader_info.state_digest)
+            .then_some(())
+    })
+    .await;
+    assert_orders_kept(&cluster, promoted, &acked).await;
 }

@@ -3,7 +3,9 @@
 //! of a real 3-node cluster. It checks the catalog, a topic search, a purchase (order
 //! number shown, stock down by the quantity), an error shown in words, an order lookup,
 //! the cluster panel showing a killed leader as down and the new leader, and a purchase
-//! after the failover. Screenshots are saved under `target/test-artifacts/`.
+//! after the failover. The API reference at `/docs` is checked the same way: every route
+//! and schema of the frontend's OpenAPI document rendered, nothing loaded from elsewhere.
+//! Screenshots are saved under `target/test-artifacts/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/lib.sh `ensure_deps`
 //! installs them); without them the test fails and says so.
@@ -573,5 +575,237 @@ async fn storefront_works_in_a_browser_through_a_leader_kill() {
     drop(driver);
     if let Err(err) = phone {
         panic!("storefront check failed: {err:#}");
+    }
+}
+
+/// `(METHOD, path)` of every operation in an OpenAPI document.
+fn document_routes(document: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if op.get("responses").is_some() {
+                routes.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+/// Strings out of a JSON list (`[]` for anything else).
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+async fn docs_scenario(browser: &Client, frontend: &Frontend) -> anyhow::Result<()> {
+    let document: Value = http()
+        .get(frontend.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        document["openapi"] == "3.1.0",
+        "not an OpenAPI 3.1 document"
+    );
+    let documented = document_routes(&document);
+    let listed: BTreeSet<(String, String)> = bazaar_api::openapi::frontend_routes()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    ensure!(
+        documented == listed,
+        "the served document is not this build's: {documented:?} vs {listed:?}"
+    );
+
+    browser.goto(&frontend.url("/docs")).await?;
+    eventually("the reference to render", DEADLINE, || async {
+        let state = js(browser, "return document.body.dataset.state;").await?;
+        match state.as_str() {
+            Some("ready") => Ok(Ok(())),
+            Some("error") => {
+                let banner = js(
+                    browser,
+                    "return document.getElementById('banner').textContent;",
+                )
+                .await?;
+                bail!("the page could not render the document: {banner}")
+            }
+            _ => Ok(Err(state.to_string())),
+        }
+    })
+    .await?;
+
+    // Every operation of the document, and no other, each with its parameters and answers.
+    let shown = js(
+        browser,
+        r#"return Array.from(document.querySelectorAll('#operations .op')).map(s => ({
+             method: s.dataset.method, path: s.dataset.path,
+             statuses: Array.from(s.querySelectorAll('.response')).map(r => r.dataset.status),
+             params: Array.from(s.querySelectorAll('[data-param]')).map(p => p.dataset.param),
+           }));"#,
+    )
+    .await?;
+    let shown = shown
+        .as_array()
+        .cloned()
+        .ok_or_else(|| anyhow!("operations are not a list: {shown}"))?;
+    let shown_routes: BTreeSet<(String, String)> = shown
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["method"].as_str()?.to_string(),
+                s["path"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    ensure!(
+        shown_routes == documented && shown.len() == documented.len(),
+        "the page shows {shown_routes:?}, the document lists {documented:?}"
+    );
+    for s in &shown {
+        let (method, path) = (
+            s["method"].as_str().unwrap_or_default(),
+            s["path"].as_str().unwrap_or_default(),
+        );
+        let op = &document["paths"][path][method.to_lowercase()];
+        let statuses: Vec<String> = op["responses"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        ensure!(
+            strings(&s["statuses"]) == statuses,
+            "{method} {path}: the page shows answers {}, the document {statuses:?}",
+            s["statuses"]
+        );
+        let params: Vec<String> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect();
+        ensure!(
+            strings(&s["params"]) == params,
+            "{method} {path}: the page shows parameters {}, the document {params:?}",
+            s["params"]
+        );
+    }
+    let orders = shown
+        .iter()
+        .find(|s| s["method"] == "POST" && s["path"] == "/orders")
+        .ok_or_else(|| anyhow!("no POST /orders on the page"))?;
+    for status in ["200", "404", "409", "503"] {
+        ensure!(
+            strings(&orders["statuses"]).iter().any(|s| s == status),
+            "POST /orders shows a {status}: {orders}"
+        );
+    }
+
+    // Every schema of the document.
+    let schemas = js(
+        browser,
+        "return Array.from(document.querySelectorAll('#schemas .schema')).map(s => s.dataset.schema);",
+    )
+    .await?;
+    let documented_schemas: Vec<String> = document["components"]["schemas"]
+        .as_object()
+        .map(|s| s.keys().cloned().collect())
+        .unwrap_or_default();
+    ensure!(
+        strings(&schemas) == documented_schemas,
+        "the page shows schemas {schemas}, the document {documented_schemas:?}"
+    );
+
+    // Nothing was loaded from anywhere but this frontend (no CDN; the CSP forbids it).
+    let loaded = js(
+        browser,
+        "return performance.getEntriesByType('resource').map(e => e.name);",
+    )
+    .await?;
+    let own = format!("{}/", frontend.url);
+    ensure!(
+        strings(&loaded).iter().all(|url| url.starts_with(&own)),
+        "the page loaded {loaded}"
+    );
+
+    // A schema named in a route leads to the schema.
+    browser
+        .find(Locator::Css(
+            r#".op[data-method="POST"][data-path="/orders"] .schema-link"#,
+        ))
+        .await?
+        .click()
+        .await?;
+    eventually("the link to lead to OrderRequest", DEADLINE, || async {
+        let hash = js(browser, "return location.hash;").await?;
+        Ok(if hash == "#schema-OrderRequest" {
+            Ok(())
+        } else {
+            Err(hash.to_string())
+        })
+    })
+    .await?;
+
+    // The filter narrows the routes to those that mention its words.
+    let filter = browser.find(Locator::Id("filter")).await?;
+    filter.send_keys("archive").await?;
+    eventually("the filter to narrow the routes", DEADLINE, || async {
+        let visible = js(
+            browser,
+            "return Array.from(document.querySelectorAll('#operations .op:not(.hidden)'))
+               .map(s => s.dataset.method + ' ' + s.dataset.path);",
+        )
+        .await?;
+        let visible = strings(&visible);
+        let narrowed = visible.iter().any(|r| r == "POST /admin/archive/commit")
+            && !visible.iter().any(|r| r == "GET /products")
+            && visible.len() < documented.len();
+        Ok(if narrowed {
+            Ok(())
+        } else {
+            Err(format!("{visible:?}"))
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_renders_in_a_browser() {
+    let chromium = require_program("chromium", "chromium");
+    let chromedriver = require_program("chromedriver", "chromium-driver");
+    let cluster = TestCluster::start(3).await;
+    let frontend = Frontend::start(&cluster, &[], &[]);
+    let driver = ChromeDriver::start(
+        &chromedriver,
+        cluster.dir.path().join("chromedriver-docs.log"),
+    )
+    .await;
+    let browser = open_browser(&driver, &chromium)
+        .await
+        .expect("a headless Chromium session");
+
+    let outcome = docs_scenario(&browser, &frontend).await;
+    match screenshot(&browser, "docs.png").await {
+        Ok(path) => println!("API reference screenshot: {}", path.display()),
+        Err(err) => eprintln!("no screenshot: {err:#}"),
+    }
+    let phone = match outcome {
+        Ok(()) => check_phone_width(&browser).await,
+        Err(err) => Err(err),
+    };
+    if phone.is_ok() {
+        match screenshot(&browser, "docs-phone.png").await {
+            Ok(path) => println!("phone-width screenshot: {}", path.display()),
+            Err(err) => eprintln!("no docs-phone.png: {err:#}"),
+        }
+    }
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(err) = phone {
+        panic!("API reference check failed: {err:#}");
     }
 }

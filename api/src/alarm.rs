@@ -6,9 +6,12 @@
 //! routes that raise an alarm and report a member's space.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What an alarm is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmKind {
     /// A member is short of disk space (over its quota, or its disk under the floor).
@@ -16,16 +19,24 @@ pub enum AlarmKind {
     NoSpace,
     /// A member's state differs from the leader's at the same applied index.
     Corrupt,
+    /// The hot state holds more orders than `archive.keep_recent_orders` (member 0: the
+    /// cluster). A warning only: it refuses nothing.
+    ArchiveDue,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 2] = [AlarmKind::NoSpace, AlarmKind::Corrupt];
+    pub const ALL: [AlarmKind; 3] = [
+        AlarmKind::NoSpace,
+        AlarmKind::Corrupt,
+        AlarmKind::ArchiveDue,
+    ];
 
     /// The word used in JSON, metrics labels and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             AlarmKind::NoSpace => "nospace",
             AlarmKind::Corrupt => "corrupt",
+            AlarmKind::ArchiveDue => "archive_due",
         }
     }
 }
@@ -42,12 +53,12 @@ impl std::str::FromStr for AlarmKind {
         AlarmKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown alarm kind {s:?} (nospace or corrupt)"))
+            .ok_or_else(|| format!("unknown alarm kind {s:?} (nospace, corrupt or archive_due)"))
     }
 }
 
 /// One active alarm, as `/cluster` and `bazaar alarm list` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AlarmView {
     pub kind: AlarmKind,
     /// The member the alarm is about.
@@ -59,7 +70,7 @@ pub struct AlarmView {
 }
 
 /// `POST /admin/alarms/disarm`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DisarmRequest {
     /// Only alarms of this kind; every kind when absent.
     #[serde(default)]
@@ -71,21 +82,21 @@ pub struct DisarmRequest {
 }
 
 /// The answer to a disarm: the alarms it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DisarmAnswer {
     pub disarmed: Vec<AlarmView>,
 }
 
 /// `POST /raft/alarm`: a member asks the leader to raise an alarm through the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RaiseAlarmRequest {
     pub kind: AlarmKind,
     pub member: u64,
     pub detail: String,
 }
 
-/// `GET /raft/space`: a member's disk figures, which a leader checks before a disarm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /raft/space`: a member's disk figures, which a leader checks before a disarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SpaceReport {
     pub member: u64,
     /// Log, state and snapshots on disk.

@@ -12,11 +12,29 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-const MAGIC: &[u8; 8] = b"BAZAARSN";
 /// Bumped whenever this layout changes; a reader refuses other versions.
 pub const STREAM_VERSION: u8 = 2;
+
+/// Which file of the family a stream is: its magic string and the layout version a reader
+/// accepts. The framing (header, records, count, CRC) is the same for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    pub magic: &'static [u8; 8],
+    pub version: u8,
+    /// What the file is, for error messages ("snapshot or backup", "archive").
+    pub what: &'static str,
+}
+
+/// Snapshots and backups.
+pub const SNAPSHOT_FORMAT: Format = Format {
+    magic: b"BAZAARSN",
+    version: STREAM_VERSION,
+    what: "Bazaar snapshot or backup",
+};
 const RECORD: u8 = 1;
 const END: u8 = 0;
 /// Largest header, key or value accepted when reading (a corrupt length must not allocate
@@ -32,10 +50,15 @@ pub mod kind {
     pub const IDEMPOTENCY: u8 = 3;
     /// An active alarm (files written before alarms existed have none).
     pub const ALARM: u8 = 4;
+    /// The record of one archive commit (range, count, digest): what is left of the
+    /// orders archived out of the hot state.
+    pub const ARCHIVE: u8 = 5;
+    /// In an archive file only: its last record, the digest of the orders before it.
+    pub const ARCHIVE_DIGEST: u8 = 6;
 }
 
 /// What a snapshot or backup says about itself before its records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StreamHeader {
     /// Names the snapshot; a backup's says when it was taken.
     pub snapshot_id: String,
@@ -92,14 +115,24 @@ pub struct StreamWriter<W: Write> {
 }
 
 impl<W: Write> StreamWriter<W> {
+    /// A snapshot or backup stream.
     pub fn new(inner: W, header: &StreamHeader) -> Result<Self, StreamError> {
+        Self::with_format(inner, SNAPSHOT_FORMAT, header)
+    }
+
+    /// A stream of the family's `format`, with its own kind of header.
+    pub fn with_format<H: Serialize>(
+        inner: W,
+        format: Format,
+        header: &H,
+    ) -> Result<Self, StreamError> {
         let mut out = Checksummed {
             inner: BufWriter::with_capacity(BUFFER, inner),
             crc: crc32fast::Hasher::new(),
             bytes: 0,
         };
-        out.write_all(MAGIC)?;
-        out.write_all(&[STREAM_VERSION])?;
+        out.write_all(format.magic)?;
+        out.write_all(&[format.version])?;
         let header = serde_json::to_vec(header).map_err(io::Error::from)?;
         out.write_all(&(header.len() as u32).to_be_bytes())?;
         out.write_all(&header)?;
@@ -141,30 +174,39 @@ pub struct Record {
 }
 
 /// Reads a stream, checking the format version first and the checksum at the end.
-pub struct StreamReader<R: Read> {
+pub struct StreamReader<R: Read, H = StreamHeader> {
     input: BufReader<R>,
     crc: crc32fast::Hasher,
-    header: StreamHeader,
+    header: H,
     records: u64,
     done: bool,
 }
 
 impl<R: Read> StreamReader<R> {
+    /// Opens a snapshot or backup stream.
     pub fn open(inner: R) -> Result<Self, StreamError> {
+        Self::open_format(inner, SNAPSHOT_FORMAT)
+    }
+}
+
+impl<R: Read, H: DeserializeOwned> StreamReader<R, H> {
+    /// Opens a stream of `format`, whose header is an `H`.
+    pub fn open_format(inner: R, format: Format) -> Result<Self, StreamError> {
+        let what = format.what;
         let mut input = BufReader::with_capacity(BUFFER, inner);
         let mut crc = crc32fast::Hasher::new();
         let mut magic = [0u8; 8];
         read_exact(&mut input, &mut crc, &mut magic)
-            .map_err(|_| corrupt("not a Bazaar snapshot or backup (too short)"))?;
-        if &magic != MAGIC {
-            return Err(corrupt("not a Bazaar snapshot or backup (wrong magic)"));
+            .map_err(|_| corrupt(format!("not a {what} (too short)")))?;
+        if &magic != format.magic {
+            return Err(corrupt(format!("not a {what} (wrong magic)")));
         }
         let mut version = [0u8; 1];
         read_exact(&mut input, &mut crc, &mut version)?;
-        if version[0] != STREAM_VERSION {
+        if version[0] != format.version {
             return Err(StreamError::Version {
                 found: version[0],
-                expected: STREAM_VERSION,
+                expected: format.version,
             });
         }
         let mut len = [0u8; 4];
@@ -186,7 +228,7 @@ impl<R: Read> StreamReader<R> {
         })
     }
 
-    pub fn header(&self) -> &StreamHeader {
+    pub fn header(&self) -> &H {
         &self.header
     }
 
@@ -285,6 +327,9 @@ pub struct BackupSummary {
     /// Alarms active when it was taken (summaries written before alarms existed have none).
     #[serde(default)]
     pub alarms: u64,
+    /// Archive records (one per `bazaar archive commit` before it was taken).
+    #[serde(default)]
+    pub archives: u64,
     pub next_order: u64,
     /// The state digest at `index`.
     pub digest: String,
@@ -301,12 +346,14 @@ pub fn summarize<R: Read>(input: R) -> Result<BackupSummary, StreamError> {
     let mut reader = StreamReader::open(&mut counted)?;
     let header = reader.header().clone();
     let (mut products, mut orders, mut idempotency_records, mut alarms) = (0, 0, 0, 0);
+    let mut archives = 0;
     while let Some(record) = reader.next_record()? {
         match record.kind {
             kind::PRODUCT => products += 1,
             kind::ORDER => orders += 1,
             kind::IDEMPOTENCY => idempotency_records += 1,
             kind::ALARM => alarms += 1,
+            kind::ARCHIVE => archives += 1,
             other => return Err(corrupt(format!("unknown record kind {other}"))),
         }
     }
@@ -320,6 +367,7 @@ pub fn summarize<R: Read>(input: R) -> Result<BackupSummary, StreamError> {
         orders,
         idempotency_records,
         alarms,
+        archives,
         next_order: header.next_order,
         digest: header.digest,
         bytes: counted.bytes,
@@ -327,9 +375,9 @@ pub fn summarize<R: Read>(input: R) -> Result<BackupSummary, StreamError> {
 }
 
 /// Counts the bytes read through it.
-struct Counted<R> {
-    inner: R,
-    bytes: u64,
+pub struct Counted<R> {
+    pub inner: R,
+    pub bytes: u64,
 }
 
 impl<R: Read> Read for Counted<R> {

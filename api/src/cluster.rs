@@ -3,11 +3,12 @@
 //! of membership changes.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::alarm::AlarmView;
 
 /// A node's Raft role as it reports it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeRole {
     Leader,
@@ -21,7 +22,7 @@ pub enum NodeRole {
 }
 
 /// One member of the cluster.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct MemberInfo {
     pub id: u64,
     pub api: String,
@@ -34,7 +35,7 @@ pub struct MemberInfo {
 }
 
 /// A node's view of the cluster (`GET /cluster` on a node).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ClusterInfo {
     /// `cluster_name` from the cluster file: tells this cluster's nodes from strangers.
     #[serde(default)]
@@ -57,11 +58,17 @@ pub struct ClusterInfo {
     /// The cluster's active alarms, as this node has applied them.
     #[serde(default)]
     pub alarms: Vec<AlarmView>,
+    /// Orders up to this number were archived out of the hot state (0: none).
+    #[serde(default)]
+    pub archived_upto: u64,
+    /// The archive commits applied, oldest first.
+    #[serde(default)]
+    pub archives: Vec<crate::archive::ArchiveView>,
 }
 
 /// `GET /cluster` as either process answers it: the answering node's view, plus the
 /// frontend's own state when a frontend answered.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ClusterAnswer {
     #[serde(flatten)]
     pub cluster: ClusterInfo,
@@ -70,7 +77,7 @@ pub struct ClusterAnswer {
 }
 
 /// A frontend's cache, feed and routing state.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct FrontendStatus {
     pub cache_enabled: bool,
     /// Whether lookups may be answered from the cache right now.
@@ -89,7 +96,7 @@ pub struct FrontendStatus {
 }
 
 /// Where the change feed stands.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedPhase {
     /// The cache is disabled, so nothing follows the feed.
@@ -102,7 +109,7 @@ pub enum FeedPhase {
 }
 
 /// The change feed as the frontend reports it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct FeedStatus {
     pub state: FeedPhase,
     /// The node serving the feed.
@@ -115,10 +122,13 @@ pub struct FeedStatus {
     pub staleness_bound_ms: u64,
     /// Whether lookups may be answered from the cache right now.
     pub cache_serving: bool,
+    /// The highest archived order number the feed has announced (0: none seen).
+    #[serde(default)]
+    pub archived_upto: u64,
 }
 
 /// A node's role as a prober sees it: its own answer, or `down` when it gave none.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbedRole {
     Leader,
@@ -145,7 +155,7 @@ impl From<NodeRole> for ProbedRole {
 }
 
 /// One node in `GET /cluster/nodes`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct NodeProbe {
     pub id: u64,
     /// `host:port` of the node's API.
@@ -162,7 +172,7 @@ pub struct NodeProbe {
 }
 
 /// `GET /cluster/nodes` on the frontend.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct NodesOverview {
     pub nodes: Vec<NodeProbe>,
     /// The node that calls itself leader at the highest term: a deposed leader cut off
@@ -185,13 +195,21 @@ impl NodesOverview {
 }
 
 /// `GET /version` on every process.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct VersionInfo {
     /// The crate version, e.g. `0.1.0`.
     pub version: String,
     /// The git commit the binary was built from (`unknown` outside a git checkout).
     pub commit: String,
+    /// What this build's log entries can carry beyond the first release's, so a leader
+    /// proposes a new kind of entry only once every member can apply it (a node stops on
+    /// an entry it cannot decode). Older builds send none.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
+
+/// The feature of builds that apply archive commits (`Command::ArchiveOrders`).
+pub const FEATURE_ARCHIVE: &str = "archive";
 
 impl VersionInfo {
     /// The one-line form: `0.1.0 (commit 1a2b3c4d5e6f)`.
@@ -201,7 +219,7 @@ impl VersionInfo {
 }
 
 /// `/readyz` when ready; when not, a 503 envelope with reason `not_ready` says why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     /// Why not, when not.
@@ -210,24 +228,51 @@ pub struct Readiness {
     pub leader: Option<u64>,
 }
 
+/// `GET /livez` on a node: the process is up and serving HTTP (always 200 while it is).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct NodeLiveness {
+    /// Always `serving`.
+    pub status: String,
+    /// This node's id.
+    pub id: u64,
+}
+
+/// `GET /livez` on a frontend: the process is up and serving HTTP, and what its cache and
+/// change feed are doing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct FrontendLiveness {
+    /// Always `serving`.
+    pub status: String,
+    /// Always `frontend`.
+    pub role: String,
+    /// Whether lookups may be answered from the cache right now.
+    pub cache_serving: bool,
+    pub feed: FeedPhase,
+}
+
 /// `POST /admin/membership/learners`: add a node as a learner.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipChange {
     pub id: u64,
     pub api: String,
     pub raft: String,
+    /// The leader makes it a voter once it is within `raft.ready_max_lag_entries` of the
+    /// leader's log (`bazaar member add --promote`). Left out when false, so a request
+    /// without it reads the same on a node that predates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote: bool,
 }
 
 /// `POST /admin/membership/promote` and `/remove`: which member.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberId {
     pub id: u64,
 }
 
 /// One member as the leader sees it (`GET /cluster/members`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct MemberStatus {
     pub id: u64,
     pub api: String,
@@ -243,7 +288,7 @@ pub struct MemberStatus {
 
 /// `GET /cluster/members`: the membership with replication progress when the answering
 /// node leads.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct MembersView {
     /// The node that answered.
     pub answered_by: u64,
@@ -256,7 +301,7 @@ pub struct MembersView {
 }
 
 /// `POST /admin/leader/transfer`: hand leadership to `to`, or to the most up-to-date voter.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     #[serde(default)]
@@ -264,7 +309,7 @@ pub struct TransferRequest {
 }
 
 /// What a leadership transfer did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct TransferOutcome {
     pub from: u64,
     pub to: u64,

@@ -2,12 +2,14 @@
 //! `{"error": {"code": .., "reason": .., "message": ..}}` on failure.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
+use crate::archive::ArchiveView;
 use crate::leader::LeaderHint;
 use crate::reason::Reason;
 
 /// A successful answer: `{"data": T}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Envelope<T> {
     pub data: T,
 }
@@ -19,7 +21,7 @@ impl<T> Envelope<T> {
 }
 
 /// The body of a failed answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ErrorBody {
     /// The HTTP status code, repeated in the body as the earlier clients expect.
     pub code: u16,
@@ -35,10 +37,17 @@ pub struct ErrorBody {
     /// Set on not-leader answers so a caller can retry at the leader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<LeaderHint>,
+    /// Set on `archived` answers: the archive that holds the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveView>,
+    /// Set on answers that say when to retry (`overloaded`, `rate_limited`): the seconds
+    /// of their `Retry-After` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u32>,
 }
 
 /// A failed answer: `{"error": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }

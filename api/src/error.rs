@@ -1,6 +1,7 @@
 //! API errors as they cross the wire: a [`Reason`] (which decides the status), a message
 //! and, on a not-leader answer, where the leader is, so callers can act on it.
 
+use crate::archive::ArchiveView;
 use crate::envelope::{ErrorBody, ErrorEnvelope};
 use crate::leader::LeaderHint;
 use crate::reason::Reason;
@@ -12,6 +13,13 @@ pub struct ApiError {
     pub reason: Reason,
     pub message: String,
     pub leader: Option<LeaderHint>,
+    /// On an `archived` answer: the archive that holds the order (boxed: most errors
+    /// have none, and every `Result` carrying an `ApiError` pays for its size).
+    pub archive: Option<Box<ArchiveView>>,
+    /// Seconds the caller should wait before retrying, when the answer says so: the
+    /// `Retry-After` header and the envelope's `retry_after_secs`. Without it a 503 says
+    /// one second (about an election).
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ApiError {
@@ -20,6 +28,20 @@ impl ApiError {
             reason,
             message: message.into(),
             leader: None,
+            archive: None,
+            retry_after_secs: None,
+        }
+    }
+    /// Order `number` was archived into `archive` (410).
+    pub fn archived(number: u64, archive: ArchiveView) -> Self {
+        Self {
+            message: format!(
+                "order {number} was archived (orders {}..={}, digest {}, committed at index {}); \
+                 `bazaar archive get FILE {number}` reads it from the archive file",
+                archive.from, archive.upto, archive.digest, archive.committed_index
+            ),
+            archive: Some(Box::new(archive)),
+            ..Self::new(Reason::Archived, "")
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -43,6 +65,27 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Reason::Internal, message)
     }
+    /// Shed at admission (503 `overloaded`): `what` names the kind of request whose bound
+    /// is reached; retry after `retry_after_secs`.
+    pub fn overloaded(what: &str, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                Reason::Overloaded,
+                format!("too many {what} in flight here already; retry after {retry_after_secs} s"),
+            )
+        }
+    }
+    /// Over this client's rate (429 `rate_limited`); retry after `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u32) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                Reason::RateLimited,
+                format!("over this client's request rate; retry after {retry_after_secs} s"),
+            )
+        }
+    }
     /// This node cannot take the request; `leader` is the node that can, if known.
     pub fn not_leader(leader: Option<LeaderHint>) -> Self {
         match leader {
@@ -53,6 +96,8 @@ impl ApiError {
                     hint.id, hint.api
                 ),
                 leader: Some(hint),
+                archive: None,
+                retry_after_secs: None,
             },
             None => Self::new(Reason::NoLeader, "no leader is known yet; retry shortly"),
         }
@@ -69,6 +114,8 @@ impl ApiError {
                 reason: Some(self.reason),
                 message: self.message.clone(),
                 leader: self.leader.clone(),
+                archive: self.archive.as_deref().cloned(),
+                retry_after_secs: self.retry_after_secs,
             },
         }
     }
@@ -82,6 +129,8 @@ impl ApiError {
                 .unwrap_or_else(|| Reason::from_status(env.error.code)),
             message: env.error.message,
             leader: env.error.leader,
+            archive: env.error.archive.map(Box::new),
+            retry_after_secs: env.error.retry_after_secs,
         }
     }
 }
@@ -112,7 +161,7 @@ mod tests {
 
     /// Every reason, each once. The match below stops compiling when a variant is added
     /// and not listed here, so the test that uses this list always covers them all.
-    const ALL_REASONS: [Reason; 20] = [
+    const ALL_REASONS: [Reason; 23] = [
         Reason::BadRequest,
         Reason::Unauthorized,
         Reason::UnknownProduct,
@@ -133,6 +182,9 @@ mod tests {
         Reason::Internal,
         Reason::NoSpace,
         Reason::Corrupt,
+        Reason::Archived,
+        Reason::Overloaded,
+        Reason::RateLimited,
     ];
 
     #[allow(dead_code)]
@@ -157,7 +209,10 @@ mod tests {
             | Reason::StorageFailed
             | Reason::Internal
             | Reason::NoSpace
-            | Reason::Corrupt => {}
+            | Reason::Corrupt
+            | Reason::Archived
+            | Reason::Overloaded
+            | Reason::RateLimited => {}
         }
     }
 
@@ -185,6 +240,53 @@ mod tests {
         assert!(!Reason::NoSpace.is_unavailable());
         assert_eq!(Reason::from_status(507), Reason::NoSpace);
         assert_eq!(Reason::Corrupt.status(), 503);
+    }
+
+    #[test]
+    fn an_archived_order_is_a_410_naming_its_archive() {
+        let view = ArchiveView {
+            from: 1,
+            upto: 500,
+            count: 500,
+            digest: "00000000000000ff".into(),
+            committed_index: 900,
+            committed_at_ms: 5,
+            label: "orders-1-500.archive".into(),
+        };
+        let e = ApiError::archived(42, view.clone());
+        assert_eq!(e.status(), 410);
+        assert!(e.message.contains("1..=500"), "{}", e.message);
+        let json = serde_json::to_string(&e.to_envelope()).unwrap();
+        let back = ApiError::from_envelope(serde_json::from_str(&json).unwrap());
+        assert_eq!(back.archive.as_deref(), Some(&view));
+        assert_eq!(back, e);
+        assert_eq!(Reason::from_status(410), Reason::Archived);
+    }
+
+    #[test]
+    fn shed_and_rate_limited_answers_say_when_to_retry_in_the_envelope() {
+        let e = ApiError::overloaded("writes", 3);
+        assert_eq!(e.status(), 503);
+        assert!(e.reason.is_unavailable());
+        assert!(e.message.contains("writes"), "{}", e.message);
+        let json = serde_json::to_string(&e.to_envelope()).unwrap();
+        assert!(json.contains("\"reason\":\"overloaded\""), "{json}");
+        assert!(json.contains("\"retry_after_secs\":3"), "{json}");
+        let back = ApiError::from_envelope(serde_json::from_str(&json).unwrap());
+        assert_eq!(back, e);
+
+        let e = ApiError::rate_limited(2);
+        assert_eq!(e.status(), 429);
+        assert_eq!(Reason::from_status(429), Reason::RateLimited);
+        let json = serde_json::to_string(&e.to_envelope()).unwrap();
+        assert!(json.contains("\"reason\":\"rate_limited\""), "{json}");
+        assert_eq!(
+            ApiError::from_envelope(serde_json::from_str(&json).unwrap()),
+            e
+        );
+        // Other errors carry no hint, and their envelopes do not mention one.
+        let json = serde_json::to_string(&ApiError::unavailable("x").to_envelope()).unwrap();
+        assert!(!json.contains("retry_after"), "{json}");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! from a whole answer (`LeaderHint::from_answer`) lives with the envelope.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Where the current leader can be reached.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct LeaderHint {
     pub id: u64,
     /// The leader's API address, `host:port`.

@@ -1,10 +1,12 @@
 //! Bazaar's contract: every type that crosses a process boundary (the public JSON API, the
 //! `/cluster` views of node and frontend, the change feed, Bazaar's own peer RPC bodies),
 //! the error envelope, the one Idempotency-Key rule, the leader hint, the limits and the
-//! cluster file. No runtime lives here (no tokio, axum, openraft or RocksDB): the
-//! frontend and the client depend on this crate and never on the node.
+//! cluster file, and the OpenAPI 3.1 documents of node and frontend built from them
+//! (`openapi`). No runtime lives here (no tokio, axum, openraft or RocksDB): the frontend
+//! and the client depend on this crate and never on the node.
 
 mod alarm;
+pub mod archive;
 pub mod backup;
 mod batch;
 pub mod cluster;
@@ -15,6 +17,7 @@ mod idempotency;
 mod leader;
 mod limits;
 mod lookup;
+pub mod openapi;
 mod order;
 mod order_batch;
 pub mod peer;
@@ -29,9 +32,10 @@ pub use alarm::{
 };
 pub use batch::{BatchAnswer, BatchReply};
 pub use cluster::{
-    ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendStatus, MemberId, MemberInfo,
-    MemberStatus, MembersView, MembershipChange, NodeProbe, NodeRole, NodesOverview, ProbedRole,
-    Readiness, TransferOutcome, TransferRequest, VersionInfo,
+    ClusterAnswer, ClusterInfo, FeedPhase, FeedStatus, FrontendLiveness, FrontendStatus, MemberId,
+    MemberInfo, MemberStatus, MembersView, MembershipChange, NodeLiveness, NodeProbe, NodeRole,
+    NodesOverview, ProbedRole, Readiness, TransferOutcome, TransferRequest, VersionInfo,
+    FEATURE_ARCHIVE,
 };
 pub use envelope::{Envelope, ErrorBody, ErrorEnvelope};
 pub use error::ApiError;
@@ -48,7 +52,7 @@ pub use product::{
 };
 pub use read::Consistency;
 pub use reason::Reason;
-pub use watch::{ChangeEvent, WatchMessage};
+pub use watch::{ArchivedRange, ChangeEvent, WatchMessage};
 
 /// Response header carrying the applied log index a read was served at.
 pub const INDEX_HEADER: &str = "x-bazaar-index";

@@ -3,6 +3,7 @@
 //! (a [`crate::BatchReply`]). Each name gets what `GET /products/{name}` would have answered.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Most names in one lookup: even the longest names keep the body well inside
 /// [`crate::limits::MAX_API_BODY_BYTES`].
@@ -11,7 +12,7 @@ pub const MAX_LOOKUPS_PER_BATCH: usize = 128;
 /// The route a frontend sends lookups to.
 pub const LOOKUP_PATH: &str = "/lookup";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductLookup {
     pub names: Vec<String>,
 }

@@ -3,6 +3,7 @@
 //! idempotency key and gets its own answer, exactly what `POST /orders` would have said.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::order::OrderRequest;
 
@@ -13,14 +14,14 @@ pub const MAX_ORDERS_PER_BATCH: usize = 128;
 /// The route a frontend forwards batches to.
 pub const ORDER_BATCH_PATH: &str = "/orders/batch";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrderBatch {
     pub orders: Vec<KeyedOrder>,
 }
 
 /// One order of a batch and its idempotency key (the `Idempotency-Key` it would have
 /// carried on its own).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct KeyedOrder {
     pub key: String,
     pub order: OrderRequest,

@@ -3,6 +3,7 @@
 //! bodies travel as bincode through the node's codec.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::leader::LeaderHint;
 
@@ -24,7 +25,7 @@ pub mod paths {
 /// `POST /raft/campaign`: the leader `from`, in `term`, hands leadership over; the target
 /// campaigns only while it still follows that leader in that term, so a late request
 /// cannot start a needless election.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CampaignRequest {
     pub from: u64,
     pub term: u64,
@@ -50,7 +51,7 @@ pub type ReadIndexReply = Result<u64, ReadIndexError>;
 
 /// A member's state at one `CheckState` entry, as the leader compares it: replicas that
 /// applied the same entries hold the same digest and content sum there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StateCheckReport {
     pub member: u64,
     pub index: u64,

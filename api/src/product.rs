@@ -1,6 +1,7 @@
 //! Product bodies: what the catalog shows, what an admin upserts or patches.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::price::{as_decimal, as_optional_decimal, Cents};
 
@@ -9,12 +10,15 @@ pub const MAX_PRODUCT_NAME_LEN: usize = 64;
 const MAX_TEXT_LEN: usize = 256;
 
 /// A product as readers see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ProductView {
+    #[schema(examples("Tux"))]
     pub name: String,
     pub title: String,
     pub topic: String,
+    /// In currency units, at most two decimals (integer cents inside).
     #[serde(with = "as_decimal")]
+    #[schema(value_type = f64, examples(25.99))]
     pub price: Cents,
     /// Units in stock (the earlier protocol's name).
     pub quantity: u64,
@@ -23,15 +27,26 @@ pub struct ProductView {
 }
 
 /// An admin's full description of a product (`POST /admin/products`, the catalog file).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSpec {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9 _.-]+$",
+        examples("Tux")
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 256, examples("toys"))]
     pub topic: String,
+    /// In currency units, at most two decimals, 0 to 1000000.
     #[serde(with = "as_decimal")]
+    #[schema(value_type = f64, minimum = 0, maximum = 1000000, examples(3.5))]
     pub price: Cents,
+    /// Units in stock.
     pub quantity: u64,
 }
 
@@ -50,7 +65,7 @@ impl ProductSpec {
 }
 
 /// A partial update (`PATCH /admin/products/{name}`): price and/or stock.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
     #[serde(
@@ -58,21 +73,30 @@ pub struct ProductPatch {
         with = "as_optional_decimal",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000)]
     pub price: Option<Cents>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u64>,
 }
 
 /// `POST /admin/restock`: add `amount` units to `name`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestockRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9 _.-]+$",
+        examples("Tux")
+    )]
     pub name: String,
+    /// Units to add; above 0.
+    #[schema(minimum = 1)]
     pub amount: u64,
 }
 
 /// `GET /products`: one page of the catalog, ordered by name.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ProductList {
     pub products: Vec<ProductView>,
     pub total: usize,
@@ -81,7 +105,7 @@ pub struct ProductList {
 }
 
 /// `GET /search?topic=T`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct SearchResult {
     pub topic: String,
     pub products: Vec<ProductView>,

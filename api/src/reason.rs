@@ -3,10 +3,11 @@
 //! both name it.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Why a request failed: the `reason` field of the error envelope. The strings are a
 /// contract; new reasons may be added, existing ones never change meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// Malformed or out-of-range input (body, path, query or header).
@@ -56,6 +57,16 @@ pub enum Reason {
     /// This node's state was found to differ from the leader's (the `corrupt` alarm names
     /// it): it serves no reads. Other nodes answer.
     Corrupt,
+    /// The order was archived out of the hot state (`bazaar archive commit`); the error's
+    /// `archive` names the archive that holds it (`bazaar archive get FILE N` reads it).
+    Archived,
+    /// This process already has as many requests of this kind in flight as its
+    /// `[limits]` allow: it answered at once instead of queueing the request into its
+    /// deadline. Retry after the `Retry-After` seconds (writes with the same key).
+    Overloaded,
+    /// This client sent more requests than the frontend's per-client rate
+    /// (`[limits.rate]`) allows; retry after the `Retry-After` seconds.
+    RateLimited,
 }
 
 impl Reason {
@@ -68,6 +79,8 @@ impl Reason {
             | Reason::UnknownMember
             | Reason::UnknownRoute => 404,
             Reason::MethodNotAllowed => 405,
+            // 410 Gone: it existed, and lives on in an archive file, not here.
+            Reason::Archived => 410,
             Reason::InsufficientStock | Reason::Conflict => 409,
             Reason::BodyTooLarge => 413,
             // 421 Misdirected Request: this node cannot take the write; `leader` says who can.
@@ -78,7 +91,10 @@ impl Reason {
             | Reason::Timeout
             | Reason::NotReady
             | Reason::StorageFailed
-            | Reason::Corrupt => 503,
+            | Reason::Corrupt
+            | Reason::Overloaded => 503,
+            // 429 Too Many Requests (RFC 6585).
+            Reason::RateLimited => 429,
             Reason::Internal => 500,
             // 507 Insufficient Storage, as WebDAV defines it.
             Reason::NoSpace => 507,
@@ -94,9 +110,11 @@ impl Reason {
             404 => Reason::UnknownRoute,
             405 => Reason::MethodNotAllowed,
             409 => Reason::Conflict,
+            410 => Reason::Archived,
             413 => Reason::BodyTooLarge,
             421 => Reason::NotLeader,
             422 => Reason::KeyReused,
+            429 => Reason::RateLimited,
             502..=504 => Reason::Unavailable,
             408 => Reason::Timeout,
             507 => Reason::NoSpace,
@@ -127,6 +145,9 @@ impl Reason {
             Reason::Internal => "internal",
             Reason::NoSpace => "no_space",
             Reason::Corrupt => "corrupt",
+            Reason::Archived => "archived",
+            Reason::Overloaded => "overloaded",
+            Reason::RateLimited => "rate_limited",
         }
     }
 

@@ -1,9 +1,12 @@
 //! A typed HTTP client for the public Bazaar API (frontend or node): one pooled,
 //! kept-alive connection set per instance, the JSON envelope decoded into
-//! `bazaar_api` types, and one hop to the leader on a not-leader answer.
+//! `bazaar_api` types, and one hop to the leader on a not-leader answer. A shed answer
+//! (503 `overloaded`, 429 `rate_limited`) becomes [`ClientError::Shed`] with the server's
+//! `Retry-After`, and is sent again when the client was given a [`ShedRetry`].
 
 use std::time::Duration;
 
+use bazaar_api::archive::{ArchiveCommitAnswer, ArchiveCommitRequest};
 use bazaar_api::{
     ApiError, ClusterAnswer, ClusterInfo, Envelope, ErrorEnvelope, LeaderHint, OrderRequest,
     OrderView, ProductList, ProductPatch, ProductSpec, ProductView, Reason, RestockRequest,
@@ -13,11 +16,14 @@ use bazaar_api::{
     DisarmAnswer, DisarmRequest, MemberId, MembersView, MembershipChange, TransferOutcome,
     TransferRequest, VersionInfo, INDEX_HEADER,
 };
+use bytes::Bytes;
+use futures::Stream;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::ClientError;
+use crate::error::{parse_retry_after, ClientError};
+use crate::shed::{retry_shed, ShedRetry};
 use crate::transport::Transport;
 
 /// Largest page `GET /products` serves.
@@ -57,6 +63,9 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// How a shed request is sent again; `None`: its error is returned at once (the load
+    /// generator and the checker pace their own retries).
+    shed_retry: Option<ShedRetry>,
 }
 
 /// What one request carries besides method and path.
@@ -83,6 +92,7 @@ impl ApiClient {
             http,
             base: parse_base(base)?,
             token: None,
+            shed_retry: None,
         })
     }
 
@@ -91,14 +101,36 @@ impl ApiClient {
         self
     }
 
+    /// Sends a shed request again as `policy` allows (the one-shot commands' clients).
+    pub fn with_shed_retry(mut self, policy: ShedRetry) -> Self {
+        self.shed_retry = Some(policy);
+        self
+    }
+
     /// A client for another process of the same cluster (`host:port`), on the same scheme,
-    /// connection pool, deadline and token.
+    /// connection pool, deadline, token and shed retries.
     pub fn sibling(&self, address: &str) -> Result<Self, ClientError> {
         Ok(Self {
             http: self.http.clone(),
             base: parse_base(&format!("{}://{address}", self.base.scheme()))?,
             token: self.token.clone(),
+            shed_retry: self.shed_retry,
         })
+    }
+
+    /// `once`, sent again while it is shed if this client was given a [`ShedRetry`].
+    async fn shed_retried<T, F, Fut>(&self, once: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        match self.shed_retry {
+            Some(policy) => retry_shed(policy, once).await,
+            None => {
+                let mut once = once;
+                once().await
+            }
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -206,23 +238,33 @@ impl ApiClient {
         self.call(Method::GET, &["health"], Extra::default()).await
     }
 
-    pub async fn upsert(&self, spec: &ProductSpec) -> Result<ProductView, ClientError> {
+    /// Creates or replaces a product; with a key, a retry is answered with the first
+    /// change's result instead of being applied again.
+    pub async fn upsert(
+        &self,
+        spec: &ProductSpec,
+        key: Option<&str>,
+    ) -> Result<ProductView, ClientError> {
         let extra = Extra {
             body: Some(to_json(spec)?),
             admin: true,
+            idempotency_key: key,
             ..Extra::default()
         };
         self.call(Method::POST, &["admin", "products"], extra).await
     }
 
+    /// Changes a product's price and/or stock level; a key as for [`upsert`](Self::upsert).
     pub async fn update(
         &self,
         name: &str,
         patch: &ProductPatch,
+        key: Option<&str>,
     ) -> Result<ProductView, ClientError> {
         let extra = Extra {
             body: Some(to_json(patch)?),
             admin: true,
+            idempotency_key: key,
             ..Extra::default()
         };
         self.call(Method::PATCH, &["admin", "products", name], extra)
@@ -317,24 +359,68 @@ impl ApiClient {
     /// (`backup_save` writes them to a file). [`BACKUP_DEADLINE`] replaces the client's
     /// per-request timeout for the whole download: a large state takes long to dump and send.
     pub async fn backup_stream(&self) -> Result<BackupStream, ClientError> {
+        self.download(&["admin", "backup"], &[]).await
+    }
+
+    /// `GET /admin/archive/stream?upto=N`: an archive file of the orders after the last
+    /// archive up to `upto`, read at a linearizable index by this client's node (any node
+    /// serves it), as a stream of chunks under [`BACKUP_DEADLINE`] (`archive_file` saves it).
+    pub async fn archive_stream(&self, upto: u64) -> Result<BackupStream, ClientError> {
+        self.download(
+            &["admin", "archive", "stream"],
+            &[("upto", upto.to_string())],
+        )
+        .await
+    }
+
+    /// `POST /admin/archive/commit`, through the leader: removes the orders of a saved
+    /// archive from every replica whose own copy has the file's digest. A retry of a commit
+    /// already applied answers `already`.
+    pub async fn archive_commit(
+        &self,
+        req: &ArchiveCommitRequest,
+    ) -> Result<ArchiveCommitAnswer, ClientError> {
+        self.admin_post(&["admin", "archive", "commit"], req).await
+    }
+
+    /// An admin `GET` whose body is a file, once the node said yes: a stream of chunks.
+    async fn download(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<BackupStream, ClientError> {
+        let url = self.url(segments)?;
+        self.shed_retried(|| self.download_once(url.clone(), query))
+            .await
+    }
+
+    async fn download_once(
+        &self,
+        url: Url,
+        query: &[(&str, String)],
+    ) -> Result<BackupStream, ClientError> {
         let token = self.admin_token()?;
-        let url = self.url(&["admin", "backup"])?;
-        let resp = self
+        let mut req = self
             .http
             .get(url.clone())
             .bearer_auth(token)
-            .timeout(BACKUP_DEADLINE)
+            .timeout(BACKUP_DEADLINE);
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| ClientError::transport(url.as_str(), &e))?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
+            let retry_after = retry_after_header(resp.headers());
             let bytes = resp
                 .bytes()
                 .await
                 .map_err(|e| ClientError::transport(url.as_str(), &e))?;
             return Err(match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-                Ok(env) => ClientError::Api(ApiError::from_envelope(env)),
+                Ok(env) => error_answer(env, retry_after),
                 Err(_) => decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)),
             });
         }
@@ -375,16 +461,28 @@ impl ApiClient {
             .map(|(data, _)| data)
     }
 
-    /// Sends once; on 421 with a leader hint, sends once more to the leader, since a node
-    /// never forwards writes itself.
+    /// [`call_once`](Self::call_once), sent again while it is shed if this client says so.
     async fn call_served<T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
         extra: Extra<'_>,
     ) -> Result<(T, Served), ClientError> {
+        let (method, extra) = (&method, &extra);
+        self.shed_retried(|| self.call_once(method.clone(), segments, extra))
+            .await
+    }
+
+    /// Sends once; on 421 with a leader hint, sends once more to the leader, since a node
+    /// never forwards writes itself.
+    async fn call_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        extra: &Extra<'_>,
+    ) -> Result<(T, Served), ClientError> {
         let url = self.url(segments)?;
-        match self.send(method.clone(), url, &extra).await {
+        match self.send(method.clone(), url, extra).await {
             Err(ClientError::Api(ApiError {
                 reason: Reason::NotLeader,
                 leader: Some(hint),
@@ -392,7 +490,7 @@ impl ApiClient {
             })) => {
                 // The leader serves the same scheme as the node that named it.
                 let leader = parse_base(&format!("{}://{}", self.base.scheme(), hint.api))?;
-                self.send(method, url_at(&leader, segments)?, &extra).await
+                self.send(method, url_at(&leader, segments)?, extra).await
             }
             other => other,
         }
@@ -428,6 +526,7 @@ impl ApiClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let served = Served::from_headers(resp.headers());
+        let retry_after = retry_after_header(resp.headers());
         let bytes = resp
             .bytes()
             .await
@@ -438,13 +537,15 @@ impl ApiClient {
                 .map_err(|_| decode_error(url.as_str(), status, &String::from_utf8_lossy(&bytes)));
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(env) => {
-                let mut err = ApiError::from_envelope(env);
-                if err.reason == Reason::NotLeader && err.leader.is_none() {
+            Ok(env) => match error_answer(env, retry_after) {
+                ClientError::Api(mut err)
+                    if err.reason == Reason::NotLeader && err.leader.is_none() =>
+                {
                     err.leader = LeaderHint::from_answer(&bytes, leader_header.as_deref());
+                    Err(ClientError::Api(err))
                 }
-                Err(ClientError::Api(err))
-            }
+                other => Err(other),
+            },
             Err(_) => Err(decode_error(
                 url.as_str(),
                 status,
@@ -457,10 +558,12 @@ impl ApiClient {
 /// Longest a backup download may take, dump and transfer together.
 pub const BACKUP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
-/// A backup on its way from a node: the body still to read, and what the headers said.
+/// A backup or an archive on its way from a node: the body still to read, and what the
+/// headers said.
 pub struct BackupStream {
     resp: reqwest::Response,
-    /// `X-Bazaar-Index`: the log index the node says the backup holds.
+    /// `X-Bazaar-Index`: the log index the node says the backup holds (for an archive: the
+    /// node's applied index).
     pub index: Option<u64>,
     /// The body's length, when the node sent one.
     pub total: Option<u64>,
@@ -475,11 +578,35 @@ impl BackupStream {
             .await
             .map_err(|e| ClientError::transport(&self.url, &e))
     }
+
+    /// The rest of the body as a stream of chunks.
+    pub fn into_chunks(self) -> impl Stream<Item = Result<Bytes, ClientError>> {
+        futures::stream::try_unfold(self, |mut body| async move {
+            Ok(body.chunk().await?.map(|chunk| (chunk, body)))
+        })
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ClientError> {
     serde_json::to_value(value)
         .map_err(|e| ClientError::Usage(format!("cannot encode request: {e}")))
+}
+
+/// The seconds of an answer's `Retry-After`, when it has one that reads.
+fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| parse_retry_after(v.as_bytes()))
+}
+
+/// The error an error envelope describes, with the answer's `Retry-After` header as its
+/// hint where the header reads (else the envelope's own `retry_after_secs`).
+fn error_answer(env: ErrorEnvelope, retry_after: Option<u32>) -> ClientError {
+    let mut err = ApiError::from_envelope(env);
+    if retry_after.is_some() {
+        err.retry_after_secs = retry_after;
+    }
+    ClientError::from_answer(err)
 }
 
 fn decode_error(url: &str, status: u16, body: &str) -> ClientError {
@@ -569,5 +696,82 @@ mod tests {
     fn bad_bases_are_rejected() {
         assert!(parse_base("http://").is_err());
         assert!(parse_base("http://127.0.0.1:8080/").is_ok());
+    }
+
+    mod shed {
+        use std::time::Instant;
+
+        use bazaar_api::ApiError;
+
+        use super::super::*;
+        use crate::test_server::{Answer, TestServer};
+
+        fn client(url: &str) -> ApiClient {
+            ApiClient::new(url, Duration::from_secs(5), &Transport::default()).expect("client")
+        }
+
+        fn product() -> serde_json::Value {
+            serde_json::json!({
+                "name": "Tux", "title": "Tux", "topic": "toys",
+                "price": 1.5, "quantity": 3, "version": 7
+            })
+        }
+
+        #[tokio::test]
+        async fn a_shed_answer_is_a_shed_error_with_the_header_s_retry_after() {
+            // The header wins over the envelope's own figure when both are there.
+            let server = TestServer::start(vec![Answer::shed(
+                &ApiError::overloaded("cached reads", 7),
+                "2",
+            )])
+            .await;
+            let e = client(&server.url).product("Tux").await.expect_err("shed");
+            assert!(e.is_shed() && !e.is_indeterminate(), "{e:?}");
+            assert_eq!(e.reason(), Some(Reason::Overloaded));
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+            // No retry policy: sent once.
+            assert_eq!(server.arrivals().len(), 1);
+
+            // A garbled header leaves the envelope's figure; a 429 is shed too.
+            let server =
+                TestServer::start(vec![Answer::shed(&ApiError::rate_limited(4), "later")]).await;
+            let e = client(&server.url)
+                .order(
+                    &OrderRequest {
+                        name: "Tux".into(),
+                        quantity: 1,
+                    },
+                    None,
+                )
+                .await
+                .expect_err("shed");
+            assert!(e.is_shed() && !e.is_indeterminate(), "{e:?}");
+            assert_eq!(e.reason(), Some(Reason::RateLimited));
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(4)));
+        }
+
+        #[tokio::test]
+        async fn with_a_policy_a_shed_request_is_sent_again_after_retry_after() {
+            let server = TestServer::start(vec![
+                Answer::shed(&ApiError::overloaded("cached reads", 1), "1"),
+                Answer::ok(product()),
+            ])
+            .await;
+            let started = Instant::now();
+            let c = client(&server.url)
+                .with_shed_retry(ShedRetry::for_command(Duration::from_secs(10)));
+            let p = c.product("Tux").await.expect("answered the second time");
+            assert_eq!(p.quantity, 3);
+            let arrivals = server.arrivals();
+            assert_eq!(arrivals.len(), 2, "{arrivals:?}");
+            assert!(arrivals
+                .iter()
+                .all(|a| a.line.starts_with("GET /products/Tux ")));
+            assert!(
+                arrivals[1].at - arrivals[0].at >= Duration::from_secs(1),
+                "{arrivals:?}"
+            );
+            assert!(started.elapsed() >= Duration::from_secs(1));
+        }
     }
 }

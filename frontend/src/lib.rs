@@ -14,6 +14,7 @@ mod lookup_batcher;
 mod metrics;
 mod order_batcher;
 mod paths;
+mod rate_limit;
 mod reader;
 mod respond;
 mod routes;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use bazaar_api::config::ClusterConfig;
 use bazaar_service::shutdown::drain;
 use bazaar_service::tls::{cluster_client, server_config, ClientAuth};
-use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
+use bazaar_service::{Admission, CancellationToken, MetricsBuilder, TaskTracker};
 use order_batcher::OrderBatcher;
 use tokio::net::TcpListener;
 
@@ -39,6 +40,7 @@ use feed::{ChangeFeed, FeedState};
 use gauges::Gauges;
 use lookup_batcher::LookupBatcher;
 use metrics::Metrics;
+use rate_limit::RateLimit;
 use reader::CachedReader;
 use state::AppState;
 
@@ -97,8 +99,19 @@ pub async fn run(
         feed: feed_state.clone(),
         cache_enabled: f.cache_enabled,
     }));
+    let limits = &config.limits;
+    let admission = Admission::new(&limits.frontend, limits.retry_after_secs);
+    admission.register(registry.registry());
+    let rate = RateLimit::new(&limits.rate, metrics.rate_limited.clone())?.map(Arc::new);
+    if let Some(rate) = &rate {
+        rate.register(registry.registry());
+    }
     let registry = registry.build();
     let tasks = TaskTracker::new();
+    if let Some(rate) = rate.clone() {
+        let stop = shutdown.clone();
+        tasks.spawn(async move { rate.forget_idle_clients(stop).await });
+    }
     // The batchers stop only once the server has drained, so an order or lookup in flight
     // at shutdown still reaches a node.
     let batcher_stop = CancellationToken::new();
@@ -138,10 +151,10 @@ pub async fn run(
         cache_enabled: f.cache_enabled,
         admin_enabled: f.admin,
     });
-    tracing::info!(%addr, tls = config.tls.is_some(), admin = f.admin, cache = f.cache_enabled, nodes = config.nodes.len(), "frontend listening");
+    tracing::info!(%addr, tls = config.tls.is_some(), admin = f.admin, cache = f.cache_enabled, nodes = config.nodes.len(), rate_limit = rate.is_some(), "frontend listening");
     bazaar_service::serve::serve(
         listener,
-        routes::router(state, request_deadline),
+        routes::router(state, request_deadline, &admission, rate.as_deref()),
         shutdown.clone(),
         tls,
     )

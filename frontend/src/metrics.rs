@@ -30,12 +30,14 @@ pub struct Metrics {
     /// Times the cache started again from empty once the feed caught up after a bypass.
     pub cache_refills: Counter,
     pub feed_changes: Counter,
+    /// Requests answered 429 because their client was over its rate (`[limits.rate]`).
+    pub rate_limited: Counter,
 }
 
 impl Metrics {
     /// Registers every counter in `registry` (the gauges are `gauges::Gauges`).
     pub fn register(&self, registry: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 17] = [
+        let counters: [(&str, &str, &Counter); 18] = [
             (
                 "cache_hits",
                 "Cacheable reads answered from the cache.",
@@ -120,6 +122,11 @@ impl Metrics {
                 "feed_changes",
                 "Change events received from the feed.",
                 &self.feed_changes,
+            ),
+            (
+                "rate_limited",
+                "Requests answered 429 because their client was over its rate ([limits.rate]).",
+                &self.rate_limited,
             ),
         ];
         for (name, help, counter) in counters {

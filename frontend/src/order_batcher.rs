@@ -150,8 +150,9 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
             return;
         }
         Settled::Whole(reply) => {
-            // The batch as a whole was refused (it should not be: the frontend validated
-            // every order); every order gets that answer.
+            // The batch as a whole was refused: shed by a leader at its bound of writes
+            // (503 `overloaded`, with when to retry), or refused as malformed (it should
+            // not be: the frontend validated every order); every order gets that answer.
             for (_, _, answer) in waiting {
                 let _ = answer.send(Ok(reply.clone()));
             }
@@ -167,7 +168,7 @@ async fn forward(backend: &Backend, mut batch: Vec<PendingOrder>) {
             // order is retried. Its client gets its first outcome, and a cached read of
             // the product is invalidated before the answer, not left for the feed.
             resends.push(async move {
-                let _ = reply.send(backend.write_until(&alone, deadline).await);
+                let _ = reply.send(backend.rewrite_until(&alone, deadline).await);
             });
         } else {
             let _ = reply.send(Ok(answer));

@@ -1,5 +1,5 @@
 //! Building node URLs from client input: percent-encoding path segments and reading
-//! query parameters.
+//! query parameters, and which queries leave a read cacheable.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -31,6 +31,19 @@ pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A product lookup the cache may answer: no query at all. Any other query (a consistency
+/// level, an unknown field the node rejects) goes to a node as it is, so the answer is the
+/// node's own.
+pub fn plain_lookup(query: Option<&str>) -> bool {
+    query.unwrap_or("").is_empty()
+}
+
+/// A search the cache may answer: exactly one parameter, `topic`.
+pub fn plain_search(query: Option<&str>) -> bool {
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).all(|(k, _)| k == "topic"))
+        && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).count() == 1)
+}
+
 /// `topic=...` encoded for a node URL.
 pub fn topic_query(topic: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
@@ -56,5 +69,16 @@ mod tests {
         assert_eq!(topic_query("board games"), "topic=board+games");
         assert_eq!(query_suffix(Some("")), "");
         assert_eq!(query_suffix(Some("a=1")), "?a=1");
+    }
+
+    #[test]
+    fn only_plain_reads_are_cacheable() {
+        assert!(plain_lookup(None));
+        assert!(plain_lookup(Some("")));
+        assert!(!plain_lookup(Some("consistency=stale")));
+        assert!(plain_search(Some("topic=toys")));
+        assert!(!plain_search(Some("topic=toys&consistency=stale")));
+        assert!(!plain_search(Some("topic=a&topic=b")));
+        assert!(!plain_search(Some("colour=red")));
     }
 }

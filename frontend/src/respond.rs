@@ -1,7 +1,7 @@
 //! Answers that are the frontend's own: a node's answer passed through unchanged and a cache
 //! hit, both with `X-Cache`. Errors use the shared envelope builder in `bazaar_service`.
 
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bazaar_service::respond;
 
@@ -10,10 +10,15 @@ use crate::cache::CachedAnswer;
 
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
-/// A node's answer, unchanged, with `X-Cache` on cacheable reads.
+/// A node's answer, unchanged, with `X-Cache` on cacheable reads, and on a 503 (a node that
+/// shed the request) the `Retry-After` it asked for.
 pub fn node_reply(reply: NodeReply, x_cache: Option<&'static str>) -> Response {
+    let retry_after = reply.retry_after_secs();
     let mut response = respond::raw_json(reply.status, reply.body);
     let headers = response.headers_mut();
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if let Some(index) = reply.index {
         headers.insert(respond::index_header(), HeaderValue::from(index));
     }

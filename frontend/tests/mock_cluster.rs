@@ -1,7 +1,8 @@
 //! Tests of the frontend library against in-process mock nodes that speak the node API
 //! (envelope, x-bazaar-index, 421 with a leader hint, /watch NDJSON): leader routing,
 //! idempotency keys across retries, singleflight, no stale fill, feed invalidation,
-//! bad input and an unreachable cluster.
+//! bad input and an unreachable cluster; load shedding (a class at its bound answers the
+//! next request at once, and never forwards it) and the per-client rate limit.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -51,6 +52,19 @@ struct Shared {
     /// While set, `/watch` streams hold back changes (a feed node that lags): heartbeats
     /// carry only the index of the last change sent.
     feed_held: std::sync::atomic::AtomicBool,
+    /// Single `POST /orders` that reached a node, counted as they arrive (before any hold).
+    single_orders_arrived: AtomicUsize,
+    /// While set, each single order waits for a permit of this semaphore before it is
+    /// decided: the test holds orders in flight and lets them go.
+    single_order_hold: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// While set, the leader sheds every order request (503 `overloaded`, as a node at its
+    /// bound of writes in flight would).
+    shed_orders: std::sync::atomic::AtomicBool,
+    /// While set, the next single order is applied but answered 503 `unavailable` (its
+    /// commit not confirmed in time), and the leader sheds every order from then on.
+    unconfirm_then_shed: std::sync::atomic::AtomicBool,
+    /// Nodes that shed every product read.
+    shed_reads_on: Mutex<std::collections::HashSet<u64>>,
 }
 
 /// The node's side of a product read the test holds: it reports its arrival, reads the
@@ -127,6 +141,11 @@ impl Shared {
             unconfirmed_batch_orders: AtomicUsize::new(0),
             held_reads: Mutex::new(std::collections::VecDeque::new()),
             feed_held: std::sync::atomic::AtomicBool::new(false),
+            single_orders_arrived: AtomicUsize::new(0),
+            single_order_hold: Mutex::new(None),
+            shed_orders: std::sync::atomic::AtomicBool::new(false),
+            unconfirm_then_shed: std::sync::atomic::AtomicBool::new(false),
+            shed_reads_on: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -165,6 +184,7 @@ impl Shared {
             index,
             products: vec![name.into()],
             topics: vec![topic],
+            archived: None,
         });
         index
     }
@@ -192,8 +212,20 @@ fn api_error(err: ApiError) -> Response {
         .into_response()
 }
 
+/// A node's answer to a request it sheds at its bound.
+fn shed() -> Response {
+    let mut response = api_error(ApiError::overloaded("writes", 3));
+    response
+        .headers_mut()
+        .insert("retry-after", "3".parse().unwrap());
+    response
+}
+
 async fn product(State(node): State<Node>, Path(name): Path<String>) -> Response {
     node.shared.product_reads.fetch_add(1, Ordering::SeqCst);
+    if node.shared.shed_reads_on.lock().unwrap().contains(&node.id) {
+        return shed();
+    }
     let held = node.shared.held_reads.lock().unwrap().pop_front();
     let held = match held {
         Some(held) => {
@@ -244,6 +276,27 @@ async fn single_order(
     headers: HeaderMap,
     Json(req): Json<OrderRequest>,
 ) -> Response {
+    node.shared
+        .single_orders_arrived
+        .fetch_add(1, Ordering::SeqCst);
+    if node.shared.shed_orders.load(Ordering::SeqCst) {
+        return shed();
+    }
+    if node
+        .shared
+        .unconfirm_then_shed
+        .swap(false, Ordering::SeqCst)
+    {
+        let _applied = order(&node, &headers, req);
+        node.shared.shed_orders.store(true, Ordering::SeqCst);
+        return api_error(ApiError::unavailable("not committed within 2000 ms"));
+    }
+    let hold = node.shared.single_order_hold.lock().unwrap().clone();
+    if let Some(hold) = hold {
+        if let Ok(permit) = hold.acquire().await {
+            permit.forget();
+        }
+    }
     let delay = node.shared.single_order_delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -255,6 +308,9 @@ async fn single_order(
 async fn order_batch(State(node): State<Node>, Json(batch): Json<OrderBatch>) -> Response {
     let shared = &node.shared;
     shared.batches.fetch_add(1, Ordering::SeqCst);
+    if shared.shed_orders.load(Ordering::SeqCst) {
+        return shed();
+    }
     let mut results = Vec::new();
     for item in batch.orders {
         let mut headers = HeaderMap::new();
@@ -353,6 +409,7 @@ fn order(node: &Node, headers: &HeaderMap, req: OrderRequest) -> Response {
         index,
         products: vec![req.name],
         topics: vec![topic],
+        archived: None,
     });
     with_index(StatusCode::OK, Envelope::new(view), index)
 }
@@ -382,6 +439,8 @@ async fn cluster(State(node): State<Node>) -> Response {
         orders: shared.orders.lock().unwrap().len() as u64,
         state_digest: String::new(),
         alarms: Vec::new(),
+        archived_upto: 0,
+        archives: Vec::new(),
     };
     with_index(StatusCode::OK, Envelope::new(info), index)
 }
@@ -785,6 +844,34 @@ async fn a_fill_older_than_a_feed_invalidation_is_not_stored() {
 }
 
 #[tokio::test]
+async fn an_archive_on_the_feed_is_reported_and_leaves_cached_products_alone() {
+    let mock = start_mock(2).await;
+    let fe = start_frontend(mock.nodes.clone(), 5000).await;
+    wait_synced(&fe).await;
+    let url = format!("{}/products/Fox", fe.url);
+    get_json(&url).await;
+    assert_eq!(x_cache(&get_json(&url).await.1), "hit");
+    let index = mock.shared.index.fetch_add(1, Ordering::SeqCst) + 1;
+    let _ = mock.shared.changes.send(ChangeEvent {
+        index,
+        products: vec![],
+        topics: vec![],
+        archived: Some(bazaar_api::ArchivedRange { from: 1, upto: 40 }),
+    });
+    wait_until("the frontend to report the archive", || async {
+        get_json(&format!("{}/cluster", fe.url)).await.2["data"]["frontend"]["feed"]
+            ["archived_upto"]
+            == 40
+    })
+    .await;
+    assert_eq!(
+        x_cache(&get_json(&url).await.1),
+        "hit",
+        "an archive changes no product"
+    );
+}
+
+#[tokio::test]
 async fn feed_changes_invalidate_cached_entries() {
     let mock = start_mock(2).await;
     let fe = start_frontend(mock.nodes.clone(), 5000).await;
@@ -1055,4 +1142,339 @@ async fn a_lagging_feed_stops_the_cache_within_the_staleness_bound() {
     mock.shared.feed_held.store(false, Ordering::SeqCst);
     wait_synced(&fe).await;
     assert_eq!(product_quantity(&fe).await.0, 90);
+}
+
+/// A metric with labels, e.g. `shed_total{class="write"}`.
+async fn labelled(fe: &Frontend, name: &str, class: &str) -> u64 {
+    metric(fe, &format!("{name}{{class=\"{class}\"}}")).await
+}
+
+async fn place(url: &str, key: &str) -> reqwest::Response {
+    http()
+        .post(format!("{url}/orders"))
+        .header("Idempotency-Key", key)
+        .json(&serde_json::json!({"name": "Tux", "quantity": 1}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// With the frontend's writes at their bound (the node holds every order), the next order
+/// is answered 503 `overloaded` with `Retry-After` at once, and never reaches the node;
+/// reads and health go on; once the held orders are answered, their slots take orders
+/// again, and every order reached the node exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_over_the_write_bound_is_shed_at_once_and_never_forwarded() {
+    let mock = start_mock(1).await;
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    *mock.shared.single_order_hold.lock().unwrap() = Some(hold.clone());
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    // One order per forward, so the node sees each order as it is sent.
+    config.frontend.batch_orders = false;
+    config.frontend.request_deadline_ms = 30_000;
+    config.limits.frontend.writes = 4;
+    config.limits.retry_after_secs = 2;
+    let fe = start_frontend_with(config).await;
+    wait_synced(&fe).await;
+
+    let held: Vec<_> = (0..4)
+        .map(|i| {
+            let url = fe.url.clone();
+            tokio::spawn(async move { place(&url, &format!("held-{i}")).await.status() })
+        })
+        .collect();
+    wait_until("four orders held at the node", || async {
+        mock.shared.single_orders_arrived.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    assert_eq!(labelled(&fe, "requests_in_flight", "write").await, 4);
+
+    let start = Instant::now();
+    let shed = place(&fe.url, "shed-1").await;
+    let took = start.elapsed();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "2");
+    let body: serde_json::Value = shed.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "overloaded", "{body}");
+    assert_eq!(body["error"]["code"], 503, "{body}");
+    assert_eq!(body["error"]["retry_after_secs"], 2, "{body}");
+    // At once: the held orders hold for the whole test, and the deadline is 30 s.
+    assert!(took < Duration::from_secs(1), "shed after {took:?}");
+    assert_eq!(labelled(&fe, "shed_total", "write").await, 1);
+    // A shed answer keeps its connection: a client that sends on over it pays no new
+    // connection (the cheapest refusal is one that leaves the socket as it was).
+    let second = shed_then_livez_on_one_connection(&fe.url).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert_eq!(labelled(&fe, "shed_total", "write").await, 2);
+
+    // Other classes and health are not held up by the writes' bound.
+    let (status, _, _) = get_json(&format!("{}/products/Tux", fe.url)).await;
+    assert_eq!(status, 200);
+    let (status, h, _) = get_json(&format!("{}/products/Tux?consistency=stale", fe.url)).await;
+    assert_eq!(status, 200, "a read the node answers is not shed");
+    assert_eq!(x_cache(&h), "", "it went to the node");
+    let (status, _, _) = get_json(&format!("{}/livez", fe.url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(labelled(&fe, "shed_total", "cached_read").await, 0);
+
+    hold.add_permits(4);
+    for order in held {
+        assert_eq!(order.await.unwrap(), 200);
+    }
+    wait_until("the write slots free", || async {
+        labelled(&fe, "requests_in_flight", "write").await == 0
+    })
+    .await;
+    // The slots take orders again.
+    hold.add_permits(1);
+    assert_eq!(place(&fe.url, "after-1").await.status(), 200);
+
+    // Nothing lost, nothing doubled: each admitted order reached the node once, the shed
+    // one never.
+    let attempts = mock.shared.order_attempts.lock().unwrap().clone();
+    let mut keys: Vec<&str> = attempts.iter().map(|(_, k)| k.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["after-1", "held-0", "held-1", "held-2", "held-3"],
+        "{attempts:?}"
+    );
+    assert_eq!(mock.shared.orders.lock().unwrap().len(), 5);
+    assert_eq!(labelled(&fe, "shed_total", "write").await, 2);
+}
+
+/// Over one raw connection: an order (shed), then `GET /livez`; the second answer's head.
+async fn shed_then_livez_on_one_connection(base: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = r#"{"name": "Tux", "quantity": 1}"#;
+    let order = format!(
+        "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Idempotency-Key: shed-2\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(order.as_bytes()).await.unwrap();
+    // Read the shed answer whole: its head, then as many bytes as its Content-Length says.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .expect("the shed answer")
+            .unwrap();
+        assert!(n > 0, "closed before the shed answer");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a content length");
+    while got.len() < head_end + length {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed inside the shed answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    socket
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+        .await
+        .expect("an answer to the second request")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// `[limits.rate]` keyed by `X-Client-Id`: a client over its burst gets 429
+/// `rate_limited` with `Retry-After`; another client, and health, do not.
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_and_another_client_does_not() {
+    let mock = start_mock(1).await;
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.limits.rate.per_second = 1;
+    config.limits.rate.burst = 3;
+    config.limits.rate.client_header = "X-Client-Id".into();
+    let fe = start_frontend_with(config).await;
+    wait_synced(&fe).await;
+    let url = format!("{}/products/Tux", fe.url);
+    let from = |client: &str| http().get(&url).header("x-client-id", client.to_string());
+
+    // The burst passes; at one request a second more, the next within a few is refused.
+    let start = Instant::now();
+    let mut passed = 0u64;
+    let refused = loop {
+        let r = from("alice").send().await.unwrap();
+        if r.status() != 200 {
+            break r;
+        }
+        passed += 1;
+        assert!(passed < 20, "never limited");
+    };
+    let refilled = start.elapsed().as_secs();
+    assert!(
+        (3..=3 + refilled + 1).contains(&passed),
+        "{passed} passed in {refilled} s"
+    );
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "rate_limited", "{body}");
+    assert_eq!(body["error"]["code"], 429, "{body}");
+
+    // Another client has its own rate.
+    assert_eq!(from("bob").send().await.unwrap().status(), 200);
+    // Health is never limited.
+    let health = http()
+        .get(format!("{}/livez", fe.url))
+        .header("x-client-id", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(metric(&fe, "rate_limited_total").await >= 1);
+    assert!(metric(&fe, "rate_limit_clients").await >= 2);
+}
+
+/// Without a header configured, a client is its peer's address: another loopback address
+/// is another client.
+#[tokio::test]
+async fn without_a_header_each_peer_address_is_a_client() {
+    let mock = start_mock(1).await;
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.limits.rate.per_second = 1;
+    config.limits.rate.burst = 2;
+    let fe = start_frontend_with(config).await;
+    wait_synced(&fe).await;
+    let url = format!("{}/products/Tux", fe.url);
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let first = from([127, 0, 0, 1]);
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(first.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let second = from([127, 0, 0, 2]);
+    assert_eq!(second.get(&url).send().await.unwrap().status(), 200);
+}
+
+/// A write the leader may have applied (its first attempt answered 503 `unavailable`)
+/// and then shed on the retry is answered `unavailable`, not `overloaded`: `overloaded`
+/// promises the client that nothing ran. Its retry with the key finds the first order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shed_retry_of_a_write_that_may_have_applied_is_unavailable_not_overloaded() {
+    let mock = start_mock(1).await;
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.frontend.batch_orders = false;
+    config.frontend.request_deadline_ms = 10_000;
+    let fe = start_frontend_with(config).await;
+    wait_synced(&fe).await;
+    mock.shared
+        .unconfirm_then_shed
+        .store(true, Ordering::SeqCst);
+    let r = place(&fe.url, "applied-then-shed").await;
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "unavailable", "{body}");
+    assert_eq!(
+        mock.shared.single_orders_arrived.load(Ordering::SeqCst),
+        2,
+        "the first attempt, then the shed retry"
+    );
+    assert_eq!(mock.shared.orders.lock().unwrap().len(), 1);
+
+    mock.shared.shed_orders.store(false, Ordering::SeqCst);
+    let r = place(&fe.url, "applied-then-shed").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.shared.orders.lock().unwrap().len(), 1, "not doubled");
+}
+
+/// A node that sheds a request is answering, not failing: the frontend passes its 503
+/// `overloaded` on at once, with the node's `Retry-After`, instead of retrying until the
+/// request's deadline: a write (only the leader takes it) after one attempt, a read once
+/// no other node took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_sheds_is_heard_at_once_not_retried_into_the_deadline() {
+    let mock = start_mock(2).await;
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.frontend.batch_orders = false;
+    config.frontend.request_deadline_ms = 30_000;
+    let fe = start_frontend_with(config).await;
+    wait_synced(&fe).await;
+    // The frontend knows the leader before the leader sheds.
+    assert_eq!(place(&fe.url, "first").await.status(), 200);
+    let arrived = mock.shared.single_orders_arrived.load(Ordering::SeqCst);
+
+    mock.shared.shed_orders.store(true, Ordering::SeqCst);
+    let start = Instant::now();
+    let r = place(&fe.url, "shed-by-the-leader").await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "3");
+    assert_eq!(r.headers()["idempotency-key"], "shed-by-the-leader");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "overloaded", "{body}");
+    assert_eq!(
+        mock.shared.single_orders_arrived.load(Ordering::SeqCst),
+        arrived + 1,
+        "one attempt, not retried"
+    );
+    mock.shared.shed_orders.store(false, Ordering::SeqCst);
+    assert_eq!(place(&fe.url, "shed-by-the-leader").await.status(), 200);
+
+    // A read one node sheds is taken by the other; shed by both, it is answered at once.
+    let url = format!("{}/products/Tux?consistency=stale", fe.url);
+    mock.shared.shed_reads_on.lock().unwrap().insert(1);
+    for _ in 0..4 {
+        let (status, _, _) = get_json(&url).await;
+        assert_eq!(status, 200, "node 2 takes what node 1 sheds");
+    }
+    mock.shared.shed_reads_on.lock().unwrap().insert(2);
+    let start = Instant::now();
+    let (status, headers, body) = get_json(&url).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "3");
+    assert_eq!(body["error"]["reason"], "overloaded", "{body}");
 }

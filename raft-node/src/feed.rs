@@ -125,6 +125,7 @@ mod tests {
             index,
             products: vec!["Tux".into()],
             topics: vec!["toys".into()],
+            archived: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! on two listeners (the JSON `api` and the peer `raft` RPC). The wire contract lives in
 //! `bazaar_api`; this crate is the only one that touches openraft and RocksDB.
 
+pub mod archive;
 pub mod catalog;
 pub mod codec;
 pub mod disk_space;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod peer_routes;
+pub mod promotion;
 pub mod proposer;
 pub mod read_index;
 pub mod reserve;

@@ -94,6 +94,8 @@ impl NodeStatus {
             orders: view.shop.orders_created(),
             state_digest: view.shop.digest.hex(),
             alarms: view.shop.alarms.views(),
+            archived_upto: view.shop.archived_upto(),
+            archives: view.shop.archives.iter().map(|a| a.view()).collect(),
         }
     }
 
@@ -265,6 +267,18 @@ impl Collector for NodeStatus {
                     .encode(alarms.encode_family(&[("kind", kind.as_str())])?)?;
             }
         }
+        gauge(
+            e,
+            "archived_upto",
+            "Orders up to this number were archived out of the hot state (0: none).",
+            as_gauge(info.archived_upto),
+        )?;
+        gauge(
+            e,
+            "orders_held",
+            "Orders this node holds in its hot state (created, less archived).",
+            as_gauge(info.orders.saturating_sub(info.archived_upto)),
+        )?;
         let orders = ConstCounter::new(info.orders);
         orders.encode(e.encode_descriptor(
             "orders_created",

@@ -10,11 +10,12 @@ use std::time::Duration;
 use bazaar_api::config::{ClusterConfig, ConfigError, Secret};
 use bazaar_service::shutdown::drain;
 use bazaar_service::tls::{cluster_client, server_config, ClientAuth, TlsError};
-use bazaar_service::{CancellationToken, MetricsBuilder, TaskTracker};
+use bazaar_service::{Admission, CancellationToken, MetricsBuilder, TaskTracker};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 
+use crate::archive::{spawn_archive_due_duty, spawn_archive_task, Archiver};
 use crate::catalog::{load_catalog, CatalogError};
 use crate::disk_space::DiskSpace;
 use crate::fail_stop::{StorageFailure, StorageHealth, StoragePart};
@@ -27,6 +28,7 @@ use crate::members::Members;
 use crate::metrics::NodeStatus;
 use crate::net::{PeerNetwork, ReadIndexClient};
 use crate::peer_routes::raft_router;
+use crate::promotion::Promotions;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::reserve::prepare_reserve;
@@ -168,6 +170,7 @@ pub async fn run(
         .with_health(health.clone());
     let reader = sm.reader();
     let state_checks = sm.state_checks();
+    let archive_events = sm.archive_events();
     // Held only to find, at exit, the state generation then current (an install may have
     // replaced the first), and let go of before the wait for it to close.
     let exit_reader = reader.clone();
@@ -269,7 +272,14 @@ pub async fn run(
         settings: config.storage.clone(),
     };
     alarm.spawn_watch(&tasks, stop.clone());
-
+    spawn_archive_task(
+        &archive_events,
+        reader.clone(),
+        raft.clone(),
+        alarm.clone(),
+        &tasks,
+        stop.clone(),
+    );
     let versions = MemberVersions::new(id);
     versions.spawn_refresh(
         raft.clone(),
@@ -279,6 +289,19 @@ pub async fn run(
         &tasks,
         stop.clone(),
     );
+    let archiver = Archiver {
+        raft: raft.clone(),
+        proposer: proposer.clone(),
+        reader: reader.clone(),
+        versions: versions.clone(),
+    };
+    spawn_archive_due_duty(
+        archiver.clone(),
+        config.archive.keep_recent_orders,
+        &tasks,
+        stop.clone(),
+    );
+
     let members = Members {
         raft: raft.clone(),
         my_id: id,
@@ -293,6 +316,7 @@ pub async fn run(
         versions: versions.clone(),
         fresh_snapshot_budget: crate::http::API_ROUTE_TIMEOUT / 2,
     };
+    let promotions = Promotions::new(tasks.clone(), stop.clone());
     let transfer = LeaderTransfer::new(
         members.clone(),
         proposer.clone(),
@@ -325,6 +349,8 @@ pub async fn run(
     metrics
         .registry()
         .register_collector(Box::new(status.clone()));
+    let admission = Admission::new(&config.limits.node, config.limits.retry_after_secs);
+    admission.register(metrics.registry());
     let metrics = metrics.build();
     let peer_router = raft_router(
         raft.clone(),
@@ -348,9 +374,12 @@ pub async fn run(
         read_deadline,
         shutdown: shutdown.clone(),
         members,
+        admission,
+        promotions,
         transfer: transfer.clone(),
         backup_dir,
         alarm,
+        archiver,
     };
     let listeners_done = TaskTracker::new();
     // The listeners close after a leader has handed over: the new leader's vote request

@@ -13,12 +13,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Router;
 use bazaar_api::peer::{paths, CampaignRequest};
 use bazaar_api::RaiseAlarmRequest;
 use bazaar_service::auth::require_token;
-use bazaar_service::{standard_layers, HttpMetrics, Limits};
+use bazaar_service::{standard_layers, HttpMetrics, Limits, RouteTable};
 use openraft::error::RaftError;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
@@ -35,8 +34,9 @@ const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// Above openraft's own RPC timeouts (the snapshot install timeout is the longest).
 const RAFT_ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What the peer routes act on.
 #[derive(Clone)]
-struct RaftRpc {
+pub struct RaftRpc {
     raft: Raft,
     reads: ReadIndexer,
     health: StorageHealth,
@@ -55,6 +55,21 @@ impl RaftRpc {
     }
 }
 
+/// The peer routes of the `raft` listener, behind the peer token. Built without a state,
+/// so a test can list them.
+pub fn raft_table(token: Arc<str>) -> RouteTable<RaftRpc> {
+    RouteTable::new()
+        .post(paths::APPEND, append)
+        .post(paths::VOTE, vote)
+        .post(paths::SNAPSHOT, snapshot)
+        .post(paths::READ_INDEX, read_index)
+        .post(paths::CAMPAIGN, campaign)
+        .post(paths::ALARM, raise_alarm)
+        .post(paths::SPACE, space)
+        .post(paths::STATE_CHECK, state_check)
+        .map_router(|r| r.layer(middleware::from_fn_with_state(token, require_token)))
+}
+
 pub fn raft_router(
     raft: Raft,
     reads: ReadIndexer,
@@ -64,23 +79,13 @@ pub fn raft_router(
     token: Arc<str>,
     metrics: &HttpMetrics,
 ) -> Router {
-    let router = Router::new()
-        .route(paths::APPEND, post(append))
-        .route(paths::VOTE, post(vote))
-        .route(paths::SNAPSHOT, post(snapshot))
-        .route(paths::READ_INDEX, post(read_index))
-        .route(paths::CAMPAIGN, post(campaign))
-        .route(paths::ALARM, post(raise_alarm))
-        .route(paths::SPACE, post(space))
-        .route(paths::STATE_CHECK, post(state_check))
-        .layer(middleware::from_fn_with_state(token, require_token))
-        .with_state(RaftRpc {
-            raft,
-            reads,
-            health,
-            alarm,
-            checks,
-        });
+    let router = raft_table(token).into_router().with_state(RaftRpc {
+        raft,
+        reads,
+        health,
+        alarm,
+        checks,
+    });
     standard_layers(
         router,
         metrics,
@@ -147,7 +152,8 @@ async fn campaign(State(s): State<RaftRpc>, body: Bytes) -> Response {
     }
 }
 
-/// A member short of space asks this node, as leader, to raise the `nospace` alarm.
+/// A member asks this node, as leader, to raise an alarm for it: `nospace` when it is short
+/// of space, `corrupt` when its orders differ from an archive the leader checked.
 async fn raise_alarm(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<RaiseAlarmRequest>(&body) {
         Ok(req) => {
@@ -168,5 +174,21 @@ async fn state_check(State(s): State<RaftRpc>, body: Bytes) -> Response {
     match decode::<u64>(&body) {
         Ok(index) => bincode_answer(&Ok::<_, String>(s.checks.report(s.alarm.my_id, index))),
         Err(e) => bad_body(e),
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use bazaar_api::openapi::{compare_routes, node_routes, NodeListener};
+
+    use super::*;
+
+    /// The `raft` listener serves exactly the peer routes the node's OpenAPI document lists.
+    #[test]
+    fn the_raft_listener_serves_exactly_the_documented_routes() {
+        let table = raft_table(Arc::from("test-token"));
+        if let Err(diff) = compare_routes(table.routes(), &node_routes(NodeListener::Raft)) {
+            panic!("the node's raft router and its OpenAPI document differ:\n{diff}");
+        }
     }
 }

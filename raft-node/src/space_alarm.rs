@@ -164,15 +164,17 @@ impl SpaceAlarm {
                     continue;
                 }
                 last_ask = Some(Instant::now());
-                alarm.ask_leader(shortage).await;
+                alarm.ask_leader(AlarmKind::NoSpace, shortage).await;
             }
         });
     }
 
-    async fn ask_leader(&self, detail: String) {
+    /// Has the leader raise the `kind` alarm for this node (proposes it when this node
+    /// leads); a failure is logged, for the caller to ask again.
+    pub async fn ask_leader(&self, kind: AlarmKind, detail: String) {
         static ASK_FAILED: LogGate = LogGate::new(Duration::from_secs(10));
         let req = RaiseAlarmRequest {
-            kind: AlarmKind::NoSpace,
+            kind,
             member: self.my_id,
             detail: detail.clone(),
         };
@@ -191,11 +193,11 @@ impl SpaceAlarm {
         };
         match outcome {
             Ok(()) => {
-                tracing::warn!(node = self.my_id, %detail, "short of disk space: raised the nospace alarm")
+                tracing::warn!(node = self.my_id, alarm = %kind, %detail, "raised an alarm for this node")
             }
             Err(cause) => {
                 if let Some(held_back) = ASK_FAILED.pass() {
-                    tracing::warn!(node = self.my_id, %detail, %cause, held_back, "short of disk space; the nospace alarm is not raised yet");
+                    tracing::warn!(node = self.my_id, alarm = %kind, %detail, %cause, held_back, "the alarm for this node is not raised yet");
                 }
             }
         }

@@ -15,31 +15,68 @@ use crate::types::{NodeId, Raft};
 const EVERY: Duration = Duration::from_secs(10);
 /// How soon a member that has not answered yet is asked again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long a request that needs every member's build waits for one not heard from yet.
+pub const KNOWN_WITHIN: Duration = Duration::from_secs(3);
 /// A member that has not answered by then is asked again next round.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Member id to its version line; this node's own is filled in at start.
+/// Member id to its build; this node's own is filled in at start.
 #[derive(Clone, Default)]
 pub struct MemberVersions {
-    known: Arc<RwLock<HashMap<NodeId, String>>>,
+    known: Arc<RwLock<HashMap<NodeId, VersionInfo>>>,
 }
 
 impl MemberVersions {
     pub fn new(my_id: NodeId) -> Self {
         let versions = Self::default();
-        versions.set(my_id, bazaar_service::version::info().line());
+        versions.set(my_id, bazaar_service::version::info());
         versions
     }
 
+    /// Member `id`'s version line, once it answered.
     pub fn get(&self, id: NodeId) -> Option<String> {
         self.known
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
-            .cloned()
+            .map(VersionInfo::line)
     }
 
-    fn set(&self, id: NodeId, line: String) {
+    /// Which of `members` are not known to run a build with `feature` (not asked yet,
+    /// or an older build), each with what is known of it.
+    pub fn lacking(&self, members: &[NodeId], feature: &str) -> Vec<(NodeId, String)> {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        members
+            .iter()
+            .filter_map(|id| match known.get(id) {
+                Some(v) if v.features.iter().any(|f| f == feature) => None,
+                Some(v) => Some((*id, v.line())),
+                None => Some((*id, "build not known yet".to_owned())),
+            })
+            .collect()
+    }
+
+    /// Waits up to `within` until every one of `members` has answered once (the refresh
+    /// asks an unknown member every second): a leader elected a moment ago has not heard
+    /// from its followers yet. Returns whether all are known.
+    pub async fn wait_known(&self, members: &[NodeId], within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let all = {
+                let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+                members.iter().all(|id| known.contains_key(id))
+            };
+            if all {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn set(&self, id: NodeId, line: VersionInfo) {
         self.known
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -79,7 +116,7 @@ impl MemberVersions {
                         Ok(resp) => resp
                             .json::<Envelope<VersionInfo>>()
                             .await
-                            .map(|env| env.data.line())
+                            .map(|env| env.data)
                             .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
@@ -98,5 +135,32 @@ impl MemberVersions {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_for_members_ends_once_each_has_answered_or_at_the_limit() {
+        let versions = MemberVersions::new(1);
+        assert!(
+            versions.wait_known(&[1], Duration::ZERO).await,
+            "its own build"
+        );
+        assert!(
+            !versions
+                .wait_known(&[1, 2], Duration::from_millis(100))
+                .await
+        );
+        let later = versions.clone();
+        let answer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            later.set(2, bazaar_service::version::info());
+        });
+        assert!(versions.wait_known(&[1, 2], Duration::from_secs(10)).await);
+        answer.await.unwrap();
+        assert!(versions.lacking(&[1, 2], "no-such-feature").len() == 2);
     }
 }

@@ -13,6 +13,12 @@
 //! built; each endpoint keeps its own route series, found at its first request (under the
 //! route table's lock) and read with one atomic load after that: a request takes no lock
 //! and builds no string for its metrics.
+//!
+//! With an [`AdmissionGate`] ([`standard_layers_admitting`]) the layer also sheds load:
+//! each request is classed and, when its class is at its bound of requests in flight,
+//! answered at once with 503 `overloaded` (see `admission.rs`); an admitted request holds
+//! its slot until its answer's head is ready. The check lives here rather than in a layer
+//! of its own for the reason above: one more stacked layer costs more than the check.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,6 +38,7 @@ use tower::{Layer, Service};
 use tower_http::request_id::RequestId;
 use tracing::Span;
 
+use crate::admission::{AdmissionGate, Permit};
 use crate::metrics::{HttpMetrics, RouteHandle};
 use crate::respond;
 
@@ -47,11 +54,34 @@ pub struct Limits {
 
 /// Wraps `router` in the standard layer. Call it last, after every route is added.
 pub fn standard_layers(router: Router, metrics: &HttpMetrics, limits: Limits) -> Router {
+    layered(router, metrics, limits, None)
+}
+
+/// [`standard_layers`] that also sheds load: every request is classed by `gate`'s rule and
+/// admitted within its class's bound, or answered at once with 503 `overloaded` and
+/// `Retry-After` (counted, timed and given its request id like any answer). Requests in no
+/// class (health, metrics) are never shed.
+pub fn standard_layers_admitting(
+    router: Router,
+    metrics: &HttpMetrics,
+    limits: Limits,
+    gate: AdmissionGate,
+) -> Router {
+    layered(router, metrics, limits, Some(gate))
+}
+
+fn layered(
+    router: Router,
+    metrics: &HttpMetrics,
+    limits: Limits,
+    gate: Option<AdmissionGate>,
+) -> Router {
     router
         .layer(StandardLayer(Arc::new(Shared {
             metrics: metrics.clone(),
             timeout: limits.timeout,
             ids: SequentialIds::new(),
+            gate,
         })))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
 }
@@ -98,6 +128,7 @@ struct Shared {
     metrics: HttpMetrics,
     timeout: Duration,
     ids: SequentialIds,
+    gate: Option<AdmissionGate>,
 }
 
 #[derive(Clone)]
@@ -167,12 +198,21 @@ where
         });
         req.extensions_mut().insert(RequestId::new(id.clone()));
         let span = request_span(&req, &id);
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(req)
+        let admitted = match &self.shared().gate {
+            None => Ok(None),
+            Some(gate) => gate.admit(&req),
+        };
+        let (inner, permit, shed) = match admitted {
+            Ok(permit) => {
+                let _entered = span.enter();
+                (Some(self.inner.call(req)), permit, None)
+            }
+            Err(shed) => (None, None, Some(respond::error(&shed))),
         };
         StandardFuture {
             inner,
+            shed,
+            permit,
             deadline: None,
             span,
             id: Some(id),
@@ -186,10 +226,15 @@ where
 pin_project_lite::pin_project! {
     /// One request, from call to answer: polled inside its span, cut off at the time
     /// limit. The timer is armed only if the answer is not ready at the first poll, so the
-    /// many requests answered at once (cache hits) never touch the timer wheel.
+    /// many requests answered at once (cache hits) never touch the timer wheel. A request
+    /// shed at admission has no inner future, only its answer.
     struct StandardFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
+        shed: Option<Response>,
+        // The request's slot in its class, freed when the answer is ready (or the request
+        // dropped).
+        permit: Option<Permit>,
         #[pin]
         deadline: Option<tokio::time::Sleep>,
         span: Span,
@@ -208,9 +253,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let polled = {
-            let _entered = this.span.enter();
-            this.inner.poll(cx)
+        let polled = match (this.inner.as_mut().as_pin_mut(), this.shed.take()) {
+            (Some(inner), _) => {
+                let _entered = this.span.enter();
+                inner.poll(cx)
+            }
+            (None, Some(shed)) => Poll::Ready(Ok(shed)),
+            (None, None) => Poll::Ready(Ok(respond::error(&ApiError::internal(
+                "request polled again after its answer",
+            )))),
         };
         let response = match polled {
             Poll::Ready(Ok(response)) => envelope_errors(response),
@@ -239,6 +290,10 @@ where
                 ))
             }
         };
+        // The answer's head is ready (or the handler was cut off): its work is dropped and
+        // its slot free for the next request.
+        this.inner.set(None);
+        this.permit.take();
         let mut response = response;
         if let Some(id) = this.id.take() {
             response.headers_mut().insert(request_id_header(), id);

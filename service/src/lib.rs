@@ -3,6 +3,7 @@
 //! (`prometheus-client`), the standard HTTP layers (`tower-http`), answer building and
 //! serving.
 
+pub mod admission;
 pub mod auth;
 pub mod batch;
 pub mod http;
@@ -10,14 +11,17 @@ mod latency;
 pub mod logging;
 pub mod metrics;
 pub mod respond;
+pub mod route_table;
 pub mod serve;
 pub mod shutdown;
 pub mod steps;
 pub mod tls;
 pub mod version;
 
-pub use http::{standard_layers, Limits};
+pub use admission::{Admission, AdmissionGate, Class, Classify, Permit};
+pub use http::{standard_layers, standard_layers_admitting, Limits};
 pub use metrics::{HttpMetrics, Metrics, MetricsBuilder};
 pub use respond::ErrorResponse;
+pub use route_table::RouteTable;
 pub use shutdown::{CancellationToken, TaskTracker};
 pub use steps::{Step, StepTimings};

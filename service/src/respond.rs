@@ -35,8 +35,9 @@ pub fn index_header() -> HeaderName {
     HeaderName::from_static(INDEX_HEADER)
 }
 
-/// The error envelope for `err`, with `Retry-After` on 503 and, on not-leader answers,
-/// `X-Bazaar-Leader: <id> <api>` and `Location` pointing at the leader.
+/// The error envelope for `err`, with `Retry-After` (the error's own hint, else one second
+/// on a 503) and, on not-leader answers, `X-Bazaar-Leader: <id> <api>` and `Location`
+/// pointing at the leader.
 pub fn error(err: &ApiError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&err.to_envelope()).unwrap_or_else(|_| b"{}".to_vec());
@@ -51,8 +52,14 @@ pub fn error(err: &ApiError) -> Response {
             headers.insert(header::LOCATION, v);
         }
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
+    match err.retry_after_secs {
+        Some(secs) => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        None if status == StatusCode::SERVICE_UNAVAILABLE => {
+            headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
+        }
+        None => {}
     }
     response
 }
@@ -163,5 +170,19 @@ mod tests {
         let r = error(&ApiError::unavailable("no quorum"));
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn an_error_with_its_own_hint_says_that_in_retry_after() {
+        let r = error(&ApiError::overloaded("writes", 4));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "4");
+        let r = error(&ApiError::rate_limited(7));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        assert!(error(&ApiError::bad_request("x"))
+            .headers()
+            .get(header::RETRY_AFTER)
+            .is_none());
     }
 }

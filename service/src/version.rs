@@ -17,5 +17,6 @@ pub fn info() -> bazaar_api::VersionInfo {
     bazaar_api::VersionInfo {
         version: VERSION.to_string(),
         commit: GIT_COMMIT.to_string(),
+        features: vec![bazaar_api::FEATURE_ARCHIVE.to_string()],
     }
 }

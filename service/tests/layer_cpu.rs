@@ -7,10 +7,14 @@
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::routing::{get, post};
 use axum::Router;
-use bazaar_service::{standard_layers, Limits, MetricsBuilder};
+use bazaar_api::config::InFlightLimits;
+use bazaar_service::{
+    standard_layers, standard_layers_admitting, Admission, Class, Limits, MetricsBuilder,
+};
 use tower::ServiceExt;
 
 /// Nanoseconds this thread has run on a CPU.
@@ -21,8 +25,9 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A router shaped like the frontend's: a dozen routes, a catch-all, a fallback.
-fn router() -> Router {
+/// A router shaped like the frontend's: a dozen routes, a catch-all, a fallback; with
+/// `shed`, under the layer that also sheds load (every route but health in a class).
+fn router_with(shed: bool) -> Router {
     let metrics = MetricsBuilder::new("bench").build();
     let ok = || async { "{\"data\":{}}" };
     let router = Router::new()
@@ -38,14 +43,33 @@ fn router() -> Router {
         .route("/version", get(ok))
         .route("/cluster", get(ok))
         .route("/metrics", get(ok));
-    standard_layers(
+    let limits = Limits {
+        body_bytes: 64 * 1024,
+        timeout: Duration::from_secs(5),
+    };
+    if !shed {
+        return standard_layers(router, metrics.http(), limits);
+    }
+    fn classify(req: &Request<Body>) -> Option<Class> {
+        match req.extensions().get::<MatchedPath>()?.as_str() {
+            "/orders" => Some(Class::Write),
+            "/products/{name}" | "/search" => Some(Class::CachedRead),
+            "/products" | "/orders/{number}" => Some(Class::LinearizableRead),
+            "/admin/{*rest}" | "/cluster" => Some(Class::Admin),
+            _ => None,
+        }
+    }
+    let admission = Admission::new(&InFlightLimits::frontend_defaults(), 1);
+    standard_layers_admitting(
         router,
         metrics.http(),
-        Limits {
-            body_bytes: 64 * 1024,
-            timeout: Duration::from_secs(5),
-        },
+        limits,
+        admission.with_classes(classify),
     )
+}
+
+fn router() -> Router {
+    router_with(false)
 }
 
 /// Best (lowest) CPU per request over five runs of `requests` on this thread.
@@ -97,4 +121,10 @@ fn cpu_per_request_through_the_standard_layer() {
         "  two threads at once, id sent:     {:.2} / {:.2}",
         both[0], both[1]
     );
+    // The same router shedding load: a cached lookup classed, admitted and let go.
+    let shedding = router_with(true);
+    let plain_again = measure(&router, REQUESTS, true);
+    let admitted = measure(&shedding, REQUESTS, true);
+    println!("  one thread, id sent, no shedding (again): {plain_again:.2}");
+    println!("  one thread, id sent, shedding (admitted): {admitted:.2}");
 }

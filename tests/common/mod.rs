@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
 mod frontend;
 pub mod load;
 pub mod powercut;
@@ -103,6 +104,33 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     wait_within(what, DEADLINE, POLL, check).await
+}
+
+/// Polls `check` every `poll` until it gives `Ok`; after `deadline`, `Err` with `what` and
+/// the last state `check` reported (its `Err`), for the caller to add its own evidence to.
+pub async fn wait_reporting<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    poll: Duration,
+    mut check: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match check().await {
+            Ok(v) => return Ok(v),
+            Err(last) => last,
+        };
+        if start.elapsed() > deadline {
+            return Err(format!(
+                "timed out after {deadline:?} waiting for {what}; last seen: {last}"
+            ));
+        }
+        tokio::time::sleep(poll).await;
+    }
 }
 
 /// Polls `check` every `poll` until it returns Some, or panics with `what` after `deadline`.
@@ -842,4 +870,16 @@ impl Drop for TestCluster {
             }
         }
     }
+}
+
+/// The JSON a successful CLI run printed; fails the test with its output otherwise.
+pub fn cli_json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }

@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod archive;
 mod error;
+mod limits;
 mod runtime;
 mod security;
 mod storage;
 mod tls;
 
+pub use archive::{ArchiveSettings, MIN_KEEP_RECENT_ORDERS};
 use error::invalid;
 pub use error::ConfigError;
+pub use limits::{
+    InFlightLimits, LimitSettings, RateLimitSettings, MAX_IN_FLIGHT, MAX_RATE, MAX_RETRY_AFTER_SECS,
+};
 pub use runtime::{RuntimeSettings, MAX_WORKER_THREADS};
 pub use security::{
     first_exposed, is_loopback, Secret, SecuritySettings, ADMIN_TOKEN_ENV, PEER_TOKEN_ENV,
@@ -187,6 +193,8 @@ pub struct ClusterConfig {
     pub frontend: FrontendSettings,
     pub runtime: RuntimeSettings,
     pub storage: StorageSettings,
+    pub archive: ArchiveSettings,
+    pub limits: LimitSettings,
     /// Absent: plain HTTP everywhere (fine on loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
@@ -215,6 +223,8 @@ impl Default for ClusterConfig {
             frontend: FrontendSettings::default(),
             runtime: RuntimeSettings::default(),
             storage: StorageSettings::default(),
+            archive: ArchiveSettings::default(),
+            limits: LimitSettings::default(),
             tls: None,
         }
     }
@@ -384,6 +394,8 @@ impl ClusterConfig {
         }
         self.runtime.validate()?;
         self.storage.validate()?;
+        self.archive.validate()?;
+        self.limits.validate()?;
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
@@ -494,6 +506,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("storage.quota_bytes"));
+        let mut c = ClusterConfig::default();
+        c.limits.frontend.writes = MAX_IN_FLIGHT + 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("limits.frontend.writes"));
         let mut c = ClusterConfig::default();
         c.nodes[0].api = "nowhere".into();
         assert!(c

@@ -8,6 +8,7 @@ use bazaar_service::logging::LogArgs;
 use clap::{CommandFactory, Parser, Subcommand};
 use client::cli::admin::AdminArgs;
 use client::cli::alarm::AlarmArgs;
+use client::cli::archive::ArchiveArgs;
 use client::cli::backup::BackupArgs;
 use client::cli::catalog::{LookupArgs, OrderArgs, OrderStatusArgs, SearchArgs};
 use client::cli::certs::CertsArgs;
@@ -63,6 +64,20 @@ enum Command {
     /// `inspect` reads a file offline). Restore with `raft-node --restore FILE` or
     /// `scripts/start-cluster.sh --restore FILE`.
     Backup(BackupArgs),
+    /// Archive old orders out of the hot state: `save`, keep the file safe, then `commit`.
+    ///
+    /// Two steps. First `archive save --upto N FILE` (a node; admin token) streams the
+    /// orders after the last archive up to N into a new FILE, read at one linearizable
+    /// index and checked whole; it never overwrites a file and removes nothing. Keep FILE
+    /// somewhere safe (off this machine): once committed, it is the only copy of those
+    /// orders. Then `archive commit FILE` (through the leader; admin token) removes them
+    /// from every replica, each only if its own copy matches FILE's digest; otherwise the
+    /// leader refuses (409, with the reason). A retried commit says "already committed".
+    ///
+    /// An archived order answers 410 naming its archive's range and digest; `archive get
+    /// FILE N` reads it from the file and `archive inspect FILE` checks a file, both
+    /// offline. See README, "Archiving old orders".
+    Archive(ArchiveArgs),
     /// Print a shell completion script, e.g. `bazaar completions bash > /etc/bash_completion.d/bazaar`.
     Completions(CompletionArgs),
     /// Catalog changes (need the admin token: --token, BAZAAR_TOKEN or security.token).
@@ -89,7 +104,8 @@ enum Command {
 }
 
 /// The one dispatch: each command to its library function. Those that need no cluster
-/// (`token`, `certs`, `completions`, `backup inspect`) run without an async runtime.
+/// (`token`, `certs`, `completions`, `backup inspect`, `archive inspect|get`) run without
+/// an async runtime.
 fn dispatch(command: Command, g: &Globals) -> Result<Outcome, CliError> {
     match command {
         Command::Lookup(a) => block_on(cli::catalog::lookup(g, a)),
@@ -101,6 +117,7 @@ fn dispatch(command: Command, g: &Globals) -> Result<Outcome, CliError> {
         Command::Leader(a) => block_on(cli::leader::run(g, a)),
         Command::Alarm(a) => block_on(cli::alarm::run(g, a)),
         Command::Backup(a) => cli::backup::run(g, a),
+        Command::Archive(a) => cli::archive::run(g, a),
         Command::Completions(a) => Ok(cli::completion::run(&a, &mut Cli::command())),
         Command::Admin(a) => block_on(cli::admin::run(g, a)),
         Command::Load(a) => block_on(cli::load::run(g, a)),

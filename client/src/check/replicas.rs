@@ -108,6 +108,8 @@ mod tests {
             orders: 0,
             state_digest: digest.into(),
             alarms: Vec::new(),
+            archived_upto: 0,
+            archives: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ use super::verdict::CheckReport;
 use super::worker::{run_worker, WorkerContext};
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
+use crate::shed::retry_pause;
 use crate::transport::Transport;
 
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub async fn run_check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
             price: 100,
             quantity: opts.initial_stock,
         };
-        let view = retry(setup_deadline, || clients[0].upsert(&spec))
+        let view = retry(setup_deadline, || clients[0].upsert(&spec, None))
             .await
             .map_err(CheckError::Setup)?;
         products.push((view.name, view.quantity));
@@ -225,18 +226,23 @@ fn record_result(
     }
 }
 
-/// Retries `f` on retryable errors until `deadline`.
+/// Retries `f` on retryable errors until `deadline`; after a shed answer no sooner than
+/// its `Retry-After`, and not at all when that comes after the deadline.
 async fn retry<T, F, Fut>(deadline: Instant, mut f: F) -> Result<T, ClientError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
 {
+    const PAUSE: Duration = Duration::from_millis(100);
     loop {
-        match f().await {
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        let e = match f().await {
+            Err(e) if e.is_retryable() => e,
             other => return other,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match retry_pause(&e, PAUSE, false, left) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            None => return Err(e),
         }
     }
 }

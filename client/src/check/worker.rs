@@ -12,6 +12,11 @@ use rand::Rng;
 use super::history::{read_path, OpKind, OpRecord, Outcome};
 use crate::api_client::{ApiClient, Served};
 use crate::error::ClientError;
+use crate::shed::retry_pause;
+
+/// The pause before a write is sent again (at least the server's `Retry-After` after a
+/// shed answer).
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Shared by all workers of a run.
 pub struct WorkerContext {
@@ -156,7 +161,12 @@ async fn restock(
 }
 
 /// Repeats a keyed write while its failures are retryable and the retry time lasts. On
-/// failure, also says whether any attempt may have reached the store (indeterminate).
+/// failure, also says whether any attempt may have reached the store (indeterminate): a
+/// shed attempt did not (`overloaded` and `rate_limited` mean, by the contract, turned
+/// away unrun), so a write shed every time is a definite failure. This leans on the
+/// frontend never passing on a leader's shed answer to a resend of its own whose earlier
+/// attempt may have reached a node. After a shed answer the next attempt waits the
+/// server's `Retry-After`; one that would come after the retry time is not made.
 async fn with_retries<T, F, Fut>(
     ctx: &WorkerContext,
     mut attempt: F,
@@ -165,21 +175,23 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
 {
-    let give_up = Instant::now() + ctx.retry_for;
+    // The async clock, so a test's paused time runs it.
+    let give_up = tokio::time::Instant::now() + ctx.retry_for;
     let mut maybe_sent = false;
     loop {
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(e) => {
                 maybe_sent |= e.is_indeterminate();
-                if e.is_retryable()
-                    && e.reason() != Some(Reason::InsufficientStock)
-                    && Instant::now() < give_up
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                let left = give_up.saturating_duration_since(tokio::time::Instant::now());
+                match retry_pause(&e, RETRY_PAUSE, false, left) {
+                    Some(pause)
+                        if e.is_retryable() && e.reason() != Some(Reason::InsufficientStock) =>
+                    {
+                        tokio::time::sleep(pause).await;
+                    }
+                    _ => return Err((e, maybe_sent)),
                 }
-                return Err((e, maybe_sent));
             }
         }
     }
@@ -198,6 +210,8 @@ fn fail(record: &mut OpRecord, err: &ClientError, indeterminate: bool) {
         {
             None
         }
+        // Shed (overloaded, rate-limited): turned away before it ran, as the contract says.
+        ClientError::Shed { .. } => None,
         ClientError::Api(_) | ClientError::Decode { .. } => Some(error.clone()),
         _ => None,
     };
@@ -206,4 +220,118 @@ fn fail(record: &mut OpRecord, err: &ClientError, indeterminate: bool) {
     } else {
         Outcome::Failed { error }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bazaar_api::ApiError;
+
+    use super::*;
+
+    fn ctx(retry_for: Duration) -> WorkerContext {
+        WorkerContext {
+            products: vec!["p".into()],
+            start: Instant::now(),
+            deadline: Instant::now(),
+            retry_for,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    fn order_record() -> OpRecord {
+        OpRecord {
+            id: 1,
+            worker: 0,
+            product: "p".into(),
+            kind: OpKind::Order {
+                quantity: 1,
+                key: "k".into(),
+            },
+            invoke_us: 0,
+            complete_us: 0,
+            outcome: Outcome::Failed {
+                error: String::new(),
+            },
+            replays: Vec::new(),
+            unexpected: None,
+            path: None,
+            index: None,
+        }
+    }
+
+    /// Runs `with_retries` (5 s of retries) over scripted error answers, the last one
+    /// repeated, and records the outcome as the worker does; with the number of sends.
+    async fn outcome_of(answers: Vec<ApiError>) -> (OpRecord, usize) {
+        let sent = Mutex::new(0usize);
+        let got = with_retries(&ctx(Duration::from_secs(5)), || {
+            let mut sent = sent.lock().expect("not poisoned");
+            let answer = answers[(*sent).min(answers.len() - 1)].clone();
+            *sent += 1;
+            async move { Err::<(), _>(ClientError::from_answer(answer)) }
+        })
+        .await;
+        let mut record = order_record();
+        match got {
+            Ok(()) => panic!("scripted failures only"),
+            Err((e, maybe_sent)) => fail(&mut record, &e, maybe_sent),
+        }
+        let sent = *sent.lock().expect("not poisoned");
+        (record, sent)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_shed_every_time_is_definitely_not_applied() {
+        for answer in [ApiError::overloaded("writes", 1), ApiError::rate_limited(1)] {
+            let (record, sent) = outcome_of(vec![answer]).await;
+            assert!(
+                matches!(record.outcome, Outcome::Failed { .. }),
+                "{record:?}"
+            );
+            // Sent at 0, 1, 2, 3 and 4 s: each after the server's second, within the 5 s.
+            assert_eq!(sent, 5);
+            // Not a contract breach either.
+            assert_eq!(record.unexpected, None);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_retry_after_an_unanswered_attempt_stays_indeterminate() {
+        let (record, _) = outcome_of(vec![
+            ApiError::unavailable("no quorum"),
+            ApiError::overloaded("writes", 1),
+        ])
+        .await;
+        assert!(record.outcome.is_indeterminate(), "{record:?}");
+        // And the other way round: a shed first attempt, then no definite answer.
+        let (record, _) = outcome_of(vec![
+            ApiError::overloaded("writes", 1),
+            ApiError::unavailable("no quorum"),
+        ])
+        .await;
+        assert!(record.outcome.is_indeterminate(), "{record:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shed_writes_wait_retry_after_and_do_not_overrun_the_retry_time() {
+        let sends = Mutex::new(Vec::new());
+        let started = tokio::time::Instant::now();
+        let got = with_retries(&ctx(Duration::from_secs(10)), || {
+            sends.lock().expect("not poisoned").push(started.elapsed());
+            async { Err::<(), _>(ClientError::from_answer(ApiError::overloaded("writes", 3))) }
+        })
+        .await;
+        assert!(
+            matches!(got, Err((ClientError::Shed { .. }, false))),
+            "{got:?}"
+        );
+        let sends = sends.into_inner().expect("not poisoned");
+        // At 0, 3, 6 and 9 s: the next would come after the 10 s.
+        assert_eq!(sends.len(), 4, "{sends:?}");
+        for pair in sends.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_secs(3), "{sends:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

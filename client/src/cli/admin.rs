@@ -1,7 +1,8 @@
 //! `bazaar admin upsert|update|restock`: catalog changes through the admin token; each
-//! prints the product after the change.
+//! prints the product after the change. Each change carries one idempotency key, so the
+//! client's sends of it after a shed answer are applied at most once.
 
-use bazaar_api::{parse_price, ProductPatch, ProductSpec, RestockRequest};
+use bazaar_api::{parse_price, IdempotencyKey, ProductPatch, ProductSpec, RestockRequest};
 use clap::{Args, Subcommand};
 
 use super::catalog::product_line;
@@ -56,6 +57,8 @@ fn price(value: f64) -> Result<u64, CliError> {
 /// Runs one catalog change.
 pub async fn run(g: &Globals, args: AdminArgs) -> Result<Outcome, CliError> {
     let (_, client) = g.connect(args.token.as_deref())?;
+    let key = IdempotencyKey::generate().into_string();
+    let key = Some(key.as_str());
     let product = match args.action {
         AdminAction::Upsert {
             name,
@@ -72,7 +75,7 @@ pub async fn run(g: &Globals, args: AdminArgs) -> Result<Outcome, CliError> {
                 quantity,
             };
             spec.validate().map_err(CliError::Usage)?;
-            client.upsert(&spec).await?
+            client.upsert(&spec, key).await?
         }
         AdminAction::Update {
             name,
@@ -88,11 +91,11 @@ pub async fn run(g: &Globals, args: AdminArgs) -> Result<Outcome, CliError> {
                 price: p.map(price).transpose()?,
                 quantity,
             };
-            client.update(&name, &patch).await?
+            client.update(&name, &patch, key).await?
         }
         AdminAction::Restock { name, amount } => {
             client
-                .restock(&RestockRequest { name, amount }, None)
+                .restock(&RestockRequest { name, amount }, key)
                 .await?
         }
     };

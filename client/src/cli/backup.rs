@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use super::error::CliError;
 use super::globals::Globals;
 use super::outcome::Outcome;
-use super::output::Output;
+use super::output::{progress_bar, Output};
 use super::runtime::block_on;
 use crate::api_client::ApiClient;
 use crate::backup_save::{inspect_file, save_backup};
@@ -80,17 +80,10 @@ async fn backup_save(c: &ApiClient, file: &Path, progress: bool) -> Result<Outpu
             file.display()
         )));
     }
-    let bar = if progress {
-        indicatif::ProgressBar::new(0)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
-        )
-        .map_err(|e| CliError::Usage(e.to_string()))?,
-    );
+    let bar = progress_bar(
+        progress,
+        "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
+    )?;
     bar.set_message("dumping");
     let started = Instant::now();
     let summary = save_backup(c, file, |done, total| {

@@ -1,4 +1,4 @@
-//! `CliError`: why a command could not run. A command that ran but found a problem
+//! `CliError`: why a command could not run, or found nothing to show. A command that ran but found a problem
 //! (mismatched orders, anomalies, not ready) is an `Outcome` that did not pass instead.
 
 use bazaar_api::config::ConfigError;
@@ -26,4 +26,7 @@ pub enum CliError {
     /// Arguments that do not make a request.
     #[error("{0}")]
     Usage(String),
+    /// What was asked for is not there (an order outside an archive file's range).
+    #[error("{0}")]
+    NotFound(String),
 }

@@ -1,5 +1,7 @@
 //! `Globals`: the options every command takes (where to connect, how, what to print), and
-//! the clients they give: one for `--url` or the frontend, one for a node.
+//! the clients they give: one for `--url` or the frontend, one for a node. Both send a
+//! shed request (503 `overloaded`, 429 `rate_limited`) again after the server's
+//! `Retry-After`, a few times within `--timeout` of waiting (`ShedRetry::for_command`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use clap::Args;
 use super::error::CliError;
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
+use crate::shed::ShedRetry;
 use crate::target::{resolve, Target};
 use crate::transport::Transport;
 
@@ -27,7 +30,8 @@ pub struct Globals {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Per-request timeout.
+    /// Per-request timeout; also the longest a command waits in all, between attempts,
+    /// on a server that sheds its request (overloaded or rate-limited) before it gives up.
     #[arg(long, global = true, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
@@ -44,7 +48,8 @@ impl Globals {
             self.ca_cert.as_deref(),
         )?;
         let client = ApiClient::new(&target.url, self.timeout, &target.transport)?
-            .with_token(target.token.clone());
+            .with_token(target.token.clone())
+            .with_shed_retry(self.shed_retry());
         Ok((target, client))
     }
 
@@ -56,7 +61,14 @@ impl Globals {
             None => target.node_urls.clone(),
         };
         let node = first_node(&urls, self.timeout, &target.transport).await?;
-        Ok(node.with_token(target.token.clone()))
+        Ok(node
+            .with_token(target.token.clone())
+            .with_shed_retry(self.shed_retry()))
+    }
+
+    /// How a one-shot command sends a shed request again.
+    pub fn shed_retry(&self) -> ShedRetry {
+        ShedRetry::for_command(self.timeout)
     }
 }
 

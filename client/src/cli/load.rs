@@ -46,6 +46,11 @@ pub struct LoadArgs {
     /// How long an order is retried with its idempotency key on no answer or 503.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub order_retry_for: Duration,
+    /// After a shed answer (503 overloaded, 429 rate_limited) send the next request at
+    /// once instead of waiting its Retry-After: what clients that ignore it do to a server.
+    /// Shed answers are counted apart from errors either way.
+    #[arg(long)]
+    pub ignore_retry_after: bool,
 }
 
 /// One run, or the sweep. A sweep prints each run's table as it ends (text mode), so a
@@ -65,6 +70,7 @@ pub async fn run(g: &Globals, args: LoadArgs) -> Result<Outcome, CliError> {
         requests: args.requests,
         timeout: g.timeout,
         order_retry_for: args.order_retry_for,
+        ignore_retry_after: args.ignore_retry_after,
         progress: !g.json,
     };
     if args.sweep_prob.is_none() && !args.compare_cache {
@@ -114,7 +120,7 @@ pub async fn run(g: &Globals, args: LoadArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::checked(stdout, mismatches == 0))
 }
 
-/// One run as JSON: throughput, latency percentiles, errors, verification.
+/// One run as JSON: throughput, latency percentiles, errors, shed answers, verification.
 pub fn load_json(r: &LoadResult) -> serde_json::Value {
     use load::stats::latency;
     serde_json::json!({
@@ -125,6 +131,8 @@ pub fn load_json(r: &LoadResult) -> serde_json::Value {
         "lookup_ms": latency(&r.stats.lookup),
         "order_ms": latency(&r.stats.order),
         "errors": r.stats.errors,
+        "shed": r.stats.shed,
+        "ignored_retry_after": r.ignored_retry_after,
         "verified": r.verified,
         "mismatches": r.mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
     })

@@ -45,6 +45,11 @@ pub enum MemberAction {
         /// when given without a value).
         #[arg(long, num_args = 0..=1, default_missing_value = "2m", value_parser = humantime::parse_duration)]
         wait: Option<Duration>,
+        /// Have the leader make it a voter as soon as it is within
+        /// `raft.ready_max_lag_entries` of the leader's log (no separate `member promote`).
+        /// With --wait, waits until it votes. If the leader changes first, promote it by hand.
+        #[arg(long)]
+        promote: bool,
     },
     /// Make a caught-up learner a voter.
     Promote { id: u64 },
@@ -63,7 +68,16 @@ pub async fn run(g: &Globals, args: MemberArgs) -> Result<Outcome, CliError> {
             api,
             raft,
             wait,
-        } => member_add(&node, MembershipChange { id, api, raft }, wait).await?,
+            promote,
+        } => {
+            let change = MembershipChange {
+                id,
+                api,
+                raft,
+                promote,
+            };
+            member_add(&node, change, wait).await?
+        }
         MemberAction::Promote { id } => member_promote(&node, id).await?,
         MemberAction::Remove { id } => member_remove(&node, id).await?,
     };
@@ -141,7 +155,7 @@ pub async fn member_list(c: &ApiClient) -> Result<Output, CliError> {
 }
 
 /// Adds a learner; with `wait`, returns once it holds every entry the leader had when it
-/// was added (or fails after `wait`).
+/// was added, and votes if it is to be promoted (or fails after `wait`).
 pub async fn member_add(
     c: &ApiClient,
     change: MembershipChange,
@@ -150,9 +164,13 @@ pub async fn member_add(
     let id = change.id;
     let view = c.add_learner(&change).await?;
     let Some(wait) = wait else {
+        let then = match change.promote {
+            true => "; the leader promotes it to voter once it has caught up",
+            false => "",
+        };
         return Output::new(
             format!(
-                "added learner {id}; it catches up in the background\n{}",
+                "added learner {id}; it catches up in the background{then}\n{}",
                 members_table(&view)
             ),
             &view,
@@ -166,20 +184,25 @@ pub async fn member_add(
     let started = Instant::now();
     loop {
         let now = leader.members().await?;
-        let matched = now
-            .members
-            .iter()
-            .find(|m| m.id == id)
-            .and_then(|m| m.matched_index);
-        if matched.is_some_and(|m| m >= target) {
+        let member = now.members.iter().find(|m| m.id == id);
+        let matched = member.and_then(|m| m.matched_index);
+        let voter = member.is_some_and(|m| m.voter);
+        if matched.is_some_and(|m| m >= target) && (voter || !change.promote) {
+            let role = if voter { "voter" } else { "learner" };
             return Output::new(
                 format!(
-                    "added learner {id}; caught up to index {target} in {:.1} s\n{}",
+                    "added {role} {id}; caught up to index {target} in {:.1} s\n{}",
                     started.elapsed().as_secs_f64(),
                     members_table(&now)
                 ),
                 &now,
             );
+        }
+        if started.elapsed() >= wait && matched.is_some_and(|m| m >= target) {
+            return Err(CliError::Usage(format!(
+                "learner {id} has caught up but is not a voter after {wait:?}; the leader \
+                 that was to promote it may have changed: `bazaar member promote {id}`"
+            )));
         }
         if started.elapsed() >= wait {
             return Err(CliError::Usage(format!(

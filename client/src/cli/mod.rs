@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod alarm;
+pub mod archive;
 pub mod backup;
 pub mod catalog;
 pub mod certs;

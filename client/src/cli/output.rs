@@ -23,3 +23,17 @@ impl Output {
 pub fn dash(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
+
+/// A progress bar drawn with `template` on a terminal (`show`), or a hidden one that
+/// takes the same calls, so a command's code does not branch on where it prints.
+pub fn progress_bar(show: bool, template: &str) -> Result<indicatif::ProgressBar, CliError> {
+    let bar = if show {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    bar.set_style(style);
+    Ok(bar)
+}

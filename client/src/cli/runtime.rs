@@ -1,5 +1,6 @@
 //! `block_on`: runs one async command on a fresh multi-threaded runtime. Commands that
-//! need no cluster (`token`, `certs`, `completions`, `backup inspect`) never start one.
+//! need no cluster (`token`, `certs`, `completions`, `backup inspect`, `archive
+//! inspect|get`) never start one.
 
 use std::future::Future;
 

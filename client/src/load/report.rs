@@ -13,7 +13,7 @@ fn row(out: &mut String, label: &str, l: &Latency) {
     );
 }
 
-/// One run: throughput, latency percentiles, error counts, verification.
+/// One run: throughput, latency percentiles, error counts, shed answers, verification.
 pub fn run_table(r: &LoadResult) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -41,6 +41,22 @@ pub fn run_table(r: &LoadResult) -> String {
     } else {
         let _ = writeln!(out, "  errors:");
         for (kind, n) in &r.stats.errors {
+            let _ = writeln!(out, "    {kind:<32} {n}");
+        }
+    }
+    if r.stats.shed.is_empty() {
+        let _ = writeln!(out, "  shed: none");
+    } else {
+        let _ = writeln!(
+            out,
+            "  shed (turned away unrun: overloaded or rate-limited; {}):",
+            if r.ignored_retry_after {
+                "Retry-After ignored"
+            } else {
+                "Retry-After waited"
+            }
+        );
+        for (kind, n) in &r.stats.shed {
             let _ = writeln!(out, "    {kind:<32} {n}");
         }
     }
@@ -99,4 +115,45 @@ pub fn sweep_table(rows: &[SweepRow<'_>]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::load::stats::LoadStats;
+
+    #[test]
+    fn shed_answers_are_listed_apart_from_errors() {
+        let mut stats = LoadStats::default();
+        stats.record_error("timeout", "order");
+        stats.record_shed("overloaded", "lookup");
+        stats.record_shed("rate_limited (retried)", "order");
+        let mut r = LoadResult {
+            url: "http://x".into(),
+            prob: 0.5,
+            elapsed: Duration::from_secs(1),
+            stats,
+            ignored_retry_after: false,
+            verified: 0,
+            mismatches: vec![],
+        };
+        let text = run_table(&r);
+        let (errors, shed) = text.split_once("  shed").expect("a shed section");
+        assert!(errors.contains("order timeout"), "{text}");
+        assert!(!errors.contains("overloaded"), "{text}");
+        assert!(shed.contains("Retry-After waited"), "{text}");
+        assert!(
+            shed.contains("lookup overloaded") && shed.contains("order rate_limited (retried)")
+        );
+        r.ignored_retry_after = true;
+        assert!(run_table(&r).contains("Retry-After ignored"));
+        r.stats = LoadStats::default();
+        let text = run_table(&r);
+        assert!(
+            text.contains("errors: none") && text.contains("shed: none"),
+            "{text}"
+        );
+    }
 }

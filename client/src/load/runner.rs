@@ -12,6 +12,7 @@ use super::stats::LoadStats;
 use super::verify::{verify_orders, Mismatch};
 use crate::api_client::ApiClient;
 use crate::error::ClientError;
+use crate::shed::ShedRetry;
 use crate::transport::Transport;
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct LoadOptions {
     pub requests: Option<u64>,
     pub timeout: Duration,
     pub order_retry_for: Duration,
+    /// Sessions send their next request at once after a shed answer.
+    pub ignore_retry_after: bool,
     pub progress: bool,
 }
 
@@ -33,6 +36,8 @@ pub struct LoadResult {
     pub prob: f64,
     pub elapsed: Duration,
     pub stats: LoadStats,
+    /// The sessions did not wait the `Retry-After` of shed answers.
+    pub ignored_retry_after: bool,
     pub verified: usize,
     pub mismatches: Vec<Mismatch>,
 }
@@ -52,7 +57,10 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
             opts.prob
         )));
     }
-    let catalog = ApiClient::new(&opts.url, opts.timeout, &opts.transport)?;
+    // Fetching the catalog and verifying the orders are not the load: a shed request of
+    // theirs is sent again after the server's wait, as a one-shot command's is.
+    let catalog = ApiClient::new(&opts.url, opts.timeout, &opts.transport)?
+        .with_shed_retry(ShedRetry::for_command(opts.timeout));
     let names: Vec<String> = catalog
         .all_products()
         .await?
@@ -72,8 +80,10 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
         deadline: opts.duration.map(|d| started + d),
         remaining: opts.requests.map(AtomicU64::new),
         order_retry_for: opts.order_retry_for,
+        ignore_retry_after: opts.ignore_retry_after,
         done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        shed: AtomicU64::new(0),
     });
     let mut handles = Vec::new();
     for _ in 0..opts.sessions.max(1) {
@@ -102,8 +112,9 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
                     (None, None) => {}
                 }
                 bar.set_message(format!(
-                    "{rate:.0} req/s, {} errors",
-                    plan.errors.load(Ordering::Relaxed)
+                    "{rate:.0} req/s, {} errors, {} shed",
+                    plan.errors.load(Ordering::Relaxed),
+                    plan.shed.load(Ordering::Relaxed)
                 ));
             }
         })
@@ -126,6 +137,7 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
         prob: opts.prob,
         elapsed,
         stats,
+        ignored_retry_after: opts.ignore_retry_after,
         verified: placed.len(),
         mismatches,
     })

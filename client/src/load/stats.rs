@@ -1,4 +1,5 @@
-//! Load statistics: HDR latency histograms per request kind and error counts by kind.
+//! Load statistics: HDR latency histograms per request kind, error counts by kind, and
+//! apart from them the shed answers (turned away unrun: `overloaded`, `rate_limited`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +16,9 @@ pub struct LoadStats {
     pub lookup: Histogram<u64>,
     pub order: Histogram<u64>,
     pub errors: BTreeMap<String, u64>,
+    /// Shed answers by request and reason (`lookup overloaded`, `order rate_limited
+    /// (retried)`): not failures, the server's ask to come back later.
+    pub shed: BTreeMap<String, u64>,
     pub orders_placed: u64,
 }
 
@@ -24,6 +28,7 @@ impl Default for LoadStats {
             lookup: histogram(),
             order: histogram(),
             errors: BTreeMap::new(),
+            shed: BTreeMap::new(),
             orders_placed: 0,
         }
     }
@@ -58,12 +63,23 @@ impl LoadStats {
         self.errors.values().sum()
     }
 
+    pub fn record_shed(&mut self, kind: &str, what: &str) {
+        *self.shed.entry(format!("{what} {kind}")).or_default() += 1;
+    }
+
+    pub fn shed_total(&self) -> u64 {
+        self.shed.values().sum()
+    }
+
     pub fn merge(&mut self, other: &LoadStats) {
         // Same bounds on both sides, so adding cannot fail; saturate rather than panic anyway.
         let _ = self.lookup.add(&other.lookup);
         let _ = self.order.add(&other.order);
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.shed {
+            *self.shed.entry(k.clone()).or_default() += v;
         }
         self.orders_placed += other.orders_placed;
     }
@@ -94,10 +110,13 @@ mod tests {
         let mut b = LoadStats::default();
         b.record_lookup(Duration::from_millis(3));
         b.record_error("timeout", "order");
+        b.record_shed("overloaded", "lookup");
         a.merge(&b);
         let l = latency(&a.lookup);
         assert_eq!(l.count, 2);
         assert!((l.max - 3.0).abs() < 0.01, "{l:?}");
         assert_eq!(a.errors.get("order timeout"), Some(&2));
+        assert_eq!(a.shed.get("lookup overloaded"), Some(&1));
+        assert_eq!((a.error_total(), a.shed_total()), (2, 1));
     }
 }

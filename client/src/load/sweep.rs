@@ -151,11 +151,15 @@ mod tests {
             let mut stats = super::super::stats::LoadStats::default();
             stats.record_lookup(std::time::Duration::from_millis(ms));
             stats.record_order(std::time::Duration::from_millis(ms * 2));
+            stats.record_error("timeout", "order");
+            stats.record_shed("overloaded", "lookup");
+            stats.record_shed("overloaded (retried)", "order");
             LoadResult {
                 url: "http://x".into(),
                 prob,
                 elapsed: std::time::Duration::from_secs(1),
                 stats,
+                ignored_retry_after: false,
                 verified: 0,
                 mismatches: vec![],
             }
@@ -184,6 +188,18 @@ mod tests {
                 .is_some_and(|l| l.starts_with("0.2,off,")),
             "{csv}"
         );
+        // Shed answers have their own column, apart from the errors.
+        let column = |name: &str| {
+            csv.lines()
+                .next()
+                .and_then(|h| h.split(',').position(|c| c == name))
+                .expect("a column")
+        };
+        let (errors, shed) = (column("errors"), column("shed"));
+        for row in csv.lines().skip(1) {
+            let cells: Vec<&str> = row.split(',').collect();
+            assert_eq!((cells[errors], cells[shed]), ("1", "2"), "{row}");
+        }
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -247,7 +247,8 @@ impl Backend {
 
     /// A read on any node, round robin. Nodes that fail to connect or time out are marked
     /// down and skipped for a while; 5xx answers (no leader for the read index yet) move on
-    /// to the next node. Every other answer, 4xx included, is the answer.
+    /// to the next node. Every other answer, 4xx included, is the answer; so is a node's
+    /// 503 `overloaded` once no other node took the read in that round.
     pub async fn read(
         &self,
         path_and_query: &str,
@@ -278,6 +279,9 @@ impl Backend {
         let mut last = String::from("no attempt made");
         let mut leader_seen = false;
         loop {
+            // A node that shed the read: its answer, if no other node takes the read in
+            // this round.
+            let mut shed = None;
             for node in self.pool.read_order() {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 if remaining.is_zero() {
@@ -287,6 +291,11 @@ impl Backend {
                 let url = node.address.url(path_and_query);
                 let timeout = remaining.min(self.settings.read_attempt);
                 match self.send(method.clone(), url, timeout, headers, body).await {
+                    Attempt::Answered(reply) if reply.is_shed() => {
+                        tracing::debug!(node = node.id, "read shed by the node");
+                        self.pool.mark_ok(&node.address.api);
+                        shed = Some(reply);
+                    }
                     Attempt::Answered(reply) if retryable(reply.status) => {
                         tracing::debug!(node = node.id, status = %reply.status, "read answered with a retryable status");
                         leader_seen |= shows_a_leader(&reply);
@@ -302,6 +311,11 @@ impl Backend {
                         last = format!("node {}: {err}", node.id);
                     }
                 }
+            }
+            // Every node that answered shed it: pass that on at once rather than queue the
+            // read here until its deadline.
+            if let Some(reply) = shed {
+                return Ok(reply);
             }
             if self.leaderless_too_long(start, leader_seen) {
                 return Err(self.leaderless(last));
@@ -342,7 +356,8 @@ impl Backend {
     }
 
     /// A write at the leader. Follows not-leader answers to the leader they name, and on
-    /// a dead or leaderless node tries the others with backoff until the deadline. The
+    /// a dead or leaderless node tries the others with backoff until the deadline. A
+    /// leader's 503 `overloaded` is the answer, at once. The
     /// request (idempotency key included) is identical on every attempt, so a retry of a
     /// write that did commit returns its first result instead of repeating it.
     pub async fn write(&self, req: &WriteRequest) -> Result<NodeReply, BackendError> {
@@ -361,6 +376,29 @@ impl Backend {
         &self,
         req: &WriteRequest,
         deadline: Instant,
+    ) -> Result<NodeReply, BackendError> {
+        self.write_attempts(req, deadline, false).await
+    }
+
+    /// [`Backend::write_until`] for a write an earlier attempt may have applied (its batch
+    /// could not confirm it): a shed answer now is `unavailable`, not `overloaded`.
+    pub async fn rewrite_until(
+        &self,
+        req: &WriteRequest,
+        deadline: Instant,
+    ) -> Result<NodeReply, BackendError> {
+        self.write_attempts(req, deadline, true).await
+    }
+
+    /// The attempts of one write. `maybe_applied`: an attempt (earlier, or one of these)
+    /// may have taken effect. A shed answer says only that this attempt did not run, so
+    /// after such an attempt the client must hear "unavailable, may have happened" (and
+    /// retry with its key), never `overloaded`, which promises that nothing ran.
+    async fn write_attempts(
+        &self,
+        req: &WriteRequest,
+        deadline: Instant,
+        mut maybe_applied: bool,
     ) -> Result<NodeReply, BackendError> {
         let start = Instant::now();
         let mut waits = backoff();
@@ -406,10 +444,25 @@ impl Backend {
                         }
                     }
                 }
+                // The leader shed it (at its bound of writes in flight): only the leader
+                // takes writes, so the client hears it at once, with the node's Retry-After.
+                Attempt::Answered(reply) if reply.is_shed() => {
+                    self.pool.mark_ok(api);
+                    if maybe_applied {
+                        return Err(self.unavailable(format!(
+                            "{api} shed a retry of a write an earlier attempt may have \
+                             applied ({last})"
+                        )));
+                    }
+                    return Ok(reply);
+                }
                 Attempt::Answered(reply) if retryable(reply.status) => {
                     tracing::debug!(node = %api, status = %reply.status, "write answered with a retryable status");
                     leader_seen |= shows_a_leader(&reply);
                     self.leader.forget(api);
+                    // A 5xx from the leader (not committed within its deadline, lost
+                    // quorum) may still commit.
+                    maybe_applied = true;
                     last = format!("{api} answered {}", reply.status);
                 }
                 Attempt::Answered(reply) => {
@@ -424,6 +477,8 @@ impl Backend {
                     tracing::debug!(node = %api, error = %err, "write attempt failed");
                     self.pool.mark_failed(api);
                     self.leader.forget(api);
+                    // Sent and unanswered (or not sent: either way, assume the worse).
+                    maybe_applied = true;
                     last = format!("{api}: {err}");
                 }
             }

@@ -1,7 +1,7 @@
 //! A node's answer as the frontend keeps it: status, raw body and the read index.
 
 use axum::http::StatusCode;
-use bazaar_api::{BatchReply, LeaderHint};
+use bazaar_api::{BatchReply, ErrorEnvelope, LeaderHint, Reason};
 use bytes::Bytes;
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,26 @@ impl NodeReply {
     /// The leader a not-leader answer names.
     pub fn leader_hint(&self) -> Option<LeaderHint> {
         LeaderHint::from_answer(&self.body, self.leader_header.as_deref())
+    }
+
+    /// On a 503, the seconds the node asked its caller to wait (its envelope's
+    /// `retry_after_secs`, else one); `None` on any other status.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        if self.status != StatusCode::SERVICE_UNAVAILABLE {
+            return None;
+        }
+        let asked = serde_json::from_slice::<ErrorEnvelope>(&self.body)
+            .ok()
+            .and_then(|env| env.error.retry_after_secs);
+        Some(asked.unwrap_or(1))
+    }
+
+    /// The node shed the request (503 `overloaded`): it is at its own bound, and sending
+    /// the request again at once would only queue it here instead.
+    pub fn is_shed(&self) -> bool {
+        self.status == StatusCode::SERVICE_UNAVAILABLE
+            && serde_json::from_slice::<ErrorEnvelope>(&self.body)
+                .is_ok_and(|env| env.error.reason == Some(Reason::Overloaded))
     }
 }
 

@@ -178,6 +178,17 @@ impl ChangeFeed {
                 for topic in event.topics {
                     self.invalidate(CacheKey::Topic(topic), event.index);
                 }
+                // Orders are never cached here (each lookup passes through to a node,
+                // which answers 410 for an archived one): nothing to evict.
+                if let Some(range) = event.archived {
+                    tracing::info!(
+                        from = range.from,
+                        upto = range.upto,
+                        index = event.index,
+                        "orders archived"
+                    );
+                    self.state.archived(range.upto);
+                }
                 last = last.max(event.index);
                 event.index
             }

@@ -18,6 +18,8 @@ pub struct FeedState {
     node_index: AtomicU64,
     /// Id of the node serving the feed; 0 when none.
     node: AtomicU64,
+    /// The highest archived order number the feed announced.
+    archived_upto: AtomicU64,
     staleness_bound: Duration,
     enabled: bool,
 }
@@ -31,6 +33,7 @@ impl FeedState {
             last_index: AtomicU64::new(0),
             node_index: AtomicU64::new(0),
             node: AtomicU64::new(0),
+            archived_upto: AtomicU64::new(0),
             staleness_bound,
             enabled,
         }
@@ -78,6 +81,11 @@ impl FeedState {
         }
     }
 
+    /// Notes an archive the feed announced (orders up to `upto` left the hot state).
+    pub fn archived(&self, upto: u64) {
+        self.archived_upto.fetch_max(upto, Ordering::Relaxed);
+    }
+
     pub fn last_index(&self) -> u64 {
         self.last_index.load(Ordering::Acquire)
     }
@@ -104,6 +112,7 @@ impl FeedState {
             age_ms: self.age(now).map(|a| a.as_millis() as u64),
             staleness_bound_ms: self.staleness_bound.as_millis() as u64,
             cache_serving: self.enabled && fresh,
+            archived_upto: self.archived_upto.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Admin routes (`/admin/...`): off unless `frontend.admin` is set, and membership,
-//! leadership and backups never (they go to nodes only). When on, passed to the leader with the caller's
-//! Authorization header, which the node checks, and the caller's address in
-//! `X-Forwarded-For` for the node's audit line; product changes are invalidated before
-//! answering.
+//! leadership, backups and archive streams never (they go to nodes only: `table` does not
+//! route them). When
+//! on, passed to the leader with the caller's Authorization header, which the node checks,
+//! and the caller's address in `X-Forwarded-For` for the node's audit line; product changes
+//! are invalidated before answering.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bazaar_api::{ApiError, Envelope, ProductView, Reason};
-use bazaar_service::respond;
+use bazaar_service::{respond, RouteTable};
 use bytes::Bytes;
 
 use crate::backend::WriteRequest;
@@ -24,9 +25,17 @@ use crate::state::AppState;
 
 const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Admin paths a frontend never forwards, whatever its configuration: operations on the
-/// cluster itself, and backups (a stream the frontend's deadlines would cut).
-const NODE_ONLY: [&str; 3] = ["/admin/membership", "/admin/leader", "/admin/backup"];
+/// The node's admin routes a frontend forwards (each to the same handler). Not membership,
+/// leadership, backups or archive streams, whatever the configuration: operations on the
+/// cluster itself, and the streams the frontend's deadlines would cut, go to a node.
+pub fn table() -> RouteTable<Arc<AppState>> {
+    RouteTable::new()
+        .post("/admin/products", admin)
+        .patch("/admin/products/{name}", admin)
+        .post("/admin/restock", admin)
+        .post("/admin/alarms/disarm", admin)
+        .post("/admin/archive/commit", admin)
+}
 
 pub async fn admin(
     State(state): State<Arc<AppState>>,
@@ -37,7 +46,7 @@ pub async fn admin(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !state.admin_enabled || NODE_ONLY.iter().any(|p| uri.path().starts_with(p)) {
+    if !state.admin_enabled {
         // The same answer as for any path this frontend does not serve.
         return respond::error(&ApiError::new(
             Reason::UnknownRoute,
@@ -90,4 +99,28 @@ pub async fn admin(
         }
     }
     node_reply(reply, None)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Admin paths a frontend never forwards: operations on the cluster itself, and the
+    /// streams (backups, archives).
+    const NODE_ONLY: [&str; 4] = [
+        "/admin/membership",
+        "/admin/leader",
+        "/admin/backup",
+        "/admin/archive/stream",
+    ];
+
+    #[test]
+    fn membership_leadership_and_streams_are_never_routed() {
+        let table = super::table();
+        for (method, path) in table.routes() {
+            assert!(path.starts_with("/admin/"), "{method} {path}");
+            assert!(
+                !NODE_ONLY.iter().any(|p| path.starts_with(p)),
+                "{method} {path} must go to a node"
+            );
+        }
+    }
 }

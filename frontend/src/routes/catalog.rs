@@ -13,21 +13,10 @@ use tower_http::request_id::RequestId;
 
 use crate::backend::{BackendError, NodeReply};
 use crate::cache::CacheKey;
-use crate::paths::{encode_segment, query_param, query_suffix};
+use crate::paths::{encode_segment, plain_lookup, plain_search, query_param, query_suffix};
 use crate::reader::ReadOutcome;
 use crate::respond;
 use crate::state::AppState;
-
-/// Only the plain forms are cached: any other query (a consistency level, an unknown
-/// field the node rejects) goes to a node as it is, so the answer is the node's own.
-fn plain_lookup(query: Option<&str>) -> bool {
-    query.unwrap_or("").is_empty()
-}
-
-fn plain_search(query: Option<&str>) -> bool {
-    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).all(|(k, _)| k == "topic"))
-        && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).count() == 1)
-}
 
 /// The id the standard layer gave this request (the caller's, or a fresh one).
 pub type Rid = Option<Extension<RequestId>>;
@@ -114,20 +103,4 @@ pub async fn passthrough(
     request_id: Option<&HeaderValue>,
 ) -> Response {
     answer(state.backend.read(path, request_id).await)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_reads_are_cacheable() {
-        assert!(plain_lookup(None));
-        assert!(plain_lookup(Some("")));
-        assert!(!plain_lookup(Some("consistency=stale")));
-        assert!(plain_search(Some("topic=toys")));
-        assert!(!plain_search(Some("topic=toys&consistency=stale")));
-        assert!(!plain_search(Some("topic=a&topic=b")));
-        assert!(!plain_search(Some("colour=red")));
-    }
 }

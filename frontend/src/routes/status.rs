@@ -7,29 +7,22 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bazaar_api::{ApiError, ClusterAnswer, Envelope, FeedPhase, NodesOverview, Readiness, Reason};
+use bazaar_api::{
+    ApiError, ClusterAnswer, Envelope, FrontendLiveness, NodesOverview, Readiness, Reason,
+};
 use bazaar_service::metrics::CONTENT_TYPE;
 use bazaar_service::respond;
-use serde::Serialize;
 
 use crate::respond::{node_reply, unavailable};
 use crate::routes::catalog::{request_id, Rid};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct Live {
-    status: &'static str,
-    role: &'static str,
-    cache_serving: bool,
-    feed: FeedPhase,
-}
-
 /// `GET /livez`: the process is up and serving HTTP. Always 200.
 pub async fn livez(State(state): State<Arc<AppState>>) -> Response {
     let now = Instant::now();
-    respond::json(&Envelope::new(Live {
-        status: "serving",
-        role: "frontend",
+    respond::json(&Envelope::new(FrontendLiveness {
+        status: "serving".into(),
+        role: "frontend".into(),
         cache_serving: state.reader.serving(now),
         feed: state.feed.view(now).state,
     }))

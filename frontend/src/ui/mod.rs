@@ -2,15 +2,16 @@
 //! and JavaScript compiled into the binary. The page speaks only the frontend's public
 //! JSON API, so it shows exactly what any client sees; the one route added for it,
 //! `GET /cluster/nodes`, gives each node's own status so the panel can show dead nodes.
+//! The API reference (`/docs`, `/openapi.json`) is `docs.rs`, served the same way.
 
+mod docs;
 mod nodes;
 
 use std::sync::Arc;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use bazaar_service::RouteTable;
 
 use crate::state::AppState;
 
@@ -25,12 +26,14 @@ const CSP: HeaderValue = HeaderValue::from_static(
      frame-ancestors 'none'; form-action 'self'",
 );
 
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/", get(index))
-        .route("/ui/app.js", get(app_js))
-        .route("/ui/app.css", get(app_css))
-        .route("/cluster/nodes", get(nodes::cluster_nodes))
+/// The storefront's routes and the reference's.
+pub fn table() -> RouteTable<Arc<AppState>> {
+    RouteTable::new()
+        .get("/", index)
+        .get("/ui/app.js", app_js)
+        .get("/ui/app.css", app_css)
+        .get("/cluster/nodes", nodes::cluster_nodes)
+        .merge(docs::table())
 }
 
 /// An embedded asset. `no-cache` makes the browser revalidate, so a rebuilt frontend's
@@ -47,12 +50,17 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-async fn index() -> Response {
-    let mut response = asset("text/html; charset=utf-8", INDEX_HTML);
+/// An embedded HTML page, under the CSP.
+fn page(body: &'static str) -> Response {
+    let mut response = asset("text/html; charset=utf-8", body);
     response
         .headers_mut()
         .insert(HeaderName::from_static("content-security-policy"), CSP);
     response
+}
+
+async fn index() -> Response {
+    page(INDEX_HTML)
 }
 
 async fn app_js() -> Response {

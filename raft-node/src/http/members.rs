@@ -101,8 +101,18 @@ pub async fn add_learner(
         api: c.api,
         raft: c.raft,
     };
-    let subject = format!("member {} ({addr})", c.id);
-    change(&s, &audit, subject, s.members.add_learner(c.id, addr)).await
+    let subject = match c.promote {
+        true => format!("member {} ({addr}), to be promoted once caught up", c.id),
+        false => format!("member {} ({addr})", c.id),
+    };
+    let added = async {
+        let index = s.members.add_learner(c.id, addr).await?;
+        if c.promote {
+            s.promotions.watch(s.members.clone(), c.id);
+        }
+        Ok(index)
+    };
+    change(&s, &audit, subject, added).await
 }
 
 /// `POST /admin/membership/promote`: a caught-up learner becomes a voter.

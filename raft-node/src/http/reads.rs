@@ -120,8 +120,15 @@ pub async fn get_order(
     if number == 0 || number >= view.shop.next_order {
         return Err(ApiError::unknown_order(number).into());
     }
+    if let Some(archive) = view.shop.archives.holding(number) {
+        return Err(ApiError::archived(number, archive.view()).into());
+    }
     match s.reader.order(&view, number).await? {
         Some(order) => Ok(ok(&order.view(), view.applied_index())),
-        None => Err(ApiError::unknown_order(number).into()),
+        // Archived after `view` was taken: the database no longer holds it.
+        None => match s.reader.current().shop.archives.holding(number) {
+            Some(archive) => Err(ApiError::archived(number, archive.view()).into()),
+            None => Err(ApiError::unknown_order(number).into()),
+        },
     }
 }

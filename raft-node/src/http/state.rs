@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bazaar_api::{AlarmKind, ApiError, Consistency, Reason};
-use bazaar_service::{ErrorResponse, Metrics};
+use bazaar_service::{Admission, ErrorResponse, Metrics};
 use tokio_util::sync::CancellationToken;
 
 use super::error::read_index_error;
 use super::watch_slots::WatchSlots;
+use crate::archive::Archiver;
 use crate::feed::ChangeFeed;
 use crate::members::Members;
 use crate::metrics::NodeStatus;
+use crate::promotion::Promotions;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
 use crate::space_alarm::SpaceAlarm;
@@ -37,11 +39,18 @@ pub struct AppState {
     /// Cancelled when the node shuts down; long-lived streams end on it.
     pub shutdown: CancellationToken,
     pub members: Members,
+    /// The bounds on requests in flight per class (`[limits.node]`): beyond them, 503
+    /// `overloaded` at once.
+    pub admission: Admission,
+    /// Learners added with `promote`, watched until they vote.
+    pub promotions: Promotions,
     pub transfer: LeaderTransfer,
     /// Where backups are dumped before they are sent.
     pub backup_dir: PathBuf,
     /// The `nospace` alarm's disarm, and this node's space figures.
     pub alarm: SpaceAlarm,
+    /// Archive commits (on the leader).
+    pub archiver: Archiver,
 }
 
 impl AppState {

@@ -1,10 +1,11 @@
 //! `/cluster`, `/health` and `/metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bazaar_api::openapi::{file_text, node_document};
 use bazaar_api::{ApiError, Envelope, Reason};
 use bazaar_service::metrics::CONTENT_TYPE;
 use bazaar_service::respond::{error, json, ok};
@@ -55,6 +56,19 @@ pub async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 /// `GET /version`.
 pub async fn version() -> Response {
     json(&Envelope::new(bazaar_service::version::info()))
+}
+
+/// The node's OpenAPI 3.1 document, built once from the code (`bazaar_api::openapi`); the
+/// same text as the checked-in `openapi/node.json`.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| file_text(&node_document()));
+
+/// `GET /openapi.json`: the node's OpenAPI 3.1 document.
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {

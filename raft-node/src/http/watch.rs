@@ -214,6 +214,7 @@ mod tests {
             index,
             products: vec!["Tux".into()],
             topics: vec![],
+            archived: None,
         }
     }
 

@@ -112,6 +112,13 @@ fn order_rejection(order: &OrderRequest, rejection: OrderRejection) -> ApiError 
             "Idempotency-Key was already used for a different order",
         ),
         OrderRejection::NoSpace => no_space("new orders"),
+        OrderRejection::Archived { number } => ApiError::new(
+            Reason::Archived,
+            format!(
+                "this Idempotency-Key placed order {number}, which was archived, and its first \
+                 answer is no longer held here; `bazaar archive get FILE {number}` reads it"
+            ),
+        ),
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use bazaar_api::{AlarmKind, Cents, OrderView, ProductSpec, ProductView};
 
 use super::alarms::AlarmRecord;
+use super::archive::{ArchiveCommit, ArchiveOutcome, ArchiveRejection};
 use super::digest::StateDigest;
 
 /// A command in the replicated log.
@@ -45,6 +46,9 @@ pub enum Command {
     /// The leader's periodic consistency check: every replica notes its state digest at
     /// this entry's index and checks what its disk holds at that point against it.
     CheckState,
+    /// An operator's archive commit: orders `from..=upto` leave the hot state on every
+    /// replica whose copy matches the archive file's digest.
+    ArchiveOrders(ArchiveCommit),
 }
 
 impl Command {
@@ -60,7 +64,8 @@ impl Command {
             | Command::Batch(_)
             | Command::RaiseAlarm(_)
             | Command::DisarmAlarms { .. }
-            | Command::CheckState => None,
+            | Command::CheckState
+            | Command::ArchiveOrders(_) => None,
         }
     }
 
@@ -158,6 +163,11 @@ pub enum OrderRejection {
     /// The `nospace` alarm is active. Not remembered under the request id: a retry with
     /// the same key after the alarm is disarmed places the order.
     NoSpace,
+    /// A retry of a key whose order was archived and whose first answer is no longer
+    /// held (its retention was raised after the archive).
+    Archived {
+        number: u64,
+    },
 }
 
 /// Why an admin change to a product was not made.
@@ -205,4 +215,6 @@ pub enum CommandResult {
     Alarms(Vec<AlarmRecord>),
     /// The state digest at a `CheckState` entry.
     StateChecked(StateDigest),
+    /// What an archive commit did.
+    Archived(Result<ArchiveOutcome, ArchiveRejection>),
 }

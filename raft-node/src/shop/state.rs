@@ -5,9 +5,13 @@ use std::collections::BTreeSet;
 
 use imbl::OrdMap;
 
-use bazaar_api::AlarmKind;
+use bazaar_api::archive::OrderDigest;
+use bazaar_api::{AlarmKind, ArchivedRange};
 
 use super::alarms::{AlarmRecord, Alarms};
+use super::archive::{
+    ArchiveCommit, ArchiveOutcome, ArchiveRecord, ArchiveRejection, Archives, MAX_RETAINED_ORDERS,
+};
 use super::command::{
     Command, CommandResult, DedupeRecord, OrderRecord, OrderRejection, ProductRecord,
     ProductRejection, Remembered,
@@ -36,10 +40,20 @@ pub trait ApplySink {
     /// It may return a record past its retention: apply decides what has expired.
     fn dedupe(&mut self, request_id: &str) -> Result<Option<DedupeRecord>, Self::Error>;
     fn put_dedupe(&mut self, request_id: &str, record: &DedupeRecord) -> Result<(), Self::Error>;
-    /// Order `number`, which a remembered outcome names (one from this batch included);
-    /// a missing one is an error of the store.
-    fn order(&mut self, number: u64) -> Result<OrderRecord, Self::Error>;
+    /// Order `number` (one from this batch included), if this replica holds it.
+    fn order(&mut self, number: u64) -> Result<Option<OrderRecord>, Self::Error>;
+    /// The error of a store that lost order `number`, which it must hold.
+    fn missing_order(&self, number: u64) -> Self::Error;
     fn put_order(&mut self, order: &OrderRecord) -> Result<(), Self::Error>;
+    /// The digest of orders `from..=upto` as this replica holds them (this batch's too).
+    fn order_digest(&mut self, from: u64, upto: u64) -> Result<OrderDigest, Self::Error>;
+    /// Removes orders `record.from..=record.upto`, whose digest is `removed`, and stores
+    /// `record` in their place.
+    fn archive_orders(
+        &mut self,
+        record: &ArchiveRecord,
+        removed: OrderDigest,
+    ) -> Result<(), Self::Error>;
     fn put_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), Self::Error>;
     fn remove_alarm(&mut self, alarm: &AlarmRecord) -> Result<(), Self::Error>;
 }
@@ -49,6 +63,8 @@ pub trait ApplySink {
 pub struct Changes {
     pub products: BTreeSet<String>,
     pub topics: BTreeSet<String>,
+    /// Orders an archive commit removed.
+    pub archived: Option<ArchivedRange>,
 }
 
 impl Changes {
@@ -57,7 +73,7 @@ impl Changes {
         self.topics.insert(product.topic.clone());
     }
     pub fn is_empty(&self) -> bool {
-        self.products.is_empty() && self.topics.is_empty()
+        self.products.is_empty() && self.topics.is_empty() && self.archived.is_none()
     }
 }
 
@@ -75,6 +91,11 @@ pub struct ShopState {
     pub dedupe_retention: u64,
     /// The active alarms; `nospace` refuses new orders and products.
     pub alarms: Alarms,
+    /// The archive commits applied, oldest first.
+    pub archives: Archives,
+    /// Most archived orders still within retention one commit may take
+    /// ([`MAX_RETAINED_ORDERS`]; lowered by tests).
+    pub max_retained_orders: u64,
 }
 
 impl ShopState {
@@ -86,7 +107,14 @@ impl ShopState {
             digest: StateDigest::default(),
             dedupe_retention,
             alarms: Alarms::default(),
+            archives: Archives::default(),
+            max_retained_orders: MAX_RETAINED_ORDERS,
         }
+    }
+
+    /// The highest archived order number (0: none).
+    pub fn archived_upto(&self) -> u64 {
+        self.archives.archived_upto()
     }
 
     pub fn orders_created(&self) -> u64 {
@@ -133,7 +161,15 @@ impl ShopState {
                     return Ok(command.key_reused());
                 }
                 return Ok(match first.outcome {
-                    Remembered::Order(number) => CommandResult::Order(Ok(sink.order(number)?)),
+                    Remembered::Order(number) => match sink.order(number)? {
+                        Some(order) => CommandResult::Order(Ok(order)),
+                        // Archived while its record was past retention here, and the
+                        // retention raised since: the answer is gone, the order is not lost.
+                        None if number <= self.archived_upto() => {
+                            CommandResult::Order(Err(OrderRejection::Archived { number }))
+                        }
+                        None => return Err(sink.missing_order(number)),
+                    },
                     Remembered::Result(result) => result,
                 });
             }
@@ -280,7 +316,104 @@ impl ShopState {
                 CommandResult::Alarms(ended)
             }
             Command::CheckState => CommandResult::StateChecked(self.digest),
+            Command::ArchiveOrders(commit) => {
+                CommandResult::Archived(self.archive(index, commit, sink, changes)?)
+            }
         })
+    }
+
+    /// Applies an archive commit: checks the range, finds the orders still within
+    /// retention (their first answers move into their idempotency records, so a retry
+    /// still gets it), checks this replica's orders against the file's digest, and only
+    /// then removes them.
+    fn archive<S: ApplySink>(
+        &mut self,
+        index: u64,
+        commit: &ArchiveCommit,
+        sink: &mut S,
+        changes: &mut Changes,
+    ) -> Result<Result<ArchiveOutcome, ArchiveRejection>, S::Error> {
+        if let Some(done) = self.archives.with_upto(commit.upto) {
+            if done.made_by(commit) {
+                return Ok(Ok(ArchiveOutcome {
+                    record: done.clone(),
+                    already: true,
+                }));
+            }
+        }
+        let (from, upto) = (commit.from, commit.upto);
+        let archived_upto = self.archived_upto();
+        if from != archived_upto + 1
+            || upto < from
+            || upto >= self.next_order
+            || commit.count != upto - from + 1
+        {
+            return Ok(Err(ArchiveRejection::Range {
+                archived_upto,
+                next_order: self.next_order,
+            }));
+        }
+        // Orders are numbered as they are placed, so their log indexes rise with their
+        // numbers: the ones still within retention are a tail of the range.
+        let floor = index.saturating_sub(self.dedupe_retention);
+        let (mut low, mut high) = (from, upto + 1);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let order = sink.order(mid)?.ok_or_else(|| sink.missing_order(mid))?;
+            if order.index >= floor {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        let retained_from = low;
+        let retained = upto + 1 - retained_from;
+        if retained > self.max_retained_orders {
+            return Ok(Err(ArchiveRejection::TooRecent {
+                retained,
+                cap: self.max_retained_orders,
+                fits: retained_from + self.max_retained_orders - 1,
+            }));
+        }
+        let have = sink.order_digest(from, upto)?;
+        if have != commit.digest() {
+            return Ok(Err(ArchiveRejection::DigestMismatch {
+                have_sum: have.sum,
+                have_count: have.count,
+            }));
+        }
+        for number in retained_from..=upto {
+            let order = sink
+                .order(number)?
+                .ok_or_else(|| sink.missing_order(number))?;
+            let Some(first) = sink.dedupe(&order.request_id)? else {
+                continue;
+            };
+            // The key may have been used again after its first record expired.
+            if first.outcome == Remembered::Order(number) {
+                let kept = DedupeRecord {
+                    outcome: Remembered::Result(CommandResult::Order(Ok(order.clone()))),
+                    ..first
+                };
+                sink.put_dedupe(&order.request_id, &kept)?;
+            }
+        }
+        let record = ArchiveRecord {
+            from,
+            upto,
+            count: commit.count,
+            digest_sum: commit.digest_sum,
+            committed_index: index,
+            committed_at_ms: commit.proposed_at_ms,
+            label: commit.label.clone(),
+        };
+        sink.archive_orders(&record, have)?;
+        self.archives.push(record.clone());
+        changes.archived = Some(record.range());
+        Ok(Ok(ArchiveOutcome {
+            record,
+            already: false,
+        }))
     }
 
     fn place_order<S: ApplySink>(
@@ -351,6 +484,13 @@ mod tests {
         dedupe: HashMap<String, DedupeRecord>,
         orders: Vec<OrderRecord>,
         alarms: HashMap<String, AlarmRecord>,
+        archives: Vec<ArchiveRecord>,
+    }
+
+    impl MemorySink {
+        fn stored(order: &OrderRecord) -> Vec<u8> {
+            bincode::serialize(order).unwrap()
+        }
     }
 
     #[derive(Debug, PartialEq)]
@@ -365,15 +505,35 @@ mod tests {
             self.dedupe.insert(id.to_owned(), r.clone());
             Ok(())
         }
-        fn order(&mut self, number: u64) -> Result<OrderRecord, MissingOrder> {
-            self.orders
-                .iter()
-                .find(|o| o.number == number)
-                .cloned()
-                .ok_or(MissingOrder(number))
+        fn order(&mut self, number: u64) -> Result<Option<OrderRecord>, MissingOrder> {
+            Ok(self.orders.iter().find(|o| o.number == number).cloned())
+        }
+        fn missing_order(&self, number: u64) -> MissingOrder {
+            MissingOrder(number)
         }
         fn put_order(&mut self, o: &OrderRecord) -> Result<(), MissingOrder> {
             self.orders.push(o.clone());
+            Ok(())
+        }
+        fn order_digest(&mut self, from: u64, upto: u64) -> Result<OrderDigest, MissingOrder> {
+            let mut digest = OrderDigest::default();
+            for o in self
+                .orders
+                .iter()
+                .filter(|o| (from..=upto).contains(&o.number))
+            {
+                digest.add(o.number, &Self::stored(o));
+            }
+            Ok(digest)
+        }
+        fn archive_orders(
+            &mut self,
+            record: &ArchiveRecord,
+            _removed: OrderDigest,
+        ) -> Result<(), MissingOrder> {
+            self.orders
+                .retain(|o| !(record.from..=record.upto).contains(&o.number));
+            self.archives.push(record.clone());
             Ok(())
         }
         fn put_alarm(&mut self, a: &AlarmRecord) -> Result<(), MissingOrder> {
@@ -408,7 +568,12 @@ mod tests {
     }
 
     fn seeded(stock: u64) -> (ShopState, MemorySink) {
-        let mut s = ShopState::new(5000);
+        seeded_with_retention(stock, 5000)
+    }
+
+    /// A state whose catalog is Tux with `stock`, remembering keys for `retention` entries.
+    fn seeded_with_retention(stock: u64, retention: u64) -> (ShopState, MemorySink) {
+        let mut s = ShopState::new(retention);
         let mut sink = MemorySink::default();
         let r = s
             .apply(
@@ -622,15 +787,7 @@ mod tests {
 
     #[test]
     fn a_key_is_remembered_for_the_retention_then_forgotten() {
-        let mut s = ShopState::new(1000);
-        let mut sink = MemorySink::default();
-        s.apply(
-            1,
-            &Command::SeedCatalog(vec![tux(100)]),
-            &mut sink,
-            &mut Changes::default(),
-        )
-        .unwrap();
+        let (mut s, mut sink) = seeded_with_retention(100, 1000);
         let first = s
             .apply(2, &order("k", 1), &mut sink, &mut Changes::default())
             .unwrap();
@@ -754,6 +911,189 @@ mod tests {
             "the refused key places the order once the alarm is gone"
         );
         assert_eq!(sink.orders.len(), 2);
+    }
+
+    fn commit_for(sink: &mut MemorySink, from: u64, upto: u64) -> Command {
+        let digest = sink.order_digest(from, upto).unwrap();
+        Command::ArchiveOrders(ArchiveCommit {
+            from,
+            upto,
+            count: upto - from + 1,
+            digest_sum: digest.sum,
+            proposed_at_ms: 77,
+            label: "file".into(),
+        })
+    }
+
+    fn place(s: &mut ShopState, sink: &mut MemorySink, index: u64, key: &str) -> CommandResult {
+        s.apply(index, &order(key, 1), sink, &mut Changes::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn an_archive_removes_matching_orders_and_numbering_goes_on() {
+        let (mut s, mut sink) = seeded(100);
+        for i in 0..10 {
+            place(&mut s, &mut sink, 2 + i, &format!("k{i}"));
+        }
+        let commit = commit_for(&mut sink, 1, 6);
+        let mut changes = Changes::default();
+        let r = s.apply(20, &commit, &mut sink, &mut changes).unwrap();
+        let CommandResult::Archived(Ok(outcome)) = r else {
+            panic!("refused: {r:?}")
+        };
+        assert!(!outcome.already);
+        assert_eq!(outcome.record.committed_index, 20);
+        assert_eq!(outcome.record.committed_at_ms, 77);
+        assert_eq!(changes.archived, Some(ArchivedRange { from: 1, upto: 6 }));
+        assert_eq!(s.archived_upto(), 6);
+        assert_eq!(sink.orders.len(), 4);
+        assert_eq!(sink.archives.len(), 1);
+        // A retry of the commit changes nothing.
+        let again = s
+            .apply(21, &commit, &mut sink, &mut Changes::default())
+            .unwrap();
+        assert!(matches!(
+            again,
+            CommandResult::Archived(Ok(ArchiveOutcome { already: true, .. }))
+        ));
+        assert_eq!(s.archives.len(), 1);
+        let CommandResult::Order(Ok(next)) = place(&mut s, &mut sink, 22, "new") else {
+            panic!("no order")
+        };
+        assert_eq!(next.number, 11, "numbers are never reused");
+    }
+
+    #[test]
+    fn a_range_that_does_not_follow_the_mark_or_reaches_unplaced_orders_is_refused() {
+        let (mut s, mut sink) = seeded(100);
+        for i in 0..5 {
+            place(&mut s, &mut sink, 2 + i, &format!("k{i}"));
+        }
+        for (from, upto) in [(2, 3), (1, 5 + 1), (3, 2)] {
+            let digest = sink.order_digest(from, upto).unwrap();
+            let commit = Command::ArchiveOrders(ArchiveCommit {
+                from,
+                upto,
+                count: upto.saturating_sub(from) + 1,
+                digest_sum: digest.sum,
+                proposed_at_ms: 0,
+                label: String::new(),
+            });
+            let r = s
+                .apply(10, &commit, &mut sink, &mut Changes::default())
+                .unwrap();
+            assert_eq!(
+                r,
+                CommandResult::Archived(Err(ArchiveRejection::Range {
+                    archived_upto: 0,
+                    next_order: 6
+                })),
+                "{from}..={upto}"
+            );
+        }
+        assert_eq!(sink.orders.len(), 5);
+    }
+
+    #[test]
+    fn a_replica_whose_orders_differ_from_the_file_keeps_them() {
+        let (mut s, mut sink) = seeded(100);
+        for i in 0..5 {
+            place(&mut s, &mut sink, 2 + i, &format!("k{i}"));
+        }
+        let Command::ArchiveOrders(mut commit) = commit_for(&mut sink, 1, 3) else {
+            unreachable!()
+        };
+        commit.digest_sum ^= 1;
+        let r = s
+            .apply(
+                10,
+                &Command::ArchiveOrders(commit),
+                &mut sink,
+                &mut Changes::default(),
+            )
+            .unwrap();
+        assert!(matches!(
+            r,
+            CommandResult::Archived(Err(ArchiveRejection::DigestMismatch { have_count: 3, .. }))
+        ));
+        assert_eq!(sink.orders.len(), 5);
+        assert_eq!(s.archived_upto(), 0);
+    }
+
+    #[test]
+    fn a_retried_key_of_an_archived_order_gets_its_first_answer_within_retention() {
+        let (mut s, mut sink) = seeded_with_retention(100, 100);
+        let old = place(&mut s, &mut sink, 2, "old");
+        let recent = place(&mut s, &mut sink, 150, "recent");
+        let commit = commit_for(&mut sink, 1, 2);
+        let r = s
+            .apply(200, &commit, &mut sink, &mut Changes::default())
+            .unwrap();
+        assert!(matches!(r, CommandResult::Archived(Ok(_))), "{r:?}");
+        assert!(sink.orders.is_empty());
+        // Within retention: the first answer, nothing new placed.
+        let retry = place(&mut s, &mut sink, 210, "recent");
+        assert_eq!(retry, recent);
+        assert!(sink.orders.is_empty());
+        // Past retention (first used at 2, now 210): a new order, as before archiving.
+        let CommandResult::Order(Ok(anew)) = place(&mut s, &mut sink, 211, "old") else {
+            panic!("an expired key orders anew")
+        };
+        assert_ne!(CommandResult::Order(Ok(anew.clone())), old);
+        assert_eq!(anew.number, 3);
+    }
+
+    #[test]
+    fn too_many_orders_within_retention_refuse_the_commit_and_say_what_fits() {
+        let mut s = ShopState::new(100);
+        s.max_retained_orders = 2;
+        let mut sink = MemorySink::default();
+        s.apply(
+            1,
+            &Command::SeedCatalog(vec![tux(100)]),
+            &mut sink,
+            &mut Changes::default(),
+        )
+        .unwrap();
+        place(&mut s, &mut sink, 2, "a");
+        place(&mut s, &mut sink, 3, "b");
+        for (i, key) in ["c", "d", "e"].iter().enumerate() {
+            place(&mut s, &mut sink, 150 + i as u64, key);
+        }
+        let commit = commit_for(&mut sink, 1, 5);
+        let r = s
+            .apply(200, &commit, &mut sink, &mut Changes::default())
+            .unwrap();
+        assert_eq!(
+            r,
+            CommandResult::Archived(Err(ArchiveRejection::TooRecent {
+                retained: 3,
+                cap: 2,
+                fits: 4
+            }))
+        );
+        let fits = commit_for(&mut sink, 1, 4);
+        let r = s
+            .apply(201, &fits, &mut sink, &mut Changes::default())
+            .unwrap();
+        assert!(matches!(r, CommandResult::Archived(Ok(_))), "{r:?}");
+    }
+
+    #[test]
+    fn an_archived_order_whose_answer_was_not_kept_is_refused_not_lost() {
+        let (mut s, mut sink) = seeded_with_retention(100, 100);
+        place(&mut s, &mut sink, 2, "k");
+        let commit = commit_for(&mut sink, 1, 1);
+        s.apply(500, &commit, &mut sink, &mut Changes::default())
+            .unwrap();
+        // Retention raised after the archive: the record counts again, its order is gone.
+        s.dedupe_retention = 1000;
+        let r = place(&mut s, &mut sink, 501, "k");
+        assert_eq!(
+            r,
+            CommandResult::Order(Err(OrderRejection::Archived { number: 1 }))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The content sum: an order-independent hash of every product, order and alarm record as
-//! stored, kept up to date by each apply call and written in the same atomic batch as the
-//! records. A scan of the database must give the sum it stores, so a record changed or
+//! The content sum: an order-independent hash of every product, order, alarm and archive
+//! record as stored, kept up to date by each apply call and written in the same atomic batch
+//! as the records. A scan of the database must give the sum it stores, so a record changed or
 //! damaged behind the node's back is found at start-up (and by the periodic state check),
 //! and replicas at the same applied index hold equal sums.
 //!
@@ -11,17 +11,19 @@ use rocksdb::{ColumnFamily, DBRawIteratorWithThreadMode, ReadOptions, DB};
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
-use super::sm_db::{SmDb, CF_ALARMS, CF_META, CF_ORDERS, CF_PRODUCTS};
+use super::sm_db::{SmDb, CF_ALARMS, CF_ARCHIVES, CF_META, CF_ORDERS, CF_PRODUCTS};
+use bazaar_api::archive::record_hash;
 use bazaar_api::backup::kind;
 
 /// The key of the stored sum in the metadata column family.
 pub const KEY_CONTENT: &[u8] = b"content";
 
 /// The column families the sum covers, with their snapshot-stream ids.
-pub const CONTENT_CFS: [(u8, &str); 3] = [
+pub const CONTENT_CFS: [(u8, &str); 4] = [
     (kind::PRODUCT, CF_PRODUCTS),
     (kind::ORDER, CF_ORDERS),
     (kind::ALARM, CF_ALARMS),
+    (kind::ARCHIVE, CF_ARCHIVES),
 ];
 
 /// Whether records of stream kind `cf` count in the sum.
@@ -71,28 +73,6 @@ impl std::fmt::Display for ContentSum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:016x} over {} records", self.sum, self.records)
     }
-}
-
-/// FNV-1a over the family id, key and value (each length-prefixed), then a final mix so
-/// that the sum of many hashes does not cancel out in the low bits.
-fn record_hash(cf: u8, key: &[u8], value: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut feed = |bytes: &[u8]| {
-        for b in (bytes.len() as u64).to_be_bytes().iter().chain(bytes) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
-    feed(&[cf]);
-    feed(key);
-    feed(value);
-    // splitmix64's finaliser.
-    let mut z = h;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn checked_scan() -> ReadOptions {

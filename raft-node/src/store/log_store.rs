@@ -17,6 +17,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 #[cfg(feature = "failpoints")]
 use super::error::failpoint_io;
 use super::error::StoreError;
+use super::log_compaction::PurgedCompaction;
 use super::log_volume::LogVolume;
 use super::pool::blocking;
 use super::raft_db::{RaftDb, CF_LOG, CF_RAFT};
@@ -76,6 +77,8 @@ pub struct LogStore {
     volume: Arc<LogVolume>,
     /// Where every error of this store is recorded: any of them fail-stops the node.
     health: StorageHealth,
+    /// Compacts what each purge deleted, in the background.
+    purged: PurgedCompaction,
 }
 
 impl LogStore {
@@ -87,6 +90,7 @@ impl LogStore {
             sync_timing: None,
             volume: Arc::default(),
             health: StorageHealth::default(),
+            purged: PurgedCompaction::default(),
         }
     }
 
@@ -374,7 +378,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             StoragePart::Log,
             ErrorSubject::Logs,
             ErrorVerb::Delete,
-        ))
+        ))?;
+        self.purged.after_purge(self.db.clone(), log_id.index);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {

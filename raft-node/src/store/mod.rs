@@ -3,13 +3,17 @@
 //! one generation at a time so a snapshot install can replace it whole. Snapshots and
 //! backups share one streamed, checksummed file format (`snapshot`).
 
+mod archive_events;
+mod archive_file;
 mod content;
 mod error;
+mod log_compaction;
 mod log_store;
 mod log_volume;
 mod pool;
 mod raft_db;
 mod recent_entries;
+mod reclaim;
 mod restore;
 mod rocks;
 mod sink;
@@ -20,11 +24,14 @@ mod state_checks;
 mod state_machine;
 mod view;
 
+pub use archive_events::{ArchiveEvent, ArchiveEvents};
+pub use archive_file::{leader_digest, stream_archive};
 pub use content::ContentSum;
 pub use error::StoreError;
 pub use log_store::{CommitMark, LogStore};
 pub use log_volume::LogVolume;
 pub use raft_db::{open_raft_db, RaftDb};
+pub use reclaim::{reclaim_archived, Reclaimed};
 pub use restore::{
     check_backup, dump_backup, inspect_backup, prepare_restore, restore_interrupted,
     seed_from_backup, BackupSummary,

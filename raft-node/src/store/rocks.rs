@@ -6,7 +6,10 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions,
+    Options, WriteOptions, DB,
+};
 
 use super::error::StoreError;
 use super::pool::on_pool_thread;
@@ -174,6 +177,42 @@ pub async fn closed(open: Weak<()>) {
 pub fn cf<'a>(db: &'a rocksdb::DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StoreError> {
     db.cf_handle(name)
         .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+}
+
+/// A manual compaction that rewrites its range down to the last level (where deleted keys
+/// and their bytes finally go) while writes and automatic compactions go on beside it.
+pub fn background_compaction() -> CompactOptions {
+    let mut opts = CompactOptions::default();
+    opts.set_exclusive_manual_compaction(false);
+    opts.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+    opts
+}
+
+/// The bytes of `cf`'s SST files (for the space tests).
+#[cfg(test)]
+pub fn sst_bytes(db: &DB, cf: &rocksdb::ColumnFamily) -> u64 {
+    db.property_int_value_cf(cf, "rocksdb.total-sst-files-size")
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// Test data for the space tests: keys `1..=count` (big-endian) in `cf`, each with 512
+/// incompressible bytes (so the figures are the bytes written), flushed to SST files.
+#[cfg(test)]
+pub fn fill_incompressible(db: &DB, cf: &rocksdb::ColumnFamily, count: u64) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for n in 1..=count {
+        let value: Vec<u8> = (0..64)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()
+            })
+            .collect();
+        db.put_cf(cf, be64(n), value).unwrap();
+    }
+    db.flush_cf(cf).unwrap();
 }
 
 #[cfg(test)]

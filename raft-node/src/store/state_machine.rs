@@ -14,6 +14,7 @@ use bazaar_service::Step;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 
+use super::archive_events::{ArchiveEvent, ArchiveEvents};
 use super::content::{self, ContentSum, KEY_CONTENT};
 #[cfg(feature = "failpoints")]
 use super::error::failpoint_io;
@@ -27,7 +28,7 @@ use super::view::{AppliedView, Published, StateReader};
 use crate::codec::encode;
 use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::feed::ChangeFeed;
-use crate::shop::{Changes, Command, CommandResult, StateDigest};
+use crate::shop::{ArchiveRejection, Changes, Command, CommandResult, StateDigest};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -48,6 +49,8 @@ pub struct StateMachine {
     health: StorageHealth,
     /// The `CheckState` entries applied here, for the leader to compare.
     checks: StateChecks,
+    /// Archive commits applied or refused here, for the node's reclaim and alarm task.
+    archive_events: ArchiveEvents,
 }
 
 impl StateMachine {
@@ -73,10 +76,7 @@ impl StateMachine {
             Ok((dirs, state, snapshots))
         })
         .await?;
-        state
-            .db
-            .expiry
-            .set(state.applied_index().saturating_sub(dedupe_retention));
+        state.db.expiry.set(state.applied_index(), dedupe_retention);
         let feed = ChangeFeed::new(state.applied_index());
         let state = Arc::new(state);
         Ok(Self {
@@ -90,7 +90,13 @@ impl StateMachine {
             apply_timing: None,
             health: StorageHealth::default(),
             checks: StateChecks::default(),
+            archive_events: ArchiveEvents::default(),
         })
+    }
+
+    /// Where archive commits applied or refused here are announced.
+    pub fn archive_events(&self) -> ArchiveEvents {
+        self.archive_events.clone()
     }
 
     /// Records this store's errors in `health` (the node's), so any of them fail-stops it.
@@ -174,7 +180,7 @@ impl StateMachine {
         state
             .db
             .expiry
-            .set(state.applied_index().saturating_sub(self.dedupe_retention));
+            .set(state.applied_index(), self.dedupe_retention);
         self.state = Arc::new(state);
         self.published.store(self.state.clone());
     }
@@ -221,13 +227,23 @@ fn verify_at_start(state: &AppliedView) -> Result<(), StoreError> {
 /// follower catching up) still go to the pool, so a worker thread is never held for long.
 const INLINE_APPLY_COMMANDS: usize = 4;
 
+/// Whether `command` reads a range of the database when applied (a state check writes its
+/// batch early and starts a disk scan; an archive commit reads the orders it removes).
+fn reads_ranges(command: &Command) -> bool {
+    match command {
+        Command::CheckState | Command::ArchiveOrders(_) => true,
+        Command::Batch(commands) => commands.iter().any(reads_ranges),
+        _ => false,
+    }
+}
+
 /// Whether an apply call of `entries` runs in place rather than on the blocking pool. A
-/// state check always goes to the pool: it writes its batch early and starts a disk scan.
+/// command that reads a range always goes to the pool.
 fn applies_in_place(entries: &[Entry]) -> bool {
-    let checks_state = entries
+    let reads = entries
         .iter()
-        .any(|entry| matches!(&entry.payload, EntryPayload::Normal(Command::CheckState)));
-    if checks_state {
+        .any(|entry| matches!(&entry.payload, EntryPayload::Normal(c) if reads_ranges(c)));
+    if reads {
         return false;
     }
     let commands: usize = entries
@@ -248,6 +264,7 @@ fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied
     let mut sink = RocksSink::new(&db, state.content, state.shop.products.clone());
     let mut results = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
+    let mut archive_events = Vec::new();
     for entry in entries {
         let index = entry.log_id.index;
         state.last_applied = Some(entry.log_id);
@@ -274,11 +291,16 @@ fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied
                     }
                     checks.push((index, *digest, content));
                 }
+                refused_archives(index, &result, &mut archive_events);
+                if let Some(range) = changes.archived {
+                    archive_events.push(ArchiveEvent::Removed(range));
+                }
                 if !changes.is_empty() {
                     events.push(ChangeEvent {
                         index,
                         products: changes.products.into_iter().collect(),
                         topics: changes.topics.into_iter().collect(),
+                        archived: changes.archived,
                     });
                 }
                 result
@@ -300,7 +322,27 @@ fn apply_blocking(mut state: AppliedView, entries: Vec<Entry>) -> Result<Applied
         results,
         events,
         checks,
+        archive_events,
     })
+}
+
+/// Notes the archive commits in `result` that this replica refused because its own orders
+/// differ from the file's.
+fn refused_archives(index: u64, result: &CommandResult, out: &mut Vec<ArchiveEvent>) {
+    match result {
+        CommandResult::Batch(results) => {
+            for r in results {
+                refused_archives(index, r, out);
+            }
+        }
+        CommandResult::Archived(Err(why @ ArchiveRejection::DigestMismatch { .. })) => {
+            out.push(ArchiveEvent::Refused {
+                index,
+                why: why.to_string(),
+            });
+        }
+        _ => {}
+    }
 }
 
 /// What one apply call produced.
@@ -308,6 +350,7 @@ struct Applied {
     state: AppliedView,
     results: Vec<CommandResult>,
     events: Vec<ChangeEvent>,
+    archive_events: Vec<ArchiveEvent>,
     /// The state checks applied: index, digest and content sum there.
     checks: Vec<(u64, StateDigest, ContentSum)>,
 }
@@ -444,6 +487,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             results,
             events,
             checks,
+            archive_events,
         } = applied.map_err(StoreError::failing(
             &self.health,
             StoragePart::StateMachine,
@@ -456,6 +500,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applied = state.applied_index();
         self.publish(state);
         self.feed.publish(events, applied);
+        // Nobody listening (tests, a node shutting down) loses nothing: a restart resumes
+        // the reclaim of the last archive.
+        for event in archive_events {
+            self.archive_events.send(event);
+        }
         if let Some(&(newest, ..)) = checks.last() {
             for (index, digest, content) in checks {
                 self.checks.record(index, digest, content);
@@ -580,6 +629,7 @@ mod tests {
     use super::*;
     use crate::shop::{Command, ProductRecord};
     use crate::store::recent_entries::blank_entry;
+    use crate::store::rocks::be64;
 
     fn order(n: usize) -> Command {
         Command::PlaceOrder {
@@ -593,6 +643,89 @@ mod tests {
         let mut entry = blank_entry(1, index);
         entry.payload = EntryPayload::Normal(command);
         entry
+    }
+
+    fn tux() -> ProductRecord {
+        ProductRecord {
+            name: "Tux".into(),
+            title: "Tux".into(),
+            topic: "toys".into(),
+            price: 100,
+            stock: 1_000,
+            version: 0,
+        }
+    }
+
+    /// Applies `entries` in one call to the database at `dir`; returns the new view and
+    /// the results.
+    fn apply_in(view: AppliedView, entries: Vec<Entry>) -> (AppliedView, Vec<CommandResult>) {
+        let applied = apply_blocking(view, entries).expect("apply");
+        (applied.state, applied.results)
+    }
+
+    fn fresh(dir: &Path) -> AppliedView {
+        let db = Arc::new(SmDb::open(&dir.join("sm"), 1).expect("open"));
+        AppliedView::load(db, 1_000_000).expect("load")
+    }
+
+    #[test]
+    fn an_archive_in_the_same_call_as_its_last_orders_removes_them_and_keeps_the_sum() {
+        // The digest the file would carry: the same entries applied elsewhere.
+        let scratch = tempfile::tempdir().unwrap();
+        let mut all = vec![with(1, Command::SeedCatalog(vec![tux()]))];
+        all.extend((2..=9).map(|i| with(i, order(i as usize))));
+        let (other, _) = apply_in(fresh(scratch.path()), all);
+        let digest = super::super::archive_file::order_digest_on_disk(&other.db, 1, 7).unwrap();
+        assert_eq!(digest.count, 7);
+
+        // Here: orders 1..=5 in one call; 6..=8 and the archive of 1..=7 in the next, as a
+        // learner applies its backlog (orders 6 and 7 are not in the database yet).
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = vec![with(1, Command::SeedCatalog(vec![tux()]))];
+        first.extend((2..=6).map(|i| with(i, order(i as usize))));
+        let (view, _) = apply_in(fresh(dir.path()), first);
+        let commit = crate::shop::ArchiveCommit {
+            from: 1,
+            upto: 7,
+            count: 7,
+            digest_sum: digest.sum,
+            proposed_at_ms: 5,
+            label: "t".into(),
+        };
+        let second = vec![
+            with(7, order(7)),
+            with(8, order(8)),
+            with(9, order(9)),
+            with(10, Command::ArchiveOrders(commit.clone())),
+            // A retry of an archived order's key, in the same call.
+            with(11, order(7)),
+        ];
+        assert!(!applies_in_place(&second), "an archive goes to the pool");
+        let (view, results) = apply_in(view, second);
+        assert!(
+            matches!(&results[3], CommandResult::Archived(Ok(o)) if !o.already),
+            "{:?}",
+            results[3]
+        );
+        assert_eq!(results[4], results[0], "the retry gets its first answer");
+        assert_eq!(view.shop.archived_upto(), 7);
+        assert_eq!(content::scan(&view.db).unwrap(), view.content);
+        let orders = view.db.cf(super::super::sm_db::CF_ORDERS).unwrap();
+        for n in 1..=7u64 {
+            assert!(
+                view.db.rocks.get_cf(orders, be64(n)).unwrap().is_none(),
+                "order {n}"
+            );
+        }
+        assert!(view.db.rocks.get_cf(orders, be64(8)).unwrap().is_some());
+
+        // A reload sees the archive; a replayed commit is a retry.
+        let reloaded = AppliedView::load(view.db.clone(), 1_000_000).unwrap();
+        assert_eq!(reloaded.shop.archives.len(), 1);
+        assert_eq!(reloaded.content, view.content);
+        let (again, results) = apply_in(view, vec![with(12, Command::ArchiveOrders(commit))]);
+        assert!(matches!(&results[0], CommandResult::Archived(Ok(o)) if o.already));
+        assert_eq!(content::scan(&again.db).unwrap(), again.content);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use super::content::{self, ContentSum, KEY_CONTENT};
 use super::error::StoreError;
 use super::pool::blocking;
 use super::rocks::be64;
-use super::sm_db::{SmDb, CF_ALARMS, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
+use super::sm_db::{SmDb, CF_ALARMS, CF_ARCHIVES, CF_META, CF_ORDERS, CF_PRODUCTS, KEY_META};
 use super::sm_meta::SmMeta;
 use crate::codec::decode;
-use crate::shop::{AlarmRecord, OrderRecord, ProductRecord, ShopState};
+use crate::shop::{AlarmRecord, ArchiveRecord, OrderRecord, ProductRecord, ShopState};
 use crate::types::{LogId, StoredMembership};
 
 /// Everything applied up to `last_applied` that lives in memory, and the database that
@@ -73,6 +73,14 @@ impl AppliedView {
             let (_, value) = item?;
             let alarm: AlarmRecord = decode(&value)?;
             shop.alarms.insert(alarm);
+        }
+        for item in db
+            .rocks
+            .iterator_cf(db.cf(CF_ARCHIVES)?, IteratorMode::Start)
+        {
+            let (_, value) = item?;
+            let archive: ArchiveRecord = decode(&value)?;
+            shop.archives.push(archive);
         }
         // A database from before the sum was kept gets it from a scan; the next apply
         // stores it.

@@ -9,9 +9,11 @@ use rocksdb::ReadOptions;
 
 use super::stream::{StreamHeader, StreamWriter};
 use crate::codec::decode;
+use crate::shop::DedupeRecord;
 use crate::store::error::StoreError;
 use crate::store::sm_db::{SmDb, CF_META, DATA_CFS, KEY_META};
 use crate::store::sm_meta::SmMeta;
+use bazaar_api::backup::kind;
 
 /// What a dump wrote.
 #[derive(Debug, Clone)]
@@ -31,6 +33,12 @@ fn bulk_scan() -> ReadOptions {
     opts
 }
 
+/// Whether an idempotency record was first used below `floor`. An unreadable one is kept,
+/// for the checks that read it to report.
+fn expired(value: &[u8], floor: u64) -> bool {
+    floor > 0 && matches!(decode::<DedupeRecord>(value), Ok(r) if r.index < floor)
+}
+
 /// Dumps `db` into a new file at `path` (synced before returning); `snapshot_id` names it
 /// from the applied index it turns out to hold.
 pub fn dump_to_file(
@@ -38,6 +46,8 @@ pub fn dump_to_file(
     path: &Path,
     snapshot_id: impl FnOnce(&SmMeta) -> String,
 ) -> Result<Dumped, StoreError> {
+    // Before the RocksDB snapshot, whose index is at least the floor's now.
+    let _hold = db.expiry.hold();
     let view = db.rocks.snapshot();
     let meta: SmMeta = match view.get_cf(db.cf(CF_META)?, KEY_META)? {
         Some(bytes) => decode(&bytes)?,
@@ -47,6 +57,9 @@ pub fn dump_to_file(
         snapshot_id: snapshot_id(&meta),
         meta,
     };
+    // Records expired at the dump's own index stay out: no entry after it honours them,
+    // and without this every key ever used would travel in every snapshot and backup.
+    let expired_below = db.expiry.floor_at(header.meta.applied_index());
     let file = File::create(path)?;
     let mut out = StreamWriter::new(file, &header)?;
     for (id, name) in DATA_CFS {
@@ -54,7 +67,9 @@ pub fn dump_to_file(
         let mut records = view.raw_iterator_cf_opt(db.cf(name)?, bulk_scan());
         records.seek_to_first();
         while let (Some(key), Some(value)) = (records.key(), records.value()) {
-            out.record(id, key, value)?;
+            if id != kind::IDEMPOTENCY || !expired(value, expired_below) {
+                out.record(id, key, value)?;
+            }
             records.next();
         }
         records.status()?;
@@ -122,5 +137,52 @@ mod tests {
         }
         assert_eq!(got.len(), expected.len());
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_dump_leaves_out_the_idempotency_records_expired_at_its_own_index() {
+        use crate::shop::Remembered;
+        use crate::store::sm_db::CF_DEDUPE;
+        use crate::types::LogId;
+        use openraft::CommittedLeaderId;
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = SmDb::open(&dir.path().join("sm"), 1).unwrap();
+        let meta = SmMeta {
+            last_applied: Some(LogId::new(CommittedLeaderId::new(1, 1), 5_000)),
+            ..SmMeta::default()
+        };
+        db.rocks
+            .put_cf(db.cf(CF_META).unwrap(), KEY_META, encode(&meta).unwrap())
+            .unwrap();
+        let record = |index| DedupeRecord {
+            index,
+            fingerprint: 1,
+            outcome: Remembered::Order(index),
+        };
+        let dedupe = db.cf(CF_DEDUPE).unwrap();
+        for (key, index) in [("old", 3_999u64), ("edge", 4_000), ("new", 4_900)] {
+            db.rocks
+                .put_cf(dedupe, key, encode(&record(index)).unwrap())
+                .unwrap();
+        }
+        db.rocks.put_cf(dedupe, "unreadable", b"\xff").unwrap();
+        let dumped_keys = |db: &SmDb, name: &str| {
+            let path = dir.path().join(name);
+            dump_to_file(db, &path, |_| name.into()).unwrap();
+            let mut reader = StreamReader::open(File::open(&path).unwrap()).unwrap();
+            let mut keys = Vec::new();
+            while let Some(r) = reader.next_record().unwrap() {
+                assert_eq!(r.kind, kind::IDEMPOTENCY);
+                keys.push(String::from_utf8(r.key).unwrap());
+            }
+            keys
+        };
+        // Retention unknown (a database opened outside the state machine): all kept.
+        assert_eq!(dumped_keys(&db, "a"), ["edge", "new", "old", "unreadable"]);
+        // The live floor is far ahead (applied 9,000), but the dump's index is 5,000: a
+        // record first used at 4,000 is still honoured by the entries after 5,000.
+        db.expiry.set(9_000, 1_000);
+        assert_eq!(dumped_keys(&db, "b"), ["edge", "new", "unreadable"]);
     }
 }
