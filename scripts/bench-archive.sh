@@ -110,18 +110,29 @@ fill() {
   echo "$have"
 }
 
+# rss_watch: samples every node's RSS (KiB) ten times a second into $work/rss as
+# `KiB node phase`, the phase being what $work/phase says (set by `phase NAME`).
 rss_watch() {
   : >"$work/rss"
   ( while true; do
+      ph=$(cat "$work/phase" 2>/dev/null || echo -)
       for f in "$BAZAAR_DATA_DIR"/node*.pid; do
         p=$(cat "$f" 2>/dev/null) || continue
-        awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || true
+        awk -v n="$(basename "$f" .pid)" -v ph="$ph" '/^VmRSS/ { print $2, n, ph }' \
+          "/proc/$p/status" 2>/dev/null || true
       done >>"$work/rss"
       sleep 0.1
     done ) &
   rss_pid=$!
 }
-rss_peak_mb() { kill "$rss_pid" 2>/dev/null || true; rss_pid=; awk '$1 > m { m = $1 } END { print int(m / 1024) }' "$work/rss"; }
+phase() { echo "$1" >"$work/phase"; }
+# rss_peak LABEL: stops the sampler; the peak in MB into $work/LABEL.rss_mb, and which node
+# and phase it was into $work/LABEL.rss_where.
+rss_peak() {
+  kill "$rss_pid" 2>/dev/null || true; rss_pid=
+  awk '$1 > m { m = $1; w = $2 " during the " $3 } END { print int(m / 1024) }' "$work/rss" >"$work/$1.rss_mb"
+  awk '$1 > m { m = $1; w = $2 " during the " $3 } END { print w }' "$work/rss" >"$work/$1.rss_where"
+}
 
 # disk LABEL: the largest node's data on disk, its parts, and the largest current snapshot
 # (taken after the learner step, which has the leader build a fresh one when its last is old).
@@ -140,11 +151,16 @@ disk() {
 # measure LABEL: the lifecycle costs of the running cluster, into $work/LABEL.*
 measure() {
   local label=$1 t0 victim vapi
+  # A second of samples first: what the nodes hold before anything is asked of them.
+  phase idle
   rss_watch
+  sleep 1
+  phase backup
   t0=$(date +%s%N)
   bazaar --url "http://$api" backup save "$work/$label.backup" >/dev/null
   ms_since "$t0" >"$work/$label.backup_ms"
   rm -f "$work/$label.backup"
+  phase learner
   CONFIG=$CONFIG4 CLUSTER_LINES=$("$BIN_DIR/raft-node" --config "$CONFIG4" --print-cluster) start_node 4
   t0=$(date +%s%N)
   bazaar --url "http://$api" member add 4 --api "127.0.0.1:$((BASE + 4))" \
@@ -154,6 +170,7 @@ measure() {
   bazaar --url "http://$api" member remove 4 >/dev/null
   stop_process node4 >/dev/null
   rm -rf "$BAZAAR_DATA_DIR/node4"
+  phase restart
   victim=$(( leader % 3 + 1 )); vapi=$(node_api "$victim")
   sigkill "$(cat "$(pid_file "node$victim")")"; rm -f "$(pid_file "node$victim")"
   t0=$(date +%s%N)
@@ -164,7 +181,7 @@ measure() {
   done
   ms_since "$t0" >"$work/$label.restart_ms"
   wait_ready 60 "node$victim" "http://$vapi" || die "node $victim not ready"
-  rss_peak_mb >"$work/$label.rss_mb"
+  rss_peak "$label"
 }
 
 # load_for SECONDS|FILE: order load through the frontend until SECONDS pass or FILE exists;
@@ -189,17 +206,20 @@ load_pid=$!; sleep 20; touch "$work/stop-base"; wait "$load_pid"; load_pid=
 
 upto=$(( $(cluster_number "$api" orders) - keep ))
 step "archive save of orders 1..=$upto under the same load"
-load_until "$work/stop-archive" >"$work/archive.json" &
+ROLL_LOAD_WAITS=$work/archive.waits load_until "$work/stop-archive" >"$work/archive.json" &
 load_pid=$!
 follower=$(( leader % 3 + 1 ))
 t0=$(date +%s%N)
+save_began=$t0
 bazaar --url "http://$(node_api "$follower")" archive save --upto "$upto" "$work/orders.archive" >/dev/null
 save_ms=$(ms_since "$t0")
 archive_mb=$(( $(stat -c %s "$work/orders.archive") / 1048576 ))
 step "archive commit, then the reclaim and a new snapshot on every node"
 t0=$(date +%s%N)
+commit_began=$t0
 bazaar --url "http://$api" archive commit "$work/orders.archive" >/dev/null
 commit_ms=$(ms_since "$t0")
+commit_answered=$(date +%s%N)
 commit_index=$(cluster_number "$api" applied_index)
 for id in 1 2 3; do
   until grep -q "archived orders' space reclaimed" "$BAZAAR_DATA_DIR/node$id.log" \
@@ -209,6 +229,7 @@ for id in 1 2 3; do
   done
 done
 reclaim_ms=$(ms_since "$t0")
+reclaimed=$(date +%s%N)
 touch "$work/stop-archive"; wait "$load_pid"; load_pid=
 stop_process frontend >/dev/null
 measure after
@@ -237,6 +258,9 @@ done
 for label in before after small; do
   echo "  on disk, $label (largest node): $(cat "$work/$label.parts")"
 done
+for label in before after small; do
+  echo "  peak RSS, $label: $(cat "$work/$label.rss_where")"
+done
 echo
 printf '%-48s %14s  %s\n' "archive save: $upto orders, $archive_mb MB" "${save_ms} ms" ""
 printf '%-48s %14s  %s\n' "archive save rate" "$(( upto * 1000 / (save_ms > 0 ? save_ms : 1) )) orders/s" ">= 200000"
@@ -244,4 +268,16 @@ printf '%-48s %14s\n' "archive commit (answered)" "${commit_ms} ms"
 printf '%-48s %14s\n' "commit to reclaimed + snapshot on all nodes" "${reclaim_ms} ms"
 printf '%-48s %14s\n' "orders: p99 write wait without / with archive" "$(field p99_wait_ms "$work/base.json") / $(field p99_wait_ms "$work/archive.json") ms"
 printf '%-48s %14s  %s\n' "orders: longest write wait without / with" "$(field max_wait_ms "$work/base.json") / $(field max_wait_ms "$work/archive.json") ms" "<= 150 ms"
+# The with-archive load split by when each write began: where the p99 is lost.
+python3 - "$work/archive.waits" "$save_began" "$commit_began" "$commit_answered" "$reclaimed" <<'PY'
+import sys
+path, *edges = sys.argv[1:]
+edges = [int(e) / 1e9 for e in edges]
+names = ["the save", "the commit", "the reclaim and snapshots"]
+rows = [tuple(map(float, l.split())) for l in open(path)]
+for name, lo, hi in zip(names, edges, edges[1:]):
+    w = sorted(wait for began, wait in rows if lo <= began < hi)
+    p99 = w[int(len(w) * 0.99)] if w else 0.0
+    print(f"{'  orders during ' + name + ': p99 / longest / count':<48} {p99:8.1f} / {max(w, default=0):.1f} ms / {len(w)}")
+PY
 printf '%-48s %14s\n' "orders acknowledged / lost during the archive" "$(field orders "$work/archive.json") / $(field lost "$work/archive.json")"

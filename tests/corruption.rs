@@ -67,13 +67,32 @@ async fn cluster_with_orders(
     (cluster, follower)
 }
 
-/// Restarts `id` and waits for it to refuse its data: exit 65 with one clear line.
+/// Restarts `id` and waits for it to refuse its data: exit 65 with one clear line, after the
+/// databases it had opened are closed (each close slowed down by a failpoint: a process that
+/// exits while RocksDB closes a database can abort in RocksDB's static destructors, as this
+/// test's node once did in CI, and then a supervisor sees a crash, not exit 65).
 async fn refuses_to_start(cluster: &mut TestCluster, id: u64, why: &str) {
     let before = cluster.node_log(id).len();
-    cluster.restart(id);
+    cluster.restart_with_env(
+        id,
+        &[
+            ("FAILPOINTS", "rocks.close=sleep(300)"),
+            (
+                "RUST_LOG",
+                "info,openraft=warn,raft_node::store::rocks=debug",
+            ),
+        ],
+    );
     let exit = cluster.wait_exit(id, "the damaged node to exit").await;
     assert_eq!(exit.code(), Some(DAMAGED_DATA_EXIT_CODE), "{exit:?}");
     let log = cluster.node_log(id)[before..].to_owned();
+    let refused_at = log
+        .find("refusing to serve this node's damaged data")
+        .unwrap_or_else(|| panic!("no refusal in:\n{log}"));
+    assert!(
+        log[refused_at..].contains("database closed"),
+        "it exited before its databases closed:\n{log}"
+    );
     let refusals: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("refusing to serve this node's damaged data"))

@@ -6,7 +6,9 @@ same key (on no answer, 421 or 503) until it is acknowledged, so nothing is doub
 write's wait is from its first attempt to its acknowledgement. At the end every acknowledged
 order is read back. Prints one JSON line: orders, the longest wait and its p99 in ms, when
 the longest wait began (UTC, to find it in the node logs), and how many acknowledged orders
-could not be read back (lost).
+could not be read back (lost). With ROLL_LOAD_WAITS=FILE in the environment, every write's
+start (Unix seconds) and wait (ms) are also written to FILE, a line each, for a caller that
+splits the run into phases.
 """
 import http.client
 import json
@@ -76,6 +78,10 @@ def main():
                 c.close()
                 c = connect(addr)
             time.sleep(0.1)
+    if os.environ.get("ROLL_LOAD_WAITS"):
+        with open(os.environ["ROLL_LOAD_WAITS"], "w") as f:
+            for wait, began in waits:
+                f.write(f"{began:.3f} {wait:.1f}\n")
     waits.sort()
     p99 = waits[int(len(waits) * 0.99)][0] if waits else 0.0
     longest, began = waits[-1] if waits else (0.0, time.time())

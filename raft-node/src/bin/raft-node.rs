@@ -19,6 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// How long a restarted node keeps trying to bind an address its predecessor still holds.
 const BIND_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long an exiting node waits for its work on the blocking pool (its databases
+/// closing) before it exits anyway.
+const EXIT_PATIENCE: Duration = Duration::from_secs(10);
+
 /// One replica of the Bazaar store (openraft over RocksDB).
 ///
 /// The node serves the public JSON API on its `api` address and peer RPC on its `raft`
@@ -94,7 +98,25 @@ fn main() -> anyhow::Result<()> {
             .validate()
             .context("--worker-threads is out of range")?;
     }
-    runtime(config.runtime.node_worker_threads)?.block_on(serve(args, config))
+    let runtime = runtime(config.runtime.node_worker_threads)?;
+    let served = runtime.block_on(serve(args, config));
+    // The databases `run` let go close on the blocking pool; exiting while one is closing
+    // aborts the process in RocksDB's static destructors ("pthread lock: Invalid argument")
+    // instead of exiting with the code a supervisor acts on. The wait is bounded: a RocksDB
+    // call stuck on a failed disk must not keep a failed node alive.
+    runtime.shutdown_timeout(EXIT_PATIENCE);
+    match served? {
+        Served::Stopped => Ok(()),
+        Served::Failed(code) => std::process::exit(code),
+    }
+}
+
+/// How `serve` ended, when it did not end with an error to print.
+enum Served {
+    /// A clean stop (or a command that only prints).
+    Stopped,
+    /// A fail-stop with this exit code, already logged.
+    Failed(i32),
 }
 
 /// A multi-threaded runtime with `workers` async threads (0: tokio's choice, one per core
@@ -108,7 +130,7 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.build().context("cannot start the async runtime")
 }
 
-async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
+async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<Served> {
     if args.print_cluster {
         let ca = config
             .tls
@@ -120,7 +142,7 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
             println!("node {} {} {}", n.id, n.api, n.raft);
         }
         println!("frontend {}", config.frontend.listen);
-        return Ok(());
+        return Ok(Served::Stopped);
     }
     let id = args.id.context("--id is required")?;
     let node = config
@@ -156,7 +178,7 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
                 summary.digest,
                 data_dir.display()
             );
-            return Ok(());
+            return Ok(Served::Stopped);
         }
     }
     let api = bind_retrying(&node.api, BIND_PATIENCE)
@@ -174,7 +196,7 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
     )
     .await;
     match ran {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Served::Stopped),
         Err(e) if e.is_damaged_data() => {
             tracing::error!(
                 node = id,
@@ -184,7 +206,7 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
                 "refusing to serve this node's damaged data: move the data dir aside and \
                  let the node rejoin empty (bazaar member remove, then add), or restore a backup"
             );
-            std::process::exit(DAMAGED_DATA_EXIT_CODE)
+            Ok(Served::Failed(DAMAGED_DATA_EXIT_CODE))
         }
         Err(e) if e.is_storage_failure() => {
             if !matches!(e, NodeError::StorageFailed(_)) {
@@ -198,9 +220,7 @@ async fn serve(args: Args, config: ClusterConfig) -> anyhow::Result<()> {
                     "cannot open or write this node's data (is its disk full?)"
                 );
             }
-            // Exits from here, not after the runtime is dropped: a RocksDB call stuck on
-            // the blocking pool must not keep a failed node alive.
-            std::process::exit(STORAGE_FAILED_EXIT_CODE)
+            Ok(Served::Failed(STORAGE_FAILED_EXIT_CODE))
         }
         Err(e) => Err(e.into()),
     }

@@ -145,6 +145,9 @@ impl Drop for Rocks {
         let on_close = self.on_close.take();
         let close = move || {
             let path = db.path().to_owned();
+            // A slow close (a large memtable, a compaction to cancel), for the test that an
+            // exiting node waits for its databases to close.
+            fail::fail_point!("rocks.close");
             drop(db);
             #[cfg(test)]
             if let Some(hook) = on_close {
