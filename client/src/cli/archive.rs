@@ -45,6 +45,10 @@ pub enum ArchiveAction {
     /// FILE's name; an existing file is never overwritten. Nothing is removed yet: keep
     /// FILE somewhere safe (off this machine), since after the commit it is the only copy
     /// of those orders, then run `bazaar archive commit FILE`.
+    ///
+    /// The node reads the orders on a low-priority thread. On a node's own machine, run the
+    /// save under `nice` too (`nice -n 10 bazaar archive save ...`), so the orders arriving
+    /// meanwhile keep the CPU; --max-rate bounds it further.
     Save {
         /// The last order number to archive.
         #[arg(long, value_name = "N")]

@@ -9,7 +9,7 @@ use bazaar_api::archive::{ArchiveHeader, ArchiveWriter, OrderDigest};
 use rocksdb::ReadOptions;
 
 use super::error::StoreError;
-use super::pool::{self, blocking};
+use super::pool;
 use super::rocks::{be64, read_be64};
 use super::sm_db::{SmDb, CF_ORDERS};
 
@@ -42,7 +42,7 @@ pub fn order_digest_on_disk(db: &SmDb, from: u64, upto: u64) -> Result<OrderDige
 /// The leader's check of an archive commit before it proposes it: its own digest of the
 /// range, remembered so that applying the commit here need not read the range again.
 pub async fn leader_digest(db: Arc<SmDb>, from: u64, upto: u64) -> Result<OrderDigest, StoreError> {
-    blocking(move || {
+    pool::background("archive-digest", move || {
         let digest = order_digest_on_disk(&db, from, upto)?;
         db.remember_digest(from, upto, digest);
         Ok(digest)
@@ -85,8 +85,8 @@ impl Write for ChunkSender {
     }
 }
 
-/// Streams the archive of `header`'s range from `db`: written on one thread of the blocking
-/// pool into a few chunks of buffer, so memory stays flat and a slow reader slows the
+/// Streams the archive of `header`'s range from `db`: written on a low-priority thread of its
+/// own (`pool::background`) into a few chunks of buffer, so memory stays flat and a slow reader slows the
 /// writer. A failure ends the stream with an error (the download breaks off, and the
 /// client's check refuses what it got).
 pub fn stream_archive(
@@ -94,8 +94,8 @@ pub fn stream_archive(
     header: ArchiveHeader,
 ) -> tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        pool::mark_pool_thread();
+    let failed = tx.clone();
+    let job = move || {
         let started = std::time::Instant::now();
         match write_archive(&db, &header, ChunkSender(tx.clone())) {
             Ok((_, bytes, digest)) => tracing::info!(
@@ -111,7 +111,10 @@ pub fn stream_archive(
                 let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
             }
         }
-    });
+    };
+    if let Err(e) = pool::spawn_background("archive-stream", job) {
+        let _ = failed.try_send(Err(io::Error::other(e.to_string())));
+    }
     rx
 }
 
