@@ -133,8 +133,9 @@ phase() { echo "$1" >"$work/phase"; }
 # and phase it was into $work/LABEL.rss_where.
 rss_peak() {
   kill "$rss_pid" 2>/dev/null || true; rss_pid=
-  awk '$1 > m { m = $1; w = $2 " during the " $3 } END { print int(m / 1024) }' "$work/rss" >"$work/$1.rss_mb"
-  awk '$1 > m { m = $1; w = $2 " during the " $3 } END { print w }' "$work/rss" >"$work/$1.rss_where"
+  awk -v mb="$work/$1.rss_mb" -v where="$work/$1.rss_where" '
+    $1 > m { m = $1; w = $2 " during the " $3 }
+    END { print int(m / 1024) >mb; print w >where }' "$work/rss"
 }
 
 # disk LABEL: the largest node's data on disk, its parts, and the largest current snapshot

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use bazaar_api::archive::{read_archive, ArchiveHeader, ArchiveWriter, ArchivedOrder};
+use bazaar_api::archive::{read_archive, ArchiveHeader, ArchiveWriter};
+use bazaar_api::OrderRecord;
 use bazaar_api::{AlarmKind, ClusterInfo, OrderView};
 use common::{cli_json, wait_for, Attempt, TestCluster};
 use serde_json::Value;
@@ -172,7 +173,7 @@ async fn saved_orders_leave_every_node_and_retries_still_get_their_first_answer(
     // The file holds exactly the orders as they were acknowledged.
     let mut in_file = Vec::new();
     let contents = read_archive(std::fs::File::open(&file).expect("the archive"), |n, v| {
-        in_file.push((n, ArchivedOrder::decode(v)?.view()));
+        in_file.push((n, OrderRecord::decode(v)?.view()));
         Ok(())
     })
     .expect("a whole archive");

@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::backup::{kind, Counted, Format, StreamError, StreamReader, StreamWriter};
-use crate::order::OrderView;
-use crate::price::Cents;
+use crate::order::OrderRecord;
 
 /// Archive files.
 pub const ARCHIVE_FORMAT: Format = Format {
@@ -155,44 +154,11 @@ pub struct ArchiveCommitAnswer {
     pub already: bool,
 }
 
-/// An order as the node stores it (its codec: a version byte, then bincode), read offline.
-/// Mirrors the node's `OrderRecord` field for field; a node test pins the two together.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedOrder {
-    pub number: u64,
-    pub product: String,
-    pub quantity: u64,
-    pub unit_price: Cents,
-    pub total: Cents,
-    pub index: u64,
-    pub request_id: String,
-}
-
-/// The node codec's format version byte this build reads.
-const STORED_FORMAT: u8 = 1;
-
-impl ArchivedOrder {
+impl OrderRecord {
+    /// An order's stored bytes (the node's codec), as an archive file carries them.
     pub fn decode(value: &[u8]) -> Result<Self, StreamError> {
-        match value.split_first() {
-            Some((&STORED_FORMAT, rest)) => bincode::deserialize(rest)
-                .map_err(|e| StreamError::Corrupt(format!("an unreadable order: {e}"))),
-            Some((found, _)) => Err(StreamError::Corrupt(format!(
-                "an order stored in format {found} (this build reads {STORED_FORMAT})"
-            ))),
-            None => Err(StreamError::Corrupt("an empty order record".into())),
-        }
-    }
-
-    pub fn view(&self) -> OrderView {
-        OrderView {
-            number: self.number,
-            order_number: self.number,
-            name: self.product.clone(),
-            quantity: self.quantity,
-            unit_price: self.unit_price,
-            total: self.total,
-            index: self.index,
-        }
+        crate::codec::decode(value)
+            .map_err(|e| StreamError::Corrupt(format!("an unreadable order: {e}")))
     }
 }
 
@@ -350,7 +316,7 @@ mod tests {
     }
 
     fn stored(number: u64) -> Vec<u8> {
-        let order = ArchivedOrder {
+        let order = OrderRecord {
             number,
             product: "Tux".into(),
             quantity: 2,
@@ -359,9 +325,7 @@ mod tests {
             index: 10 + number,
             request_id: format!("k{number}"),
         };
-        let mut bytes = vec![STORED_FORMAT];
-        bytes.extend(bincode::serialize(&order).unwrap());
-        bytes
+        crate::codec::encode(&order).unwrap()
     }
 
     fn sample(from: u64, upto: u64) -> (Vec<u8>, OrderDigest) {
@@ -379,7 +343,7 @@ mod tests {
         let (bytes, digest) = sample(3, 7);
         let mut seen = Vec::new();
         let contents = read_archive(&bytes[..], |n, v| {
-            seen.push((n, ArchivedOrder::decode(v)?));
+            seen.push((n, OrderRecord::decode(v)?));
             Ok(())
         })
         .unwrap();

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod backup;
 mod batch;
 pub mod cluster;
+pub mod codec;
 pub mod config;
 mod envelope;
 mod error;
@@ -43,7 +44,7 @@ pub use idempotency::{IdempotencyKey, KeyError, MAX_IDEMPOTENCY_KEY_LEN};
 pub use leader::LeaderHint;
 pub use limits::{DEFAULT_PAGE, MAX_API_BODY_BYTES, MAX_PAGE};
 pub use lookup::{ProductLookup, LOOKUP_PATH, MAX_LOOKUPS_PER_BATCH};
-pub use order::{OrderRequest, OrderView, MAX_ORDER_QUANTITY};
+pub use order::{OrderRecord, OrderRequest, OrderView, MAX_ORDER_QUANTITY};
 pub use order_batch::{KeyedOrder, OrderBatch, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH};
 pub use price::{cents_to_decimal, parse_price, Cents};
 pub use product::{

@@ -54,3 +54,32 @@ pub struct OrderView {
     /// Log index of the entry that created the order.
     pub index: u64,
 }
+
+/// An order as the node stores it (in its state, its snapshots and backups, and archive
+/// files; the node's codec writes a version byte, then bincode). Readers of an archive
+/// decode it offline with `OrderRecord::decode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub number: u64,
+    pub product: String,
+    pub quantity: u64,
+    pub unit_price: Cents,
+    pub total: Cents,
+    pub index: u64,
+    /// The idempotency key (or the id the node gave a keyless request) that placed it.
+    pub request_id: String,
+}
+
+impl OrderRecord {
+    pub fn view(&self) -> OrderView {
+        OrderView {
+            number: self.number,
+            order_number: self.number,
+            name: self.product.clone(),
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            total: self.total,
+            index: self.index,
+        }
+    }
+}

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bazaar_api::archive::{read_archive, ArchiveCommitRequest, ArchiveContents, ArchivedOrder};
+use bazaar_api::archive::{read_archive, ArchiveCommitRequest, ArchiveContents};
 use bazaar_api::backup::StreamError;
+use bazaar_api::OrderRecord;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -99,11 +100,11 @@ pub fn inspect_archive(path: &Path) -> Result<ArchiveContents, ClientError> {
 pub fn find_order(
     path: &Path,
     number: u64,
-) -> Result<(ArchiveContents, Option<ArchivedOrder>), ClientError> {
+) -> Result<(ArchiveContents, Option<OrderRecord>), ClientError> {
     let mut found = None;
     let contents = scan(path, |n, value| {
         if n == number {
-            let order = ArchivedOrder::decode(value)?;
+            let order = OrderRecord::decode(value)?;
             if order.number != n {
                 return Err(StreamError::Corrupt(format!(
                     "order {} stored under number {n}",

@@ -564,6 +564,18 @@ async fn start_frontend(nodes: Vec<NodeConfig>, deadline_ms: u64) -> Frontend {
     start_frontend_with(config).await
 }
 
+/// A frontend's config for `mock` that forwards one order at a time (no batching), so the
+/// node sees each order as it is sent, with requests' deadline `deadline_ms`.
+fn one_order_per_forward(mock: &Mock, deadline_ms: u64) -> ClusterConfig {
+    let mut config = ClusterConfig {
+        nodes: mock.nodes.clone(),
+        ..ClusterConfig::default()
+    };
+    config.frontend.batch_orders = false;
+    config.frontend.request_deadline_ms = deadline_ms;
+    config
+}
+
 async fn start_frontend_with(config: ClusterConfig) -> Frontend {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -1168,13 +1180,7 @@ async fn an_order_over_the_write_bound_is_shed_at_once_and_never_forwarded() {
     let mock = start_mock(1).await;
     let hold = Arc::new(tokio::sync::Semaphore::new(0));
     *mock.shared.single_order_hold.lock().unwrap() = Some(hold.clone());
-    let mut config = ClusterConfig {
-        nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
-    };
-    // One order per forward, so the node sees each order as it is sent.
-    config.frontend.batch_orders = false;
-    config.frontend.request_deadline_ms = 30_000;
+    let mut config = one_order_per_forward(&mock, 30_000);
     config.limits.frontend.writes = 4;
     config.limits.retry_after_secs = 2;
     let fe = start_frontend_with(config).await;
@@ -1391,13 +1397,7 @@ async fn without_a_header_each_peer_address_is_a_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shed_retry_of_a_write_that_may_have_applied_is_unavailable_not_overloaded() {
     let mock = start_mock(1).await;
-    let mut config = ClusterConfig {
-        nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
-    };
-    config.frontend.batch_orders = false;
-    config.frontend.request_deadline_ms = 10_000;
-    let fe = start_frontend_with(config).await;
+    let fe = start_frontend_with(one_order_per_forward(&mock, 10_000)).await;
     wait_synced(&fe).await;
     mock.shared
         .unconfirm_then_shed
@@ -1426,13 +1426,7 @@ async fn a_shed_retry_of_a_write_that_may_have_applied_is_unavailable_not_overlo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_sheds_is_heard_at_once_not_retried_into_the_deadline() {
     let mock = start_mock(2).await;
-    let mut config = ClusterConfig {
-        nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
-    };
-    config.frontend.batch_orders = false;
-    config.frontend.request_deadline_ms = 30_000;
-    let fe = start_frontend_with(config).await;
+    let fe = start_frontend_with(one_order_per_forward(&mock, 30_000)).await;
     wait_synced(&fe).await;
     // The frontend knows the leader before the leader sheds.
     assert_eq!(place(&fe.url, "first").await.status(), 200);

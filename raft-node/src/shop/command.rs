@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use bazaar_api::{AlarmKind, Cents, OrderView, ProductSpec, ProductView};
+use bazaar_api::{AlarmKind, Cents, ProductSpec, ProductView};
 
 use super::alarms::AlarmRecord;
 use super::archive::{ArchiveCommit, ArchiveOutcome, ArchiveRejection};
@@ -124,31 +124,9 @@ impl ProductRecord {
     }
 }
 
-/// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRecord {
-    pub number: u64,
-    pub product: String,
-    pub quantity: u64,
-    pub unit_price: Cents,
-    pub total: Cents,
-    pub index: u64,
-    pub request_id: String,
-}
-
-impl OrderRecord {
-    pub fn view(&self) -> OrderView {
-        OrderView {
-            number: self.number,
-            order_number: self.number,
-            name: self.product.clone(),
-            quantity: self.quantity,
-            unit_price: self.unit_price,
-            total: self.total,
-            index: self.index,
-        }
-    }
-}
+/// An order as stored: one type with the offline archive readers (`bazaar_api`), so a file's
+/// orders are read as the node wrote them.
+pub use bazaar_api::OrderRecord;
 
 /// Why an order was not placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
