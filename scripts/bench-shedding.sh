@@ -11,6 +11,8 @@
 # back, and the cluster's order count grew by exactly the number acknowledged.
 # usage: scripts/bench-shedding.sh [--seconds S] [--low C] [--high C] [--prob P] [--no-build]
 #   --seconds S   length of each run (default 20)
+#   --warmup W    first seconds of each run left out of its latencies and throughput
+#                 (default 2: every session opens its connection then; 0 times all)
 #   --low C       sessions of the baseline run (default 64)
 #   --high C      sessions of the flood (default 2000)
 #   --prob P      probability of an order after each lookup (default 0.5)
@@ -20,10 +22,11 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-secs=20 low=64 high=2000 prob=0.5 build=1 limits=()
+secs=20 warmup=2 low=64 high=2000 prob=0.5 build=1 limits=()
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) [ $# -ge 2 ] || bad_usage "--seconds needs a number"; secs=$2; shift 2 ;;
+    --warmup) [ $# -ge 2 ] || bad_usage "--warmup needs a number"; warmup=$2; shift 2 ;;
     --low) [ $# -ge 2 ] || bad_usage "--low needs a number"; low=$2; shift 2 ;;
     --high) [ $# -ge 2 ] || bad_usage "--high needs a number"; high=$2; shift 2 ;;
     --prob) [ $# -ge 2 ] || bad_usage "--prob needs a number"; prob=$2; shift 2 ;;
@@ -39,6 +42,7 @@ done
 for n in "$secs" "$low" "$high"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || bad_usage "--seconds, --low and --high take whole numbers"
 done
+[[ "$warmup" =~ ^[0-9]+$ ]] && [ "$warmup" -lt "$secs" ] || bad_usage "--warmup takes whole seconds, fewer than --seconds"
 ensure_deps
 [ "$build" = 0 ] || build_release
 # Each session holds a connection, and the frontend one per session too.
@@ -122,7 +126,7 @@ run() {
   before=$(orders_in_cluster)
   rss_watch
   bazaar --url "http://$fe" --json load --sessions "$sessions" --prob "$prob" \
-    --duration "${secs}s" --out-dir "$work" "${flags[@]}" >"$work/$label.json" || status=$?
+    --duration "${secs}s" --warmup "${warmup}s" --out-dir "$work" "${flags[@]}" >"$work/$label.json" || status=$?
   rss_stop
   after=$(orders_in_cluster)
   echo $((after - before)) >"$work/$label.stored"

@@ -210,6 +210,18 @@ async fn saved_orders_leave_every_node_and_retries_still_get_their_first_answer(
     );
     let kept: Vec<&OrderView> = by_number.range(upto + 1..).map(|(_, o)| o).collect();
     assert_split(&cluster, (1, upto), &[1, 17, upto], &kept).await;
+    // Every member but the leader read its copy of the range ahead of the commit (at low
+    // priority), so none read it while applying.
+    let ids = cluster.ids();
+    let read_ahead = ids
+        .iter()
+        .filter(|id| {
+            cluster
+                .node_log(**id)
+                .contains("ahead of their archive commit")
+        })
+        .count();
+    assert_eq!(read_ahead, ids.len() - 1, "all but the leader read ahead");
 
     // A retry of a key within retention gets its first answer; past it, a new order, as
     // it would have without the archive.
@@ -336,6 +348,13 @@ async fn a_replica_whose_orders_differ_from_the_file_keeps_them_and_is_named_cor
             .find(|a| a.kind == AlarmKind::Corrupt && a.member == odd)
     })
     .await;
+    // The leader had it read its copy ahead of the commit, and said already then that
+    // it differs.
+    let leader_log = cluster.node_log(leader);
+    assert!(
+        leader_log.contains("differs from the file's digest"),
+        "the leader did not name the odd copy ahead of the commit:\n{leader_log}"
+    );
     // Named by its own report of the refused commit or by the next state check, whichever
     // came first; its log says which commit it refused.
     assert!(!alarm.detail.is_empty());

@@ -76,6 +76,20 @@ impl ApiError {
             )
         }
     }
+    /// Shed at admission (503 `overloaded`) because the server is behind: the requests it
+    /// has not read yet wait over `target_ms` for a core; retry after `retry_after_secs`.
+    pub fn behind(target_ms: u64, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                Reason::Overloaded,
+                format!(
+                    "this server is behind (requests wait over {target_ms} ms to be read); \
+                     retry after {retry_after_secs} s"
+                ),
+            )
+        }
+    }
     /// Over this client's rate (429 `rate_limited`); retry after `retry_after_secs`.
     pub fn rate_limited(retry_after_secs: u32) -> Self {
         Self {

@@ -20,7 +20,24 @@ pub mod paths {
     pub const SPACE: &str = "/raft/space";
     /// A member's state check at one index (`StateCheckReport`), asked by the leader.
     pub const STATE_CHECK: &str = "/raft/state-check";
+    /// A member's digest of a range of orders (`ArchiveDigestRequest`), asked by the leader
+    /// before it proposes an archive commit of that range.
+    pub const ARCHIVE_DIGEST: &str = "/raft/archive-digest";
 }
+
+/// `POST /raft/archive-digest`: the leader, about to propose the archive commit of orders
+/// `from..=upto`, has each member read its own copy of the range ahead of the commit, at
+/// low priority, so that applying the commit compares a digest already known instead of
+/// reading the range while it holds the member's applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArchiveDigestRequest {
+    pub from: u64,
+    pub upto: u64,
+}
+
+/// The member's digest of the range (its text form), or why it has none: it has not
+/// applied every order of the range yet, or they are archived already.
+pub type ArchiveDigestReply = Result<String, String>;
 
 /// `POST /raft/campaign`: the leader `from`, in `term`, hands leadership over; the target
 /// campaigns only while it still follows that leader in that term, so a late request

@@ -87,13 +87,22 @@ where
 }
 
 /// How long a load session or checker worker waits after shed answer `err` before its
-/// next request, its own pause being `floor`: the server's `Retry-After` when longer,
-/// unless the run ignores it (`ignore_retry_after`, to show what such clients do).
+/// next request, its own pause being `floor`: the server's `Retry-After` when longer, and
+/// up to half of it again at random; unless the run ignores it (`ignore_retry_after`, to
+/// show what such clients do).
 pub fn shed_pause(err: &ClientError, floor: Duration, ignore_retry_after: bool) -> Duration {
     match err.retry_after() {
-        Some(asked) if !ignore_retry_after => asked.max(floor),
+        Some(asked) if !ignore_retry_after => asked.max(floor) + spread(asked),
         _ => floor,
     }
+}
+
+/// A random part of `asked` (below half) to wait on top of it. A server sheds many clients
+/// within a moment; waiting exactly `Retry-After`, they would all come back within the same
+/// moment, overload it again and be shed together again, second after second.
+fn spread(asked: Duration) -> Duration {
+    use rand::Rng;
+    asked.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
 }
 
 /// The pause before a loop's next try after retryable failure `err`, with `left` of its
@@ -233,9 +242,10 @@ mod tests {
     fn a_loop_gives_up_rather_than_send_a_shed_request_before_its_retry_after() {
         let floor = Duration::from_millis(50);
         let secs = Duration::from_secs;
-        assert_eq!(
-            retry_pause(&overloaded(3), floor, false, secs(5)),
-            Some(secs(3))
+        let pause = retry_pause(&overloaded(3), floor, false, secs(5)).expect("time left");
+        assert!(
+            pause >= secs(3) && pause < Duration::from_millis(4500),
+            "{pause:?}"
         );
         assert_eq!(retry_pause(&overloaded(3), floor, false, secs(3)), None);
         assert_eq!(
@@ -256,10 +266,17 @@ mod tests {
     #[test]
     fn a_session_pauses_for_retry_after_unless_told_to_ignore_it() {
         let floor = Duration::from_millis(20);
-        assert_eq!(
-            shed_pause(&overloaded(2), floor, false),
-            Duration::from_secs(2)
-        );
+        // Retry-After, and a random part of it again, so clients shed together spread out.
+        let pauses: Vec<Duration> = (0..50)
+            .map(|_| shed_pause(&overloaded(2), floor, false))
+            .collect();
+        for pause in &pauses {
+            assert!(
+                *pause >= Duration::from_secs(2) && *pause < Duration::from_secs(3),
+                "{pause:?}"
+            );
+        }
+        assert!(pauses.iter().any(|p| *p != pauses[0]), "{pauses:?}");
         assert_eq!(shed_pause(&overloaded(2), floor, true), floor);
         assert_eq!(shed_pause(&overloaded(0), floor, false), floor);
         let mut no_hint = ApiError::overloaded("writes", 1);

@@ -108,6 +108,7 @@ pub async fn run(
     }
     let registry = registry.build();
     let tasks = TaskTracker::new();
+    tasks.spawn(admission.clone().probe_queue_delay(shutdown.clone()));
     if let Some(rate) = rate.clone() {
         let stop = shutdown.clone();
         tasks.spawn(async move { rate.forget_idle_clients(stop).await });

@@ -31,6 +31,8 @@ async fn start_frontend() -> Frontend {
         ..ClusterConfig::default()
     };
     config.frontend.request_deadline_ms = 500;
+    // Served from memory whatever the load: no shedding for delay on a shared test machine.
+    config.limits.frontend.queue_delay_ms = 0;
     // With the admin routes on, so that they are routed too (off, they answer 404).
     config.frontend.admin = true;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

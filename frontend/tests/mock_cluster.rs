@@ -549,6 +549,14 @@ async fn start_mock(n: u64) -> Mock {
     Mock { shared, nodes }
 }
 
+/// The defaults without shedding for delay: the frontend shares the test's runtime, and
+/// other tests run beside it on 2 cores (the test about that shedding turns it on).
+fn quiet_defaults() -> ClusterConfig {
+    let mut config = ClusterConfig::default();
+    config.limits.frontend.queue_delay_ms = 0;
+    config
+}
+
 /// A running frontend; dropping it stops the server.
 struct Frontend {
     url: String,
@@ -558,7 +566,7 @@ struct Frontend {
 async fn start_frontend(nodes: Vec<NodeConfig>, deadline_ms: u64) -> Frontend {
     let mut config = ClusterConfig {
         nodes,
-        ..ClusterConfig::default()
+        ..quiet_defaults()
     };
     config.frontend.request_deadline_ms = deadline_ms;
     start_frontend_with(config).await
@@ -569,7 +577,7 @@ async fn start_frontend(nodes: Vec<NodeConfig>, deadline_ms: u64) -> Frontend {
 fn one_order_per_forward(mock: &Mock, deadline_ms: u64) -> ClusterConfig {
     let mut config = ClusterConfig {
         nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
+        ..quiet_defaults()
     };
     config.frontend.batch_orders = false;
     config.frontend.request_deadline_ms = deadline_ms;
@@ -1000,7 +1008,7 @@ async fn product_quantity(fe: &Frontend) -> (u64, String, u64) {
 async fn synced_frontend(mock: &Mock, staleness_bound_ms: u64) -> Frontend {
     let mut config = ClusterConfig {
         nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
+        ..quiet_defaults()
     };
     config.frontend.staleness_bound_ms = staleness_bound_ms;
     let fe = start_frontend_with(config).await;
@@ -1156,6 +1164,92 @@ async fn a_lagging_feed_stops_the_cache_within_the_staleness_bound() {
     assert_eq!(product_quantity(&fe).await.0, 90);
 }
 
+/// While the frontend's runtime is behind (tasks beside it hold both its threads 2 ms at
+/// a time, so everything it has to do waits in a queue tens of ms long), reads and orders
+/// are answered 503 `overloaded` ("behind") with Retry-After and never reach the node;
+/// health and the operator's routes are not shed; once the runtime catches up, reads are
+/// admitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frontend_behind_sheds_reads_and_orders_but_not_health() {
+    let mock = start_mock(1).await;
+    let mut config = one_order_per_forward(&mock, 5_000);
+    config.limits.frontend.queue_delay_ms = 5;
+    config.limits.retry_after_secs = 3;
+    config.frontend.admin = true;
+    let fe = start_frontend_with(config).await;
+    let (status, _, _) = get_json(&format!("{}/products/Tux", fe.url)).await;
+    assert_eq!(status, 200, "not behind yet");
+    assert_eq!(metric(&fe, "behind").await, 0);
+
+    let busy = CancellationToken::new();
+    let hogs: Vec<_> = (0..20)
+        .map(|_| {
+            let busy = busy.clone();
+            tokio::spawn(async move {
+                while !busy.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(2));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let arrived_before = mock.shared.single_orders_arrived.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shed = loop {
+        let r = http()
+            .get(format!("{}/products/Tux", fe.url))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never shed while behind");
+    };
+    assert_eq!(shed.headers()["retry-after"], "3");
+    let body: serde_json::Value = shed.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "overloaded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("behind"), "{body}");
+    // Still behind (the hogs go on): orders are shed too, and a shed one never reaches the
+    // node (only those admitted, if a probe on time let one in, do).
+    let mut admitted = 0;
+    for i in 0.. {
+        let r = place(&fe.url, &format!("while-behind-{i}")).await;
+        if r.status() == 503 {
+            break;
+        }
+        assert_eq!(r.status(), 200, "an order is either admitted or shed");
+        admitted += 1;
+        assert!(Instant::now() < deadline, "orders never shed while behind");
+    }
+    assert_eq!(
+        mock.shared.single_orders_arrived.load(Ordering::SeqCst),
+        arrived_before + admitted
+    );
+    // Health and metrics are never shed; the operator's routes are not shed for delay.
+    let (status, _, _) = get_json(&format!("{}/livez", fe.url)).await;
+    assert_eq!(status, 200);
+    let admin = http()
+        .get(format!("{}/cluster", fe.url))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(admin.status(), 503, "the cluster panel is the operator's");
+    assert!(labelled(&fe, "shed_total", "cached_read").await >= 1);
+    assert!(metric(&fe, "behind_episodes_total").await >= 1);
+
+    busy.cancel();
+    for hog in hogs {
+        hog.await.unwrap();
+    }
+    wait_until("reads admitted once caught up", || async {
+        get_json(&format!("{}/products/Tux", fe.url)).await.0 == 200
+    })
+    .await;
+    assert_eq!(place(&fe.url, "after-catching-up").await.status(), 200);
+}
+
 /// A metric with labels, e.g. `shed_total{class="write"}`.
 async fn labelled(fe: &Frontend, name: &str, class: &str) -> u64 {
     metric(fe, &format!("{name}{{class=\"{class}\"}}")).await
@@ -1309,7 +1403,7 @@ async fn a_client_over_its_rate_gets_429_and_another_client_does_not() {
     let mock = start_mock(1).await;
     let mut config = ClusterConfig {
         nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
+        ..quiet_defaults()
     };
     config.limits.rate.per_second = 1;
     config.limits.rate.burst = 3;
@@ -1367,7 +1461,7 @@ async fn without_a_header_each_peer_address_is_a_client() {
     let mock = start_mock(1).await;
     let mut config = ClusterConfig {
         nodes: mock.nodes.clone(),
-        ..ClusterConfig::default()
+        ..quiet_defaults()
     };
     config.limits.rate.per_second = 1;
     config.limits.rate.burst = 2;

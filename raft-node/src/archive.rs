@@ -4,23 +4,34 @@
 //! reclaims the disk and has a small snapshot built, or has the `corrupt` alarm raised for
 //! this node when its orders differ from the file's.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bazaar_api::archive::{ArchiveCommitRequest, OrderDigest};
+use bazaar_api::peer::{paths, ArchiveDigestRequest};
 use bazaar_api::{AlarmKind, ArchivedRange, LeaderHint, FEATURE_ARCHIVE};
 use bazaar_service::{CancellationToken, TaskTracker};
 
 use crate::leadership::Leadership;
+use crate::net::PeerNetwork;
 use crate::proposer::{Proposer, WriteError};
 use crate::shop::{
     AlarmRecord, ArchiveCommit, ArchiveOutcome, ArchiveRejection, Command, CommandResult,
 };
 use crate::space_alarm::SpaceAlarm;
 use crate::store::{
-    leader_digest, reclaim_archived, ArchiveEvent, ArchiveEvents, StateReader, StoreError,
+    prepare_digest, reclaim_archived, ArchiveEvent, ArchiveEvents, StateReader, StoreError,
 };
-use crate::types::{NodeId, Raft};
+use crate::types::{NodeAddr, NodeId, Raft};
 use crate::versions::{MemberVersions, KNOWN_WITHIN};
+
+/// How long the call asking a member to read its copy of a range is kept open (the raft
+/// listener cuts its routes at 30 s). The leader stops waiting sooner (see
+/// [`MIN_PREPARE_GRACE`]); a member goes on reading however long it takes (about a second
+/// per million orders, at low priority) and keeps what it finds for the commit's apply.
+const PREPARE_PATIENCE: Duration = Duration::from_secs(30);
+/// The least the leader waits for the members after reading its own copy of a range.
+const MIN_PREPARE_GRACE: Duration = Duration::from_secs(1);
 
 /// How often the leader compares the orders held with `archive.keep_recent_orders`.
 const POLICY_EVERY: Duration = Duration::from_secs(10);
@@ -54,6 +65,8 @@ pub struct Archiver {
     pub reader: StateReader,
     /// The members' builds: a commit waits until every member can apply one.
     pub versions: MemberVersions,
+    /// To have each member read its copy of the range before the commit.
+    pub net: PeerNetwork,
 }
 
 impl Archiver {
@@ -70,15 +83,16 @@ impl Archiver {
                 req.digest
             ))
         })?;
-        let members: Vec<NodeId> = self
+        let member_addrs: BTreeMap<NodeId, NodeAddr> = self
             .raft
             .metrics()
             .borrow()
             .membership_config
             .membership()
             .nodes()
-            .map(|(id, _)| *id)
+            .map(|(id, node)| (*id, node.clone()))
             .collect();
+        let members: Vec<NodeId> = member_addrs.keys().copied().collect();
         self.versions.wait_known(&members, KNOWN_WITHIN).await;
         let lacking = self.versions.lacking(&members, FEATURE_ARCHIVE);
         if !lacking.is_empty() {
@@ -122,7 +136,27 @@ impl Archiver {
                     .to_string(),
                 ));
             }
-            let have = leader_digest(view.db.clone(), req.from, req.upto).await?;
+            // The members read their copies while the leader reads its own; the leader
+            // then waits for them about as long again as its own took, not longer: they
+            // are only being prepared, and the caller is waiting for the commit.
+            let range = ArchiveDigestRequest {
+                from: req.from,
+                upto: req.upto,
+            };
+            let this = self.clone();
+            let members_read =
+                tokio::spawn(
+                    async move { this.prepare_members(member_addrs, range, digest).await },
+                );
+            let started = Instant::now();
+            let have = prepare_digest(view.db.clone(), req.from, req.upto).await?;
+            let grace = started.elapsed().max(MIN_PREPARE_GRACE);
+            if tokio::time::timeout(grace, members_read).await.is_err() {
+                tracing::info!(
+                    grace_ms = grace.as_millis() as u64,
+                    "proposing before every member has read its copy of the range"
+                );
+            }
             if have != digest {
                 return Err(ArchiveError::Refused(format!(
                     "nothing proposed: the leader's orders {}..={} hash to {have}, the file says \
@@ -139,6 +173,60 @@ impl Archiver {
             CommandResult::Archived(Ok(outcome)) => Ok(outcome),
             CommandResult::Archived(Err(why)) => Err(ArchiveError::Refused(why.to_string())),
             other => Err(ArchiveError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+impl Archiver {
+    /// Has every other member read its own copy of the range now, at low priority and all
+    /// at once, so that none reads it while it applies the commit (which holds its applies
+    /// for as long, about a second per million orders, at full priority, beside the
+    /// orders' own work). Only a preparation: a member that does not answer in time, or
+    /// holds the range only partly yet, reads it at apply as before; one whose digest
+    /// differs from the file is named in the log now, and refuses the commit there.
+    async fn prepare_members(
+        &self,
+        members: BTreeMap<NodeId, NodeAddr>,
+        range: ArchiveDigestRequest,
+        expected: OrderDigest,
+    ) {
+        let my_id = self.raft.metrics().borrow().id;
+        let asks = members
+            .iter()
+            .filter(|(id, _)| **id != my_id)
+            .map(|(id, node)| {
+                let net = self.net.clone();
+                async move {
+                    let answer = net
+                        .peer_call::<_, String, String>(
+                            *id,
+                            node,
+                            paths::ARCHIVE_DIGEST,
+                            &range,
+                            PREPARE_PATIENCE,
+                        )
+                        .await;
+                    (*id, answer)
+                }
+            });
+        for (id, answer) in futures::future::join_all(asks).await {
+            match answer.map(|r| r.map(|hex| OrderDigest::parse(&hex, expected.count))) {
+                Ok(Ok(Some(digest))) if digest == expected => {
+                    tracing::debug!(member = id, "member read its copy of the range")
+                }
+                Ok(Ok(_)) => tracing::warn!(
+                    member = id,
+                    "member's copy of orders {}..={} differs from the file's digest {expected}: \
+                     it will refuse the commit",
+                    range.from,
+                    range.upto
+                ),
+                Ok(Err(why)) | Err(why) => tracing::info!(
+                    member = id,
+                    cause = %why,
+                    "member did not read its copy ahead; it reads it when it applies the commit"
+                ),
+            }
         }
     }
 }

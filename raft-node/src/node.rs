@@ -294,6 +294,7 @@ pub async fn run(
         proposer: proposer.clone(),
         reader: reader.clone(),
         versions: versions.clone(),
+        net: net.clone(),
     };
     spawn_archive_due_duty(
         archiver.clone(),
@@ -351,6 +352,7 @@ pub async fn run(
         .register_collector(Box::new(status.clone()));
     let admission = Admission::new(&config.limits.node, config.limits.retry_after_secs);
     admission.register(metrics.registry());
+    tasks.spawn(admission.clone().probe_queue_delay(stop.clone()));
     let metrics = metrics.build();
     let peer_router = raft_router(
         raft.clone(),
@@ -358,6 +360,7 @@ pub async fn run(
         health.clone(),
         alarm.clone(),
         state_checks.clone(),
+        reader.clone(),
         peer_token,
         metrics.http(),
     );

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use bazaar_api::peer::{paths, CampaignRequest};
+use bazaar_api::peer::{paths, ArchiveDigestReply, ArchiveDigestRequest, CampaignRequest};
 use bazaar_api::RaiseAlarmRequest;
 use bazaar_service::auth::require_token;
 use bazaar_service::{standard_layers, HttpMetrics, Limits, RouteTable};
@@ -26,7 +26,7 @@ use crate::codec::{decode, encode};
 use crate::fail_stop::{StorageHealth, StoragePart};
 use crate::read_index::ReadIndexer;
 use crate::space_alarm::SpaceAlarm;
-use crate::store::StateChecks;
+use crate::store::{prepare_digest, StateChecks, StateReader};
 use crate::types::{NodeId, Raft, TypeConfig};
 
 /// Above openraft's 3 MiB snapshot chunk and a full AppendEntries batch.
@@ -42,6 +42,7 @@ pub struct RaftRpc {
     health: StorageHealth,
     alarm: SpaceAlarm,
     checks: StateChecks,
+    reader: StateReader,
 }
 
 impl RaftRpc {
@@ -67,6 +68,7 @@ pub fn raft_table(token: Arc<str>) -> RouteTable<RaftRpc> {
         .post(paths::ALARM, raise_alarm)
         .post(paths::SPACE, space)
         .post(paths::STATE_CHECK, state_check)
+        .post(paths::ARCHIVE_DIGEST, archive_digest)
         .map_router(|r| r.layer(middleware::from_fn_with_state(token, require_token)))
 }
 
@@ -76,6 +78,7 @@ pub fn raft_router(
     health: StorageHealth,
     alarm: SpaceAlarm,
     checks: StateChecks,
+    reader: StateReader,
     token: Arc<str>,
     metrics: &HttpMetrics,
 ) -> Router {
@@ -85,6 +88,7 @@ pub fn raft_router(
         health,
         alarm,
         checks,
+        reader,
     });
     standard_layers(
         router,
@@ -175,6 +179,39 @@ async fn state_check(State(s): State<RaftRpc>, body: Bytes) -> Response {
         Ok(index) => bincode_answer(&Ok::<_, String>(s.checks.report(s.alarm.my_id, index))),
         Err(e) => bad_body(e),
     }
+}
+
+/// The leader, about to propose the archive commit of a range, has this member read its own
+/// copy of it now, at low priority, so the commit's apply finds the digest known.
+async fn archive_digest(State(s): State<RaftRpc>, body: Bytes) -> Response {
+    match decode::<ArchiveDigestRequest>(&body) {
+        Ok(req) => bincode_answer(&member_digest(&s.reader, req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn member_digest(reader: &StateReader, req: ArchiveDigestRequest) -> ArchiveDigestReply {
+    let view = reader.current();
+    // Only a range this member holds whole: a digest of orders not all applied yet would
+    // be remembered, and refuse a commit this member's orders in fact match.
+    let (archived_upto, next_order) = (view.shop.archived_upto(), view.shop.next_order);
+    if req.from <= archived_upto || req.upto < req.from || req.upto >= next_order {
+        return Err(format!(
+            "orders {}..={} are not all held here (archived up to {archived_upto}, next order \
+             {next_order})",
+            req.from, req.upto
+        ));
+    }
+    let digest = prepare_digest(view.db.clone(), req.from, req.upto)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        from = req.from,
+        upto = req.upto,
+        digest = %digest,
+        "read this replica's copy of orders ahead of their archive commit"
+    );
+    Ok(digest.hex())
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! shed: health, readiness, metrics), each class admits a bounded number of requests in
 //! flight, and one more is answered at once with 503 `overloaded` and `Retry-After`
 //! instead of waiting for a slot: a request that would queue behind the bound would only
-//! wait out its deadline.
+//! wait out its deadline. With `queue_delay_ms` it also sheds writes and reads while the
+//! process is behind (`queue_delay.rs`): the wait before a request is read, which no bound
+//! on requests in flight can see.
 //!
 //! A class's slots are one atomic counter (a compare-and-swap to enter, one subtraction to
 //! leave; no lock, no waiter list, since nothing ever waits). The checks run inside the
@@ -16,6 +18,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -25,6 +28,9 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::queue_delay::QueueDelay;
 
 /// What kind of work a request is, for its bound on requests in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +127,8 @@ impl ClassGate {
 struct Gates {
     classes: [ClassGate; 4],
     retry_after_secs: u32,
+    /// With `queue_delay_ms`: the probe's findings, checked before the bounds.
+    delay: Option<QueueDelay>,
 }
 
 /// One process's admission bounds; cheap to clone (one shared set of counters).
@@ -131,7 +139,8 @@ pub struct Admission {
 
 impl Admission {
     /// `bounds` from the cluster file (`limits.frontend` or `limits.node`), and the
-    /// `Retry-After` of a shed answer (`limits.retry_after_secs`).
+    /// `Retry-After` of a shed answer (`limits.retry_after_secs`). With a
+    /// `queue_delay_ms`, spawn [`Admission::probe_queue_delay`] for it to take effect.
     pub fn new(bounds: &InFlightLimits, retry_after_secs: u32) -> Self {
         let gate = |class: Class| ClassGate {
             bound: class.bound_in(bounds),
@@ -142,6 +151,8 @@ impl Admission {
             gates: Arc::new(Gates {
                 classes: Class::ALL.map(gate),
                 retry_after_secs: retry_after_secs.max(1),
+                delay: (bounds.queue_delay_ms > 0)
+                    .then(|| QueueDelay::new(Duration::from_millis(bounds.queue_delay_ms))),
             }),
         }
     }
@@ -152,6 +163,22 @@ impl Admission {
         registry.register_collector(Box::new(AdmissionCollector(self.gates.clone())));
     }
 
+    /// Measures the runtime it runs on until `stop`, shedding writes and reads while it is
+    /// behind (see `queue_delay.rs`); returns at once when `queue_delay_ms` is 0.
+    pub async fn probe_queue_delay(self, stop: CancellationToken) {
+        if let Some(delay) = self.gates.delay.clone() {
+            delay.run(stop).await;
+        }
+    }
+
+    /// Whether the runtime is behind now (never, without a `queue_delay_ms`).
+    pub fn is_behind(&self) -> bool {
+        self.gates
+            .delay
+            .as_ref()
+            .is_some_and(QueueDelay::is_overloaded)
+    }
+
     fn gate(&self, class: Class) -> &ClassGate {
         &self.gates.classes[class.index()]
     }
@@ -160,6 +187,17 @@ impl Admission {
     /// bound, the 503 `overloaded` error (counted as shed).
     pub fn try_admit(&self, class: Class) -> Result<Permit, ApiError> {
         let gate = self.gate(class);
+        // The operator's requests are not shed for delay: they are few, and may be what
+        // ends the overload (a leader moved, a limit changed).
+        if class != Class::Admin {
+            if let Some(delay) = self.gates.delay.as_ref().filter(|d| d.is_overloaded()) {
+                gate.shed.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::behind(
+                    delay.target().as_millis() as u64,
+                    self.gates.retry_after_secs,
+                ));
+            }
+        }
         if gate.try_enter() {
             return Ok(Permit {
                 gates: self.gates.clone(),
@@ -258,7 +296,7 @@ impl Collector for AdmissionCollector {
         };
         let mut shed = encoder.encode_descriptor(
             "shed",
-            "Requests answered 503 overloaded at once because their class was at its bound of requests in flight ([limits]).",
+            "Requests answered 503 overloaded at once: their class was at its bound of requests in flight, or the process was behind by more than limits.*.queue_delay_ms ([limits]).",
             None,
             MetricType::Counter,
         )?;
@@ -287,6 +325,34 @@ impl Collector for AdmissionCollector {
                 .encode_family(&label)?
                 .encode_gauge(&(gate.bound as i64))?;
         }
+        if let Some(delay) = &self.0.delay {
+            let seconds = delay.last_delay().as_secs_f64();
+            encoder
+                .encode_descriptor(
+                    "queue_delay_seconds",
+                    "How late the runtime's last probe woke (every 5 ms): the wait of a request that arrives now before it is read.",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&seconds)?;
+            let behind = i64::from(delay.is_overloaded());
+            encoder
+                .encode_descriptor(
+                    "behind",
+                    "1 while the process is behind by more than its queue_delay_ms and sheds writes and reads.",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&behind)?;
+            encoder
+                .encode_descriptor(
+                    "behind_episodes",
+                    "Times the process fell behind by more than its queue_delay_ms.",
+                    None,
+                    MetricType::Counter,
+                )?
+                .encode_counter::<ClassLabel, u64, u64>(&delay.episodes(), None)?;
+        }
         Ok(())
     }
 }
@@ -302,6 +368,7 @@ mod tests {
             linearizable_reads: reads,
             cached_reads: 0,
             admin: 1,
+            queue_delay_ms: 0,
         }
     }
 
@@ -330,6 +397,46 @@ mod tests {
             .try_admit(Class::Write)
             .expect("a freed slot is taken again");
         assert_eq!(a.shed_count(Class::Write), 1);
+    }
+
+    /// While the runtime is behind, writes and reads are shed whatever their bound, and
+    /// admin requests are not; once it has caught up, the bounds alone decide again.
+    #[test]
+    fn behind_sheds_writes_and_reads_but_not_the_operator() {
+        let mut limits = bounds(100, 100);
+        limits.queue_delay_ms = 5;
+        let a = Admission::new(&limits, 2);
+        assert!(!a.is_behind());
+        let delay = a.gates.delay.clone().expect("a probe with queue_delay_ms");
+        delay.record(Duration::from_millis(30), true);
+        assert!(a.is_behind());
+        for class in [Class::Write, Class::LinearizableRead, Class::CachedRead] {
+            let shed = a.try_admit(class).expect_err("behind");
+            assert_eq!(shed.status(), 503);
+            assert_eq!(shed.reason, bazaar_api::Reason::Overloaded);
+            assert_eq!(shed.retry_after_secs, Some(2));
+            assert!(shed.message.contains("behind"), "{}", shed.message);
+            assert_eq!((a.shed_count(class), a.in_flight(class)), (1, 0));
+        }
+        let _admin = a.try_admit(Class::Admin).expect("the operator is let in");
+        delay.record(Duration::from_millis(1), false);
+        let _write = a.try_admit(Class::Write).expect("caught up");
+        let mut builder = MetricsBuilder::new("t");
+        a.register(builder.registry());
+        let text = builder.build().render();
+        for line in [
+            "t_queue_delay_seconds 0.001",
+            "t_behind 0",
+            "t_behind_episodes_total 1",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        // Without a queue_delay_ms there is no probe and no such series.
+        let off = Admission::new(&bounds(1, 1), 1);
+        assert!(!off.is_behind());
+        let mut builder = MetricsBuilder::new("t");
+        off.register(builder.registry());
+        assert!(!builder.build().render().contains("t_behind"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod http;
 mod latency;
 pub mod logging;
 pub mod metrics;
+pub mod queue_delay;
 pub mod respond;
 pub mod route_table;
 pub mod serve;

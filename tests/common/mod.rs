@@ -398,6 +398,9 @@ impl TestCluster {
         // The host's own free space must not raise the nospace alarm in tests that are not
         // about it (a CI disk was once seen with 287 MB free); the alarm tests set theirs.
         config.storage.min_free_bytes = 0;
+        // Nor may the frontend shed for delay in tests that are not about it: two tests'
+        // clusters share 2 cores, and one the OS lends no core for 15 ms would be behind.
+        config.limits.frontend.queue_delay_ms = 0;
         config.frontend.listen = format!("127.0.0.1:{}", free_port());
         tweak(&mut config);
         if tls {

@@ -13,6 +13,9 @@ use super::error::{invalid, ConfigError};
 pub const MAX_IN_FLIGHT: usize = 1_000_000;
 /// The most `limits.retry_after_secs` may be: a client told to wait longer has given up.
 pub const MAX_RETRY_AFTER_SECS: u32 = 3600;
+/// The range of a nonzero `queue_delay_ms`.
+pub const MIN_QUEUE_DELAY_MS: u64 = 2;
+pub const MAX_QUEUE_DELAY_MS: u64 = 10_000;
 /// The most `limits.rate.per_second` and `limits.rate.burst` may be.
 pub const MAX_RATE: u32 = 1_000_000;
 
@@ -33,25 +36,32 @@ pub struct InFlightLimits {
     pub cached_reads: usize,
     /// `/admin/*` and, on a frontend, the cluster panel's `/cluster` and `/cluster/nodes`.
     pub admin: usize,
+    /// Shed by queueing delay too: when the process's runtime is this many milliseconds
+    /// behind for several probes in a row (its tasks, and so the requests it has not read
+    /// yet, wait that long for a core), writes and reads are answered 503 `overloaded` at
+    /// once until it catches up. A bound on requests in flight cannot see that queue: a
+    /// request waits in it before it is read, let alone counted. 0: off.
+    pub queue_delay_ms: u64,
 }
 
 impl InFlightLimits {
-    /// The frontend's bounds. Little's law: a class's bound divided by its throughput is
-    /// the longest an admitted request waits behind the others. Orders through the
-    /// frontend reach their throughput by 64 connections on this project's 2-core machine
-    /// (7.6k–15k/s, p50 6.9 ms, BENCHMARKS.md), so 128 in flight keeps an admitted
-    /// order's wait near twice its 64-connection latency (~10–20 ms), far inside
-    /// `frontend.request_deadline_ms` (5 s); the 129th is answered at once. Uncached
-    /// lookups (~32k/s at 64 connections) get the same bound. Cache hits are answered in
-    /// their first poll (~13 µs of CPU) and hardly count; the cached class's 512 bounds
-    /// the misses and, while the cache is bypassed, the reads that reach a node (512 at
-    /// ~32k/s is ~16 ms). Admin is the operator's: a few at a time.
+    /// The frontend's bounds, measured (BENCHMARKS.md, "Load shedding at 2,000
+    /// connections"). Little's law: a class's bound divided by its throughput is how long
+    /// an admitted request waits behind the others. The cluster reaches its throughput by
+    /// 64 sessions on this project's 2-core machine, so 64 in flight per class keeps an
+    /// admitted request's wait near its 64-session latency: at 2,000 sessions the
+    /// admitted lookups' p99 was 1.99× the 64-session one with these bounds, and 6× with
+    /// the earlier 128/128/512 (lookups miss the cache while orders change stock, so
+    /// cached reads wait on the nodes too). Shedding for a delay over 5 ms catches the
+    /// wait before a request is read, which no bound sees. Admin is the operator's: a few
+    /// at a time.
     pub fn frontend_defaults() -> Self {
         Self {
-            writes: 128,
-            linearizable_reads: 128,
-            cached_reads: 512,
+            writes: 64,
+            linearizable_reads: 64,
+            cached_reads: 64,
             admin: 32,
+            queue_delay_ms: 5,
         }
     }
 
@@ -67,6 +77,7 @@ impl InFlightLimits {
             linearizable_reads: 256,
             cached_reads: 1024,
             admin: 16,
+            queue_delay_ms: 0,
         }
     }
 
@@ -85,6 +96,17 @@ impl InFlightLimits {
                 ));
             }
         }
+        if self.queue_delay_ms != 0
+            && !(MIN_QUEUE_DELAY_MS..=MAX_QUEUE_DELAY_MS).contains(&self.queue_delay_ms)
+        {
+            return Err(invalid(
+                format!("{section}.queue_delay_ms"),
+                format!(
+                    "must be 0 (off) or between {MIN_QUEUE_DELAY_MS} and {MAX_QUEUE_DELAY_MS}: \
+                     the runtime's timer ticks in milliseconds, so a smaller delay is noise"
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -97,6 +119,7 @@ struct PartialLimits {
     linearizable_reads: Option<usize>,
     cached_reads: Option<usize>,
     admin: Option<usize>,
+    queue_delay_ms: Option<u64>,
 }
 
 impl PartialLimits {
@@ -108,6 +131,7 @@ impl PartialLimits {
                 .unwrap_or(defaults.linearizable_reads),
             cached_reads: self.cached_reads.unwrap_or(defaults.cached_reads),
             admin: self.admin.unwrap_or(defaults.admin),
+            queue_delay_ms: self.queue_delay_ms.unwrap_or(defaults.queue_delay_ms),
         }
     }
 }
@@ -249,6 +273,10 @@ mod tests {
         );
         assert_eq!(l.node.admin, 3);
         assert_eq!(l.node.writes, InFlightLimits::node_defaults().writes);
+        assert_eq!(
+            l.frontend.queue_delay_ms,
+            InFlightLimits::frontend_defaults().queue_delay_ms
+        );
         assert!(toml::from_str::<LimitSettings>("[node]\nwrite = 1\n").is_err());
         assert!(toml::from_str::<LimitSettings>("[frontend]\nwrite = 1\n").is_err());
         // What is written is read back the same.
@@ -288,5 +316,14 @@ mod tests {
         let mut l = LimitSettings::default();
         l.rate.per_second = MAX_RATE + 1;
         assert!(err_of(&l).contains("limits.rate.per_second"));
+
+        let mut l = LimitSettings::default();
+        l.frontend.queue_delay_ms = 1;
+        assert!(err_of(&l).contains("limits.frontend.queue_delay_ms"));
+        l.frontend.queue_delay_ms = MAX_QUEUE_DELAY_MS + 1;
+        assert!(err_of(&l).contains("limits.frontend.queue_delay_ms"));
+        l.frontend.queue_delay_ms = 0;
+        l.node.queue_delay_ms = 20;
+        l.validate().expect("0 is off, 20 ms is in range");
     }
 }

@@ -274,6 +274,7 @@ mod tests {
             crate::peer::paths::ALARM,
             crate::peer::paths::SPACE,
             crate::peer::paths::STATE_CHECK,
+            crate::peer::paths::ARCHIVE_DIGEST,
         ]
         .into_iter()
         .map(|p| ("POST", p))

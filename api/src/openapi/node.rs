@@ -18,7 +18,7 @@ use crate::cluster::{
 use crate::lookup::{ProductLookup, LOOKUP_PATH, MAX_LOOKUPS_PER_BATCH};
 use crate::order::{OrderRequest, OrderView};
 use crate::order_batch::{OrderBatch, MAX_ORDERS_PER_BATCH, ORDER_BATCH_PATH};
-use crate::peer::{paths, CampaignRequest, StateCheckReport};
+use crate::peer::{paths, ArchiveDigestRequest, CampaignRequest, StateCheckReport};
 use crate::product::{ProductList, ProductPatch, ProductSpec, ProductView, RestockRequest};
 use crate::reason::Reason;
 use crate::watch::WatchMessage;
@@ -646,6 +646,22 @@ pub fn raft_ops() -> Vec<Op> {
         .ok(
             "The report",
             Payload::bincode::<StateCheckReport>("`Result<Option<StateCheckReport>, String>`"),
+        ),
+        peer(
+            paths::ARCHIVE_DIGEST,
+            "This member's digest of a range of orders",
+            true,
+        )
+        .describe(
+            "The leader asks before it proposes an archive commit of the range: the member \
+             reads its own copy at low priority and keeps the digest, so applying the commit \
+             need not read the range again. Refused while the member has not applied every \
+             order of the range.",
+        )
+        .body(Payload::bincode::<ArchiveDigestRequest>("The range"))
+        .ok(
+            "The digest (16 hex digits), or why there is none",
+            Payload::bincode_opaque("`Result<String, String>`"),
         ),
     ]
 }

@@ -51,6 +51,12 @@ pub struct LoadArgs {
     /// Shed answers are counted apart from errors either way.
     #[arg(long)]
     pub ignore_retry_after: bool,
+    /// Make and check the requests of this first part of the run but leave them out of
+    /// the latencies and the throughput, e.g. 2s: every session opens its connection at
+    /// the start, and with thousands of sessions those first requests wait behind the
+    /// connections being accepted. 0: time everything.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
 }
 
 /// One run, or the sweep. A sweep prints each run's table as it ends (text mode), so a
@@ -61,6 +67,13 @@ pub async fn run(g: &Globals, args: LoadArgs) -> Result<Outcome, CliError> {
         (None, None) => Some(DEFAULT_DURATION),
         (d, _) => d,
     };
+    if let Some(d) = duration.filter(|d| args.warmup >= *d) {
+        return Err(CliError::Usage(format!(
+            "--warmup ({}) must be shorter than the run ({})",
+            humantime::format_duration(args.warmup),
+            humantime::format_duration(d)
+        )));
+    }
     let opts = LoadOptions {
         url: target.url.clone(),
         transport: target.transport.clone(),
@@ -71,6 +84,7 @@ pub async fn run(g: &Globals, args: LoadArgs) -> Result<Outcome, CliError> {
         timeout: g.timeout,
         order_retry_for: args.order_retry_for,
         ignore_retry_after: args.ignore_retry_after,
+        warmup: args.warmup,
         progress: !g.json,
     };
     if args.sweep_prob.is_none() && !args.compare_cache {

@@ -27,6 +27,8 @@ pub struct LoadOptions {
     pub order_retry_for: Duration,
     /// Sessions send their next request at once after a shed answer.
     pub ignore_retry_after: bool,
+    /// How long after the start requests are made and checked but not timed.
+    pub warmup: Duration,
     pub progress: bool,
 }
 
@@ -34,6 +36,7 @@ pub struct LoadOptions {
 pub struct LoadResult {
     pub url: String,
     pub prob: f64,
+    /// The timed part of the run (after the warm-up).
     pub elapsed: Duration,
     pub stats: LoadStats,
     /// The sessions did not wait the `Retry-After` of shed answers.
@@ -78,6 +81,7 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
         names,
         prob: opts.prob,
         deadline: opts.duration.map(|d| started + d),
+        timed_from: started + opts.warmup,
         remaining: opts.requests.map(AtomicU64::new),
         order_retry_for: opts.order_retry_for,
         ignore_retry_after: opts.ignore_retry_after,
@@ -128,7 +132,7 @@ pub async fn run_load(opts: &LoadOptions) -> Result<LoadResult, ClientError> {
         stats.merge(&s);
         placed.extend(p);
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().saturating_sub(opts.warmup);
     ticker.abort();
     bar.finish_and_clear();
     let mismatches = verify_orders(&catalog, &placed).await;

@@ -33,6 +33,9 @@ pub struct SessionPlan {
     pub names: Vec<String>,
     pub prob: f64,
     pub deadline: Option<Instant>,
+    /// Requests that start before this are made and checked but not timed (`--warmup`:
+    /// the sessions open their connections all at once then).
+    pub timed_from: Instant,
     /// Lookups left to issue when the run is bounded by `--requests`.
     pub remaining: Option<AtomicU64>,
     pub order_retry_for: Duration,
@@ -108,7 +111,8 @@ pub async fn run_session(
         let looked_up = client.product(&name).await;
         plan.done.fetch_add(1, Ordering::Relaxed);
         match looked_up {
-            Ok(_) => stats.record_lookup(started.elapsed()),
+            Ok(_) if started >= plan.timed_from => stats.record_lookup(started.elapsed()),
+            Ok(_) => {}
             Err(e) if e.is_shed() => {
                 plan.count_shed(&mut stats, &e, "lookup", false);
                 resume_at = Some(Instant::now() + plan.pause_after(&e, Duration::ZERO));
@@ -134,7 +138,9 @@ pub async fn run_session(
         loop {
             match client.order(&req, Some(&key)).await {
                 Ok(order) => {
-                    stats.record_order(started.elapsed());
+                    if started >= plan.timed_from {
+                        stats.record_order(started.elapsed());
+                    }
                     stats.orders_placed += 1;
                     if order.quantity != 1 || order.name != name {
                         stats.record_error("answer_mismatch", "order");
@@ -191,6 +197,7 @@ mod tests {
             names: vec!["Tux".into()],
             prob,
             deadline: None,
+            timed_from: Instant::now(),
             remaining: Some(AtomicU64::new(lookups)),
             order_retry_for: Duration::from_secs(10),
             ignore_retry_after,

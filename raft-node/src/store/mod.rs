@@ -25,7 +25,7 @@ mod state_machine;
 mod view;
 
 pub use archive_events::{ArchiveEvent, ArchiveEvents};
-pub use archive_file::{leader_digest, stream_archive};
+pub use archive_file::{prepare_digest, stream_archive};
 pub use content::ContentSum;
 pub use error::StoreError;
 pub use log_store::{CommitMark, LogStore};
