@@ -27,7 +27,7 @@ use crate::leadership::Leadership;
 use crate::members::Members;
 use crate::metrics::NodeStatus;
 use crate::net::{PeerNetwork, ReadIndexClient};
-use crate::peer_routes::raft_router;
+use crate::peer_routes::{raft_router, RaftRpc};
 use crate::promotion::Promotions;
 use crate::proposer::Proposer;
 use crate::read_index::ReadIndexer;
@@ -354,16 +354,15 @@ pub async fn run(
     admission.register(metrics.registry());
     tasks.spawn(admission.clone().probe_queue_delay(stop.clone()));
     let metrics = metrics.build();
-    let peer_router = raft_router(
-        raft.clone(),
-        reads.clone(),
-        health.clone(),
-        alarm.clone(),
-        state_checks.clone(),
-        reader.clone(),
-        peer_token,
-        metrics.http(),
-    );
+    let rpc = RaftRpc {
+        raft: raft.clone(),
+        reads: reads.clone(),
+        health: health.clone(),
+        alarm: alarm.clone(),
+        checks: state_checks.clone(),
+        reader: reader.clone(),
+    };
+    let peer_router = raft_router(rpc, peer_token, metrics.http());
     let state = AppState {
         status,
         raft: raft.clone(),

@@ -37,12 +37,13 @@ const RAFT_ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the peer routes act on.
 #[derive(Clone)]
 pub struct RaftRpc {
-    raft: Raft,
-    reads: ReadIndexer,
-    health: StorageHealth,
-    alarm: SpaceAlarm,
-    checks: StateChecks,
-    reader: StateReader,
+    pub raft: Raft,
+    pub reads: ReadIndexer,
+    pub health: StorageHealth,
+    pub alarm: SpaceAlarm,
+    pub checks: StateChecks,
+    /// This replica's applied state, for a member's digest ahead of an archive commit.
+    pub reader: StateReader,
 }
 
 impl RaftRpc {
@@ -72,24 +73,8 @@ pub fn raft_table(token: Arc<str>) -> RouteTable<RaftRpc> {
         .map_router(|r| r.layer(middleware::from_fn_with_state(token, require_token)))
 }
 
-pub fn raft_router(
-    raft: Raft,
-    reads: ReadIndexer,
-    health: StorageHealth,
-    alarm: SpaceAlarm,
-    checks: StateChecks,
-    reader: StateReader,
-    token: Arc<str>,
-    metrics: &HttpMetrics,
-) -> Router {
-    let router = raft_table(token).into_router().with_state(RaftRpc {
-        raft,
-        reads,
-        health,
-        alarm,
-        checks,
-        reader,
-    });
+pub fn raft_router(rpc: RaftRpc, token: Arc<str>, metrics: &HttpMetrics) -> Router {
+    let router = raft_table(token).into_router().with_state(rpc);
     standard_layers(
         router,
         metrics,
